@@ -1,0 +1,106 @@
+"""Checksummed, resumable, atomic downloads and safe archive extraction.
+
+A download goes to `<out>.part`; after a cut connection it resumes with an HTTP Range request
+(falling back to a full restart if the server ignores ranges). Only a file whose MD5 matches is
+renamed onto `<out>`, so a killed or corrupt download never looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from wsss.io import BadInputError, atomic_dir
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+def md5sum(path: str | os.PathLike) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch_once(url: str, part: Path, timeout: float) -> bool:
+    """Append the rest of `url` to `part`. True when the server said the file is complete."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # range past the end: we already have everything
+            return True
+        raise
+    with response:
+        if have and response.status != 206:
+            log.info("server ignored the Range request; restarting %s from byte 0", url)
+            have = 0
+        total = response.headers.get("Content-Length")
+        expected = None if total is None else have + int(total)
+        with open(part, "ab" if have else "wb") as fh:
+            while True:
+                block = response.read(CHUNK)
+                if not block:
+                    break
+                fh.write(block)
+        size = part.stat().st_size
+        if expected is not None and size < expected:
+            raise ConnectionError(f"connection cut at {size} of {expected} bytes")
+        return True
+
+
+def download(url: str, out: str | os.PathLike, md5: str, retries: int = 5, timeout: float = 60.0,
+             backoff: float = 1.0) -> Path:
+    """Download `url` to `out`, verified by `md5`, resuming after cuts. Nothing to do if `out` is valid."""
+    out = Path(out)
+    if out.exists() and md5sum(out) == md5:
+        log.info("%s already present with the right checksum; nothing downloaded", out)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    for attempt in range(1, retries + 2):
+        try:
+            _fetch_once(url, part, timeout)
+            break
+        except (ConnectionError, TimeoutError, urllib.error.URLError, OSError) as err:
+            if isinstance(err, urllib.error.HTTPError) and err.code < 500:
+                raise BadInputError(f"{url}: HTTP {err.code}; check the URL config key for {out.name}") from err
+            if attempt > retries:
+                raise RuntimeError(f"{url}: download failed after {retries} retries ({err}); "
+                                   f"rerun to resume from {part}") from err
+            log.warning("download of %s interrupted (%s); resuming (attempt %d)", url, err, attempt)
+            time.sleep(backoff * attempt)
+    got = md5sum(part)
+    if got != md5:
+        part.unlink()
+        raise BadInputError(f"{out}: MD5 {got} does not match the expected {md5} (from {url}); the partial file "
+                            "was deleted. Check the URL and md5 config keys, then rerun.")
+    os.replace(part, out)
+    log.info("downloaded %s (%d bytes, md5 ok)", out, out.stat().st_size)
+    return out
+
+
+def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike) -> Path:
+    """Extract the top-level folder `member` of a tar archive onto `out_dir`, atomically and safely."""
+    archive, out_dir = Path(archive), Path(out_dir)
+    with tarfile.open(archive) as tar, atomic_dir(out_dir) as tmp:
+        names = [m for m in tar.getmembers() if m.name.split("/")[0] == member]
+        if not names:
+            raise BadInputError(f"{archive}: has no top-level folder '{member}/'; is it the right archive? "
+                                "Delete it and rerun the download rule.")
+        tar.extractall(tmp, members=names, filter="data")
+        inner = tmp / member
+        for child in inner.iterdir():
+            shutil.move(str(child), tmp / child.name)
+        inner.rmdir()
+    return out_dir

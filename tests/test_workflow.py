@@ -1,0 +1,59 @@
+"""Integration: the whole DAG that exists, on the tiny config, plus planning and linting checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, TINY, snakemake
+from wsss.data.datasets import read_labels_csv
+from wsss.io import read_id_list, read_label_png
+
+pytestmark = pytest.mark.slow
+
+
+def test_prepared_dataset(tiny_run):
+    prep = tiny_run / "resources/synthetic/prepared"
+    train_aug = read_id_list(prep / "lists/train_aug.txt")
+    val = read_id_list(prep / "lists/val.txt")
+    assert len(train_aug) == 40 and len(val) == 12
+    assert not set(train_aug) & set(val)
+    classes, labels = read_labels_csv(prep / "labels.csv")
+    assert classes == ["train", "boat", "ball", "box", "kite", "star"]
+    for image_id in train_aug[:10]:
+        mask = read_label_png(prep / f"SegmentationClassAug/{image_id}.png")
+        present = {int(v) - 1 for v in np.unique(mask) if 0 < v < 255}
+        assert present == set(np.flatnonzero(labels[image_id]).tolist())
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", workdir=REPO, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/voc12.yaml"])
+def test_dry_run_plans(configfile, tmp_path):
+    proc = snakemake("-n", "--configfile", str(REPO / configfile), workdir=tmp_path)
+    assert "prepare_dataset" in proc.stdout
+
+
+def test_misspelt_key_fails_fast_naming_it(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["dataset"]["synthetic"]["num_trian"] = 10
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(bad), workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "num_trian" in proc.stdout + proc.stderr
+    assert not (tmp_path / "resources").exists()
+
+
+def test_wrong_type_fails_naming_key(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["shards"] = "two"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(bad), workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "shards" in proc.stdout + proc.stderr

@@ -1,0 +1,8 @@
+"""Merge rules: hard-link the shards of a per-image stage into one folder."""
+
+from wsss.runlog import log_to
+from wsss.sharding import merge_dirs
+
+with log_to(snakemake.log[0]) as log:  # noqa: F821
+    n = merge_dirs(list(snakemake.input.shards), snakemake.output[0])  # noqa: F821
+    log.info("merged %d files from %d shards", n, len(snakemake.input.shards))  # noqa: F821
