@@ -8,6 +8,7 @@ renamed onto `<out>`, so a killed or corrupt download never looks finished.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -72,7 +73,7 @@ def download(url: str, out: str | os.PathLike, md5: str, retries: int = 5, timeo
         try:
             _fetch_once(url, part, timeout)
             break
-        except (ConnectionError, TimeoutError, urllib.error.URLError, OSError) as err:
+        except (ConnectionError, TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as err:
             if isinstance(err, urllib.error.HTTPError) and err.code < 500:
                 raise BadInputError(f"{url}: HTTP {err.code}; check the URL config key for {out.name}") from err
             if attempt > retries:

@@ -1,0 +1,93 @@
+"""Downloads: resume after a cut, checksum failure, nothing re-downloaded after success, safe extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from httpserver import ArchiveServer
+from wsss.data.download import download, extract
+from wsss.io import BadInputError
+
+
+def make_tar(path, members: dict[str, bytes], mode="w"):
+    with tarfile.open(path, mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture()
+def archive(tmp_path):
+    payload = bytes(range(256)) * 4000  # ~1 MB, several read chunks
+    path = make_tar(tmp_path / "VOCtrainval_11-May-2012.tar",
+                    {"VOCdevkit/VOC2012/JPEGImages/a.jpg": payload, "VOCdevkit/VOC2012/ImageSets/x.txt": b"a\n"})
+    return path, hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_download_resumes_after_cut_connection(archive, tmp_path):
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    with ArchiveServer({path.name: path}) as srv:
+        srv.cut_after[path.name] = 300_000
+        download(f"{srv.url}/{path.name}", out, md5, backoff=0)
+        assert out.read_bytes() == path.read_bytes()
+        assert srv.requests[0] == (path.name, None)
+        assert srv.requests[1] == (path.name, "bytes=300000-")  # resumed, not restarted
+        assert not out.with_name(out.name + ".part").exists()
+
+
+def test_download_restarts_when_server_ignores_range(archive, tmp_path):
+    path, md5 = archive
+    out = tmp_path / path.name
+    with ArchiveServer({path.name: path}, honour_range=False) as srv:
+        srv.cut_after[path.name] = 100_000
+        download(f"{srv.url}/{path.name}", out, md5, backoff=0)
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_wrong_checksum_stops_and_leaves_nothing(archive, tmp_path):
+    path, _ = archive
+    out = tmp_path / path.name
+    with ArchiveServer({path.name: path}) as srv:
+        with pytest.raises(BadInputError, match="does not match the expected 0{32}"):
+            download(f"{srv.url}/{path.name}", out, "0" * 32, backoff=0)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_rerun_after_success_downloads_nothing(archive, tmp_path):
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    with ArchiveServer({path.name: path}) as srv:
+        download(f"{srv.url}/{path.name}", out, md5)
+        n = len(srv.requests)
+        download(f"{srv.url}/{path.name}", out, md5)
+        assert len(srv.requests) == n
+
+
+def test_missing_url_is_a_clear_error(archive, tmp_path):
+    path, md5 = archive
+    with ArchiveServer({}) as srv:
+        with pytest.raises(BadInputError, match="HTTP 404; check the URL"):
+            download(f"{srv.url}/nope.tar", tmp_path / "nope.tar", md5)
+
+
+def test_extract_takes_the_top_folder(archive, tmp_path):
+    path, _ = archive
+    out = extract(path, "VOCdevkit", tmp_path / "root" / "VOCdevkit")
+    assert (out / "VOC2012/ImageSets/x.txt").read_text() == "a\n"
+    with pytest.raises(BadInputError, match="no top-level folder 'benchmark_RELEASE/'"):
+        extract(path, "benchmark_RELEASE", tmp_path / "root" / "benchmark_RELEASE")
+    assert not (tmp_path / "root" / "benchmark_RELEASE").exists()
+
+
+def test_extract_refuses_path_traversal(tmp_path):
+    bad = make_tar(tmp_path / "bad.tar", {"VOCdevkit/../../evil.txt": b"x"})
+    with pytest.raises(Exception):
+        extract(bad, "VOCdevkit", tmp_path / "out" / "VOCdevkit")
+    assert not (tmp_path / "evil.txt").exists()
