@@ -174,3 +174,15 @@ def test_wrong_checksum_rule_leaves_no_output(synthetic_root, tmp_path):
     assert "does not match the expected" in log
     assert not (work / "resources/downloads/benchmark.tgz").exists()
     assert not (work / "resources/downloads/benchmark.tgz.part").exists()
+
+
+def test_cli_synthesize_and_prepare(tmp_path):
+    from wsss.__main__ import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"dataset": {"classes": CLASSES, "synthetic": {"num_train": 8, "num_val": 4,
+                                                                                "num_saliency": 4}}}))
+    assert main(["synthesize", str(tmp_path / "r"), "--config", str(cfg)]) == 0
+    assert main(["prepare", str(tmp_path / "r/VOCdevkit"), str(tmp_path / "r/benchmark_RELEASE"),
+                 str(tmp_path / "p"), "--config", str(cfg)]) == 0
+    assert len(read_id_list(tmp_path / "p/lists/train_aug.txt")) == 8

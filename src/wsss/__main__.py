@@ -1,0 +1,65 @@
+"""Command line use without Snakemake: `python -m wsss <command> ...` (or the `wsss` script).
+
+The workflow is the recommended way to run the pipeline; these commands expose the same stage
+functions for one-off use (e.g. preparing VOC once on a login node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import yaml
+
+
+def _synthesize(args) -> None:
+    from wsss.data.synthetic import SyntheticConfig, generate
+
+    cfg = yaml.safe_load(open(args.config))["dataset"] if args.config else {}
+    syn = SyntheticConfig(**cfg.get("synthetic", {}))
+    classes = cfg.get("classes", ["train", "boat", "ball", "box", "kite", "star"])
+    r = args.root
+    print(generate(f"{r}/VOCdevkit", f"{r}/benchmark_RELEASE", f"{r}/DUTS-TR", f"{r}/context", classes, syn))
+
+
+def _prepare(args) -> None:
+    from wsss.data.prepare import prepare_dataset
+
+    classes = yaml.safe_load(open(args.config))["dataset"]["classes"]
+    print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))
+
+
+def _download(args) -> None:
+    from wsss.data.download import download
+
+    download(args.url, args.out, args.md5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wsss", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("synthesize", help="write the synthetic benchmark in VOC + SBD layout under ROOT")
+    p.add_argument("root")
+    p.add_argument("--config", help="a workflow config file (its dataset section is used)")
+    p.set_defaults(func=_synthesize)
+    p = sub.add_parser("prepare", help="build the prepared layout from VOCdevkit/ and benchmark_RELEASE/")
+    p.add_argument("voc")
+    p.add_argument("sbd")
+    p.add_argument("out")
+    p.add_argument("--config", required=True, help="a workflow config file (for dataset.classes)")
+    p.add_argument("--processes", type=int, default=1)
+    p.set_defaults(func=_prepare)
+    p = sub.add_parser("download", help="checksummed, resumable download")
+    p.add_argument("url")
+    p.add_argument("out")
+    p.add_argument("md5")
+    p.set_defaults(func=_download)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
