@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --resources gpu=1
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slurm"
 
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint
@@ -34,3 +34,23 @@ dry-run-voc: $(STAMP)
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# ---- bench (evaluation stage): throughput of each stage on the embedded benchmark -------------
+# Builds the prepared synthetic dataset if needed, then measures evaluation / CRF (1 vs N
+# processes), CAM inference images/s and training iterations/s (CUDA when present) into
+# results/bench/bench.csv with the machine description. It measures; it asserts nothing.
+BENCH_CONFIG ?= config/config.yaml
+BENCH_PREPARED ?= resources/synthetic/prepared
+.PHONY: bench
+bench: $(STAMP)
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(BENCH_CONFIG) $(BENCH_PREPARED)
+	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
+		--out results/bench/bench.csv
+
+# ---- scale-out (stage: slurm) ----------------------------------------------------------------
+# A real single-node SLURM on localhost runs the tiny config through profiles/slurm (needs root;
+# installs slurmctld/slurmd/slurm-client/munge with apt-get when missing; ~1-2 min).
+# WSSS_REQUIRE_SLURM=1: a missing prerequisite fails instead of skipping. See docs/slurm.md.
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	WSSS_REQUIRE_SLURM=1 $(PY) -m pytest -q -m slurm tests/test_slurm.py

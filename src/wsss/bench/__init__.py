@@ -1,0 +1,1 @@
+"""Throughput measurements that `make bench` collects into results/bench/bench.csv (each returns rows)."""

@@ -1,0 +1,1 @@
+"""Inference stages: saliency maps, localization maps (CAMs), segmentation."""

@@ -1,0 +1,66 @@
+"""Losses of the classifier stage: the EPS saliency loss (Lee et al., CVPR 2021, §3.2, Eq. 1–4).
+
+P = softmax over the C+1 localization maps. A present class i belongs to the foreground when
+its (rounded) map overlaps the (rounded) saliency map by more than τ:
+    O_i = |round(P_i) ∧ round(S)| / (|round(P_i)| + 1e-4)
+otherwise it joins the background channel (this is how EPS handles objects a saliency model
+misses and context a saliency model marks). Then
+    M_fg = Σ_{i present, O_i > τ} P_i,   M_bg = Σ_{i present, O_i ≤ τ} P_i + P_{C+1},
+    Ŝ = λ·M_fg + (1−λ)·(1 − M_bg),       L_sal = mean (Ŝ − S)².
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def resize_saliency(saliency: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, H, W) → (N, 1, h, w), bilinear (area-like averaging is unnecessary: maps are coarse)."""
+    if tuple(saliency.shape[-2:]) == tuple(size):
+        return saliency
+    return F.interpolate(saliency, size=size, mode="bilinear", align_corners=False)
+
+
+def overlap_ratios(probs: torch.Tensor, saliency: torch.Tensor) -> torch.Tensor:
+    """O_i for the C class channels: (N, C+1, h, w) probs, (N, 1, h, w) saliency → (N, C).
+
+    The rounded P is detached: the selection is a discrete choice, not a differentiable path.
+    """
+    p = probs[:, :-1].detach().round()
+    s = saliency.detach().round()
+    return (p * s).sum(dim=(2, 3)) / (p.sum(dim=(2, 3)) + 1e-4)
+
+
+def select_maps(probs: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor,
+                tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean (N, C) foreground / background-group selections of the present classes."""
+    present = labels > 0.5
+    overlap = overlap_ratios(probs, saliency)
+    return present & (overlap > tau), present & (overlap <= tau)
+
+
+def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, tau: float, lam: float):
+    """The EPS saliency loss.
+
+    maps (N, C+1, h, w) raw localization maps (last = background); saliency (N, 1, H, W) in
+    [0, 1]; labels (N, C) multi-hot. Returns (loss, fg_map, bg_map, estimated_saliency), the maps
+    (N, 1, h, w). Device-agnostic; computed in float32 even under autocast.
+    """
+    if maps.dim() != 4 or labels.shape != (maps.shape[0], maps.shape[1] - 1):
+        raise ValueError(f"eps_loss: maps {tuple(maps.shape)} and labels {tuple(labels.shape)} do not match "
+                         "(expected maps (N, C+1, h, w) and labels (N, C))")
+    probs = torch.softmax(maps.float(), dim=1)
+    sal = resize_saliency(saliency.float(), tuple(maps.shape[-2:]))
+    fg_sel, bg_sel = select_maps(probs, sal, labels, tau)
+    cls_probs = probs[:, :-1]
+    fg_map = (cls_probs * fg_sel[:, :, None, None]).sum(dim=1, keepdim=True)
+    bg_map = (cls_probs * bg_sel[:, :, None, None]).sum(dim=1, keepdim=True) + probs[:, -1:]
+    estimated = lam * fg_map + (1.0 - lam) * (1.0 - bg_map)
+    loss = F.mse_loss(estimated, sal)
+    return loss, fg_map, bg_map, estimated
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Multi-label soft margin on the C class logits."""
+    return F.multilabel_soft_margin_loss(logits.float(), labels.float())

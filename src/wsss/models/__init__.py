@@ -1,0 +1,1 @@
+"""Networks: backbones, classifier heads (CAM / EPS), PFAN, DeepLab."""

@@ -1,0 +1,98 @@
+"""The paper's tables as CSV (pandas), gathered from the per-(method, stage) evaluation JSONs.
+
+IoU, precision, recall and F1 are written in percent (as the paper reports them), rounded to two
+decimals; confusion ratios are plain ratios (three decimals). Rows are ordered by stage
+(pseudo-mask → + CRF → DeepLab → + CRF) and then method (cam, cam_sal, eps, gt), whatever order
+the inputs came in, so a table is stable across runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from wsss.io import BadInputError, atomic_path
+
+# Human-readable stage names for the `stage_name` column and the figures.
+STAGES = {
+    "pseudo": "pseudo-mask (train)",
+    "pseudo_crf": "pseudo-mask + CRF (train)",
+    "deeplab": "DeepLab (val)",
+    "deeplab_crf": "DeepLab + CRF (val)",
+}
+METHOD_ORDER = ["cam", "cam_sal", "eps", "gt"]
+
+
+def _load(paths: list[str | os.PathLike]) -> list[dict]:
+    out = []
+    for p in paths:
+        try:
+            out.append(json.loads(Path(p).read_text()))
+        except FileNotFoundError:
+            raise BadInputError(f"{p}: evaluation result missing; re-run its evaluate rule") from None
+        except json.JSONDecodeError as err:
+            raise BadInputError(f"{p}: not valid JSON ({err}); delete it and re-run its evaluate rule") from err
+    return out
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    stage_rank = {s: k for k, s in enumerate(STAGES)}
+    method_rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    df = df.assign(_s=df["stage"].map(lambda s: stage_rank.get(s, len(stage_rank))),
+                   _m=df["method"].map(lambda m: method_rank.get(m, len(method_rank))))
+    df = df.sort_values(["_s", "_m", "stage", "method"], kind="stable").drop(columns=["_s", "_m"])
+    df.insert(2, "stage_name", df["stage"].map(lambda s: STAGES.get(s, s)))
+    return df.reset_index(drop=True)
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or x != x else round(100.0 * x, 2)
+
+
+def _write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def miou_table(result_jsons: list[str], out_csv: str, out_per_class_csv: str) -> pd.DataFrame:
+    """miou.csv (method × stage → mIoU, precision, recall, pixel accuracy) and the per-class IoU table."""
+    results = _load(result_jsons)
+    rows, per_class = [], []
+    for r in results:
+        rows.append({"method": r["method"], "stage": r["stage"], "images": r["images"], "mIoU": _pct(r["miou"]),
+                     "precision": _pct(r["precision"]), "recall": _pct(r["recall"]),
+                     "pixel_accuracy": _pct(r["pixel_accuracy"])})
+        per_class.append({"method": r["method"], "stage": r["stage"],
+                          **{c: _pct(v) for c, v in zip(r["classes"], r["iou"])}, "mIoU": _pct(r["miou"])})
+    table = _order(pd.DataFrame(rows))
+    _write_csv(table, out_csv)
+    _write_csv(_order(pd.DataFrame(per_class)), out_per_class_csv)
+    return table
+
+
+def boundary_table(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
+    """boundary.csv: method × stage → boundary precision, recall, F1 (percent) and the tolerance."""
+    rows = [{"method": r["method"], "stage": r["stage"], "images": r["images"], "tolerance_px": r["tolerance"],
+             "precision": _pct(r["precision"]), "recall": _pct(r["recall"]), "F1": _pct(r["f1"])}
+            for r in _load(result_jsons)]
+    table = _order(pd.DataFrame(rows))
+    _write_csv(table, out_csv)
+    return table
+
+
+def confusion_table(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
+    """confusion.csv: method × stage × (target, coincident) → target IoU (percent), confusion ratio."""
+    rows = []
+    for r in _load(result_jsons):
+        for p in r["pairs"]:
+            ratio = p["confusion_ratio"]
+            rows.append({"method": r["method"], "stage": r["stage"], "images": r["images"], "target": p["target"],
+                         "coincident": p["coincident"], "target_IoU": _pct(p["target_iou"]),
+                         "confusion_ratio": None if ratio is None else round(ratio, 3)})
+    table = _order(pd.DataFrame(rows, columns=["method", "stage", "images", "target", "coincident",
+                                               "target_IoU", "confusion_ratio"]))
+    _write_csv(table, out_csv)
+    return table

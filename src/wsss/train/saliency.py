@@ -1,0 +1,84 @@
+"""Train PFAN on a DUTS-layout saliency set (the held-out split is left out for evaluation)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+from wsss.data.duts import DUTSDataset, SaliencyAugment, list_duts, split_duts
+from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
+from wsss.train.loop import LoopConfig, is_main_process, poly_scheduler, save_model, train
+
+log = logging.getLogger("wsss.saliency")
+
+
+@dataclass
+class SaliencyTrainConfig:
+    iterations: int = 300
+    batch_size: int = 16
+    optimizer: str = "adam"          # adam (fast from scratch) | sgd (momentum)
+    lr: float = 3e-3
+    momentum: float = 0.9            # sgd only
+    weight_decay: float = 0.0
+    poly_power: float = 0.9          # lr = base * (1 - step / iterations) ** power
+    min_crop: float = 0.75           # augmentation: random crop side fraction in [min_crop, 1]
+    flip: bool = True
+    color_jitter: float = 0.1
+    pos_weight: float = 1.12         # PFAN loss: weight of the positive BCE term
+    edge_alpha: float = 0.7          # PFAN loss: alpha * BCE + (1 - alpha) * edge BCE
+    num_workers: int = 0
+    checkpoint_every: int = 100
+    log_every: int = 25
+    amp: bool = True
+
+
+def make_optimizer(model: torch.nn.Module, cfg: SaliencyTrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on BN parameters and biases (1-D tensors): decaying them only hurts.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    raise ValueError(f"saliency.train.optimizer must be adam or sgd, got {cfg.optimizer!r}")
+
+
+def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *, model: dict, train_cfg: dict,
+                   holdout: float, seed: int, device: str = "auto", checkpoint: str | os.PathLike | None = None,
+                   loss_csv: str | os.PathLike | None = None) -> None:
+    """Train PFAN on the non-held-out part of `duts_dir`; write `model_out` ({"model", "config"}).
+
+    `model` holds PFANConfig fields plus `input_size`; `train_cfg` holds SaliencyTrainConfig fields.
+    """
+    model = dict(model)
+    input_size = int(model.pop("input_size"))
+    mcfg, tcfg = PFANConfig(**model), SaliencyTrainConfig(**train_cfg)
+    ids = list_duts(duts_dir)
+    train_ids, held = split_duts(ids, holdout, seed)
+    log.info("PFAN: %d training images, %d held out; input %d px, width %.3g", len(train_ids), len(held),
+             input_size, mcfg.width)
+    augment = SaliencyAugment(flip=tcfg.flip, min_crop=tcfg.min_crop, color_jitter=tcfg.color_jitter)
+    dataset = DUTSDataset(duts_dir, train_ids, input_size, augment)
+
+    torch.manual_seed(seed)  # weight initialisation is part of the run: seed it
+    net = build_pfan(mcfg)
+    optimizer = make_optimizer(net, tcfg)
+    scheduler = poly_scheduler(optimizer, tcfg.iterations, tcfg.poly_power)
+    loss_cfg = PFANLossConfig(pos_weight=tcfg.pos_weight, alpha=tcfg.edge_alpha)
+
+    def step(m, batch):
+        return pfan_loss(m(batch["image"]), batch["mask"], loss_cfg)
+
+    loop = LoopConfig(iterations=tcfg.iterations, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers,
+                      checkpoint_every=tcfg.checkpoint_every, log_every=tcfg.log_every, seed=seed,
+                      device=device, amp=tcfg.amp)
+    run_config = {"model": {**asdict(mcfg), "input_size": input_size}, "train": asdict(tcfg),
+                  "holdout": holdout, "seed": seed, "num_train": len(train_ids)}
+    net = train(net, optimizer, scheduler, dataset, step, loop, checkpoint, loss_csv, run_config)
+    if is_main_process():  # under torchrun only rank 0 writes
+        save_model(model_out, net, run_config)
+    log.info("PFAN model written to %s", model_out)

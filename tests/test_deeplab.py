@@ -1,0 +1,181 @@
+"""DeepLab-v2: ASPP/model shapes, lr groups, init weights, loss, trainer resume, inference + CRF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import wsss.train.segmentation as seg
+from wsss.infer.segmentation import infer_segmentation, load_deeplab
+from wsss.io import BadInputError, read_label_png, write_id_list, write_image, write_label_png
+from wsss.models.deeplab import ASPP, DeepLabModelConfig, DeepLabV2, load_init_weights
+
+torch.set_num_threads(1)
+
+
+def test_aspp_sums_rates_and_keeps_size():
+    aspp = ASPP(16, 5, [6, 12, 18, 24])
+    assert len(aspp.branches) == 4 and [b.dilation[0] for b in aspp.branches] == [6, 12, 18, 24]
+    x = torch.randn(2, 16, 9, 11)
+    out = aspp(x)
+    assert out.shape == (2, 5, 9, 11)
+    torch.testing.assert_close(out, sum(b(x) for b in aspp.branches))
+
+
+@pytest.mark.parametrize("stride,size", [(4, 16), (8, 8)])
+def test_small_deeplab_output_stride(stride, size):
+    model = DeepLabV2(7, DeepLabModelConfig(backbone="small", width=8, small_output_stride=stride,
+                                            aspp_rates=[1, 2], freeze_bn=False)).eval()
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7, size, size)
+
+
+def test_multi_scale_training_returns_each_scale_and_max():
+    model = DeepLabV2(4, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=True))
+    outs = model.train()(torch.randn(1, 3, 64, 64))
+    assert len(outs) == 4 and all(o.shape == (1, 4, 16, 16) for o in outs)
+    torch.testing.assert_close(outs[-1], torch.stack(outs[:3]).amax(0))
+    assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 4, 16, 16)
+
+
+def test_resnet101_is_output_stride_8_with_frozen_bn():
+    model = DeepLabV2(21, DeepLabModelConfig(backbone="resnet101", aspp_rates=[6, 12, 18, 24], freeze_bn=True)).eval()
+    assert model.backbone.layer4[0].conv2.stride == (1, 1) and model.backbone.layer4[1].conv2.dilation == (4, 4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 21, 8, 8)
+
+
+def test_param_groups_partition_parameters():
+    model = DeepLabV2(5, DeepLabModelConfig(width=8, aspp_rates=[1, 2, 3], freeze_bn=False))
+    groups = model.param_groups()
+    ids = [id(p) for g in groups.values() for p in g]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert len(groups["aspp_bias"]) == 3 and all(p.dim() == 1 for p in groups["aspp_bias"])
+    opt = seg.build_optimizer(model, seg.SegTrainConfig(lr=1e-3))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-3, 1e-2, 2e-2])
+
+
+def test_init_weights_load_backbone_and_skip_other_class_count(tmp_path):
+    cfg = DeepLabModelConfig(width=8, aspp_rates=[1, 2])
+    source = DeepLabV2(11, cfg)
+    torch.save({"model": source.state_dict()}, tmp_path / "coco.pt")
+    target = DeepLabV2(5, cfg)
+    counts = load_init_weights(target, tmp_path / "coco.pt")
+    assert counts["skipped"] == 4  # the ASPP weights and biases of the 11-class head
+    torch.testing.assert_close(target.backbone.body[0][0].weight, source.backbone.body[0][0].weight)
+    # A bare backbone state dict (torchvision-style names, no prefix) goes into the backbone.
+    torch.save(source.backbone.state_dict(), tmp_path / "bare.pt")
+    assert load_init_weights(DeepLabV2(5, cfg), tmp_path / "bare.pt")["loaded"] > 0
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
+    with pytest.raises(BadInputError, match="wrong.pt"):
+        load_init_weights(target, tmp_path / "wrong.pt")
+    with pytest.raises(BadInputError, match="absent.pt"):
+        load_init_weights(target, tmp_path / "absent.pt")
+
+
+def test_loss_ignores_255_and_survives_all_ignored():
+    logits = torch.randn(1, 3, 4, 4, requires_grad=True)
+    mask = torch.full((1, 8, 8), 255, dtype=torch.long)
+    loss = seg.segmentation_loss(logits, mask)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+    mask[0, :4] = 1
+    a = seg.segmentation_loss(logits, mask)
+    mask[0, 4:] = 255
+    assert torch.isfinite(a) and a > 0
+
+
+def make_dataset(root, n=6, size=32):
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    ids = [f"s{i}" for i in range(n)]
+    rows = ["id,a,b"]
+    for i, name in enumerate(ids):
+        mask = np.zeros((size, size), np.uint8)
+        c = 1 + i % 2
+        y, x = rng.integers(4, size - 16, size=2)
+        mask[y:y + 12, x:x + 12] = c
+        image = np.full((size, size, 3), 60, np.uint8)
+        image[mask == 1] = (220, 40, 40)
+        image[mask == 2] = (40, 90, 230)
+        write_image(root / "img" / f"{name}.jpg", image)
+        write_label_png(root / "masks" / f"{name}.png", mask)
+        rows.append(f"{name},{int(c == 1)},{int(c == 2)}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    write_id_list(root / "ids.txt", ids)
+    return ids
+
+
+SECTION = {"backbone": "small", "width": 8, "aspp_rates": [1, 2], "freeze_bn": False, "crop_size": 24,
+           "scale_range": [24, 40], "iterations": 4, "batch_size": 2, "lr": 0.01, "checkpoint_every": 2,
+           "methods": ["gt"], "infer_scales": [1.0], "infer_flip": True, "init_weights": None}
+
+
+def run_train(root, name, section=SECTION):
+    seg.train_segmentation(root / "ids.txt", root / "img", root / "masks", root / "labels.csv",
+                           root / f"{name}.pt", root / f"{name}.ckpt", root / f"{name}.csv", section,
+                           seed=3, device="cpu")
+    return torch.load(root / f"{name}.pt", weights_only=False)
+
+
+def test_trainer_resumes_after_kill_to_identical_weights(tmp_path, monkeypatch):
+    make_dataset(tmp_path)
+    full = run_train(tmp_path, "full")
+    calls = {"n": 0}
+    real_step = seg.seg_step
+
+    def dying_step(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the step-2 checkpoint
+            raise KeyboardInterrupt("killed")
+        return real_step(model, batch)
+
+    monkeypatch.setattr(seg, "seg_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(tmp_path, "resumed")
+    assert not (tmp_path / "resumed.pt").exists() and (tmp_path / "resumed.ckpt").exists()
+    monkeypatch.setattr(seg, "seg_step", real_step)
+    resumed = run_train(tmp_path, "resumed")
+    assert full["config"] == resumed["config"]
+    for k, v in full["model"].items():
+        torch.testing.assert_close(resumed["model"][k], v, rtol=0, atol=0)
+
+
+def test_trainer_names_missing_mask(tmp_path):
+    make_dataset(tmp_path, n=3)
+    (tmp_path / "masks" / "s2.png").unlink()
+    with pytest.raises(BadInputError, match="s2.png"):
+        run_train(tmp_path, "x")
+
+
+def test_inference_writes_predictions_and_crf_independent_of_processes(tmp_path):
+    ids = make_dataset(tmp_path)
+    run_train(tmp_path, "m", {**SECTION, "iterations": 2})
+    model, cfg = load_deeplab(tmp_path / "m.pt")
+    assert cfg["num_classes"] == 3
+    for p in (1, 2):
+        n = infer_segmentation(tmp_path / "m.pt", tmp_path / "ids.txt", tmp_path / "img", tmp_path / f"pred{p}",
+                               tmp_path / f"crf{p}", crf={"iterations": 3}, scales=[1.0, 0.5], flip=True,
+                               device="cpu", processes=p)
+        assert n == len(ids)
+    # Without a CRF folder only the plain predictions are written, identical to the runs above.
+    infer_segmentation(tmp_path / "m.pt", tmp_path / "ids.txt", tmp_path / "img", tmp_path / "pred0", None,
+                       scales=[1.0, 0.5], flip=True, device="cpu")
+    for i in ids:
+        assert (tmp_path / "pred0" / f"{i}.png").read_bytes() == (tmp_path / "pred1" / f"{i}.png").read_bytes()
+        pred = read_label_png(tmp_path / "pred1" / f"{i}.png")
+        assert pred.shape == (32, 32) and pred.max() <= 2
+        assert (tmp_path / "pred1" / f"{i}.png").read_bytes() == (tmp_path / "pred2" / f"{i}.png").read_bytes()
+        assert (tmp_path / "crf1" / f"{i}.png").read_bytes() == (tmp_path / "crf2" / f"{i}.png").read_bytes()
+        assert set(np.unique(read_label_png(tmp_path / "crf1" / f"{i}.png"))) <= {0, *np.unique(pred).tolist()}
+
+
+def test_changed_masks_do_not_resume_a_stale_checkpoint(tmp_path):
+    make_dataset(tmp_path, n=4)
+    first = run_train(tmp_path, "m", {**SECTION, "iterations": 2})
+    write_label_png(tmp_path / "masks" / "s0.png", np.zeros((32, 32), np.uint8))  # new pseudo-masks
+    second = run_train(tmp_path, "m", {**SECTION, "iterations": 2})
+    assert first["config"]["masks_sha1"] != second["config"]["masks_sha1"]
+    assert any(not torch.equal(first["model"][k], second["model"][k]) for k in first["model"])

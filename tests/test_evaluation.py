@@ -1,0 +1,158 @@
+"""The evaluation stage end to end on crafted folders: stage entry points → tables → figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wsss.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_segmentation
+from wsss.figures import loss_curves, pick_ids, qualitative_grid, table_bars
+from wsss.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.metrics.boundary import label_edges
+from wsss.tables import boundary_table, confusion_table, miou_table
+
+IDS = ["a", "b", "c"]
+
+
+@pytest.fixture()
+def data(tmp_path):
+    """A 2-class dataset (train=1, boat=2) with scene labels, and two 'methods' of predictions."""
+    (tmp_path / "classes.txt").write_text("train\nboat\n")
+    write_id_list(tmp_path / "ids.txt", IDS)
+    for k, i in enumerate(IDS):
+        gt = np.zeros((24, 24), np.uint8)
+        gt[4:12, 4 + k:14 + k] = 1
+        gt[16:20, 2:10] = 2
+        ctx = np.zeros_like(gt)
+        ctx[12:15, 4:16] = 1  # railroad under the train
+        ctx[20:23, 2:10] = 2  # water under the boat
+        good = gt.copy()
+        leaky = gt.copy()
+        leaky[12:14, 4:16] = 1  # the train spreads onto its railroad
+        write_label_png(tmp_path / "gt" / f"{i}.png", gt)
+        write_label_png(tmp_path / "ctx" / f"{i}.png", ctx)
+        write_label_png(tmp_path / "bnd" / f"{i}.png", label_edges(gt).astype(np.uint8))
+        write_label_png(tmp_path / "good" / f"{i}.png", good)
+        write_label_png(tmp_path / "leaky" / f"{i}.png", leaky)
+        write_image(tmp_path / "img" / f"{i}.jpg", np.full((24, 24, 3), 90 + 40 * k, np.uint8))
+        write_gray_png(tmp_path / "sal" / f"{i}.png", (gt > 0).astype(np.float32))
+    (tmp_path / "ctx" / "classes.txt").write_text("railroad\nwater\n")
+    return tmp_path
+
+
+def _run_all(d):
+    out = {"miou": [], "boundary": [], "confusion": []}
+    pairs = [{"target": "train", "coincident": "railroad"}, {"target": "boat", "coincident": "water"}]
+    for method in ("good", "leaky"):
+        label = EvalLabel(method, "pseudo")
+        evaluate_segmentation(d / method, d / "gt", d / "ids.txt", d / "classes.txt", d / f"{method}.npz",
+                              d / f"{method}_miou.json", label, processes=1)
+        evaluate_boundary(d / method, d / "bnd", d / "ids.txt", d / f"{method}_bnd.json", label, tolerance=0)
+        evaluate_confusion_ratio(d / method, d / "gt", d / "ctx", d / "ids.txt", d / "classes.txt", pairs,
+                                 d / f"{method}_conf.json", label)
+        out["miou"].append(d / f"{method}_miou.json")
+        out["boundary"].append(d / f"{method}_bnd.json")
+        out["confusion"].append(d / f"{method}_conf.json")
+    return out
+
+
+def test_stage_results_and_tables(data):
+    res = _run_all(data)
+    good = json.loads((data / "good_miou.json").read_text())
+    assert good["miou"] == 1.0 and good["images"] == 3 and good["classes"] == ["background", "train", "boat"]
+    t = miou_table(res["miou"][::-1], data / "miou.csv", data / "per_class.csv")
+    assert list(t["method"]) == ["good", "leaky"]  # ordered, whatever the input order
+    assert t.loc[0, "mIoU"] == 100.0 and t.loc[1, "mIoU"] < 100.0
+    per_class = pd.read_csv(data / "per_class.csv")
+    assert {"background", "train", "boat", "mIoU"} <= set(per_class.columns)
+    b = boundary_table(res["boundary"], data / "boundary.csv")
+    assert b.loc[0, "F1"] == 100.0 and b.loc[1, "F1"] < 100.0
+    c = confusion_table(res["confusion"], data / "confusion.csv")
+    good_rail = c[(c.method == "good") & (c.target == "train")].iloc[0]
+    leaky_rail = c[(c.method == "leaky") & (c.target == "train")].iloc[0]
+    assert good_rail.confusion_ratio == 0.0
+    # 2 rows x 12 columns of railroad predicted as train per image, over 8x10 true train pixels.
+    assert leaky_rail.confusion_ratio == pytest.approx(24 / 80, abs=1e-3)
+    assert leaky_rail.target_IoU == pytest.approx(100 * 80 / 104, abs=0.01)
+    assert pd.read_csv(data / "confusion.csv").shape[0] == 4
+
+
+def test_missing_prediction_names_the_first_missing_id(data):
+    (data / "good" / "b.png").unlink()
+    with pytest.raises(BadInputError, match="b.png"):
+        evaluate_segmentation(data / "good", data / "gt", data / "ids.txt", data / "classes.txt", data / "x.npz",
+                              data / "x.json", EvalLabel("good", "pseudo"))
+
+
+def test_boundary_skips_ids_without_boundary_map(data):
+    (data / "bnd" / "c.png").unlink()
+    r = evaluate_boundary(data / "good", data / "bnd", data / "ids.txt", data / "x.json",
+                          EvalLabel("good", "pseudo"), tolerance=0)
+    assert r["images"] == 2 and r["skipped"] == 1
+
+
+def test_figures_render(data):
+    res = _run_all(data)
+    miou_table(res["miou"], data / "miou.csv", data / "per_class.csv")
+    boundary_table(res["boundary"], data / "boundary.csv")
+    confusion_table(res["confusion"], data / "confusion.csv")
+    figs = data / "figs"
+    for kind, name in (("miou", "m"), ("boundary", "b"), ("confusion", "c")):
+        table_bars(kind, data / f"{kind}.csv", figs / f"{name}.png")
+    ids = pick_ids(data / "ids.txt", [], 2)
+    assert ids == ["a", "b"]
+    with pytest.raises(BadInputError, match="zzz"):
+        pick_ids(data / "ids.txt", ["zzz"], 2)
+    qualitative_grid(ids, data / "img", data / "gt", data / "sal", [("good", data / "good"), ("leaky", data / "leaky")],
+                     figs / "q.png", title="test")
+    pd.DataFrame({"step": range(1, 21), "lr": 0.1, "loss": np.linspace(2, 1, 20), "loss_cls": 0.5}).to_csv(
+        data / "loss.csv", index=False)
+    loss_curves([data / "loss.csv"], ["eps"], figs / "l.png", smooth=3)
+    for name in ("m", "b", "c", "q", "l"):
+        png = (figs / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+
+
+def test_prepare_pascal_context(tmp_path):
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from wsss.data.pascal_context import download_context, parse_label_names, prepare_context
+
+    assert parse_label_names("1: aeroplane\n2: bag\n\n4: track\n") == ["aeroplane", "bag", "unnamed_3", "track"]
+    assert parse_label_names("0 background\n1 water\n") == ["water"]
+    (tmp_path / "labels.txt").write_text("1: water\n2: track\n")
+    archive = tmp_path / "ctx.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, value in (("59_context_labels/2008_000002.png", 2), ("59_context_labels/readme.png", 1)):
+            buf = io.BytesIO()
+            Image.fromarray(np.full((3, 4), value, np.uint8), mode="L").save(buf, format="PNG")
+            info = tarfile.TarInfo(name)
+            info.size = buf.tell()
+            buf.seek(0)
+            tar.addfile(info, buf)
+    assert prepare_context(archive, tmp_path / "labels.txt", tmp_path / "context") == 1
+    assert (tmp_path / "context" / "classes.txt").read_text() == "water\ntrack\n"
+    from wsss.io import read_label_png
+
+    assert read_label_png(tmp_path / "context" / "2008_000002.png").max() == 2
+    (tmp_path / "labels.txt").write_text("1: water\n")
+    with pytest.raises(BadInputError, match="names only 1"):
+        prepare_context(archive, tmp_path / "labels.txt", tmp_path / "context2")
+    assert not (tmp_path / "context2").exists()
+    with pytest.raises(BadInputError, match="context_md5"):
+        download_context("http://127.0.0.1:9/x.tgz", None, "http://127.0.0.1:9/l.txt", None, tmp_path / "a", tmp_path / "b")
+
+
+def test_bench_evaluation_rows():
+    from wsss.bench.evaluation import bench_evaluation
+
+    rows = bench_evaluation(images=6, processes=(1, 2), repeats=1)
+    assert [r["processes"] for r in rows] == [1, 2]
+    assert all(r["identical_output"] and r["images"] == 6 and r["seconds"] > 0 for r in rows)
+    assert rows[0]["speedup"] == 1.0

@@ -1,0 +1,208 @@
+"""Unit tests of wsss.metrics: known answers on crafted masks and independent cross-checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from wsss.io import BadInputError, write_label_png
+from wsss.metrics import (BoundaryCounts, ConfusionMatrix, CooccurrenceCounts, Pair, boundary_counts,
+                          evaluate_boundaries, evaluate_cooccurrence, evaluate_dirs, label_edges, resolve_pairs)
+
+
+def _random_pair(rng, shape=(23, 31), c=5):
+    gt = rng.integers(0, c, shape).astype(np.uint8)
+    gt[rng.random(shape) < 0.1] = 255
+    pred = rng.integers(0, c, shape).astype(np.uint8)
+    return gt, pred
+
+
+# -- confusion matrix ---------------------------------------------------------------------------
+def test_confusion_matches_sklearn():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    cm, gts, preds = ConfusionMatrix(5), [], []
+    for _ in range(4):
+        gt, pred = _random_pair(rng)
+        cm.update(gt, pred)
+        gts.append(gt.ravel())
+        preds.append(pred.ravel())
+    gt, pred = np.concatenate(gts), np.concatenate(preds)
+    keep = gt != 255
+    ref = sk.confusion_matrix(gt[keep], pred[keep], labels=list(range(5)))
+    np.testing.assert_array_equal(cm.matrix, ref)
+    ref_iou = sk.jaccard_score(gt[keep], pred[keep], labels=list(range(5)), average=None)
+    np.testing.assert_allclose(cm.iou(), ref_iou)
+    np.testing.assert_allclose(cm.precision(), sk.precision_score(gt[keep], pred[keep], average=None))
+    np.testing.assert_allclose(cm.recall(), sk.recall_score(gt[keep], pred[keep], average=None))
+    assert cm.pixel_accuracy() == pytest.approx(sk.accuracy_score(gt[keep], pred[keep]))
+    assert cm.miou() == pytest.approx(ref_iou.mean())
+
+
+def test_confusion_hand_worked_and_ignore_semantics():
+    gt = np.array([[0, 0, 1, 1], [0, 1, 1, 255]], dtype=np.uint8)
+    pred = np.array([[0, 1, 1, 255], [0, 1, 0, 1]], dtype=np.uint8)
+    cm = ConfusionMatrix(2).update(gt, pred)
+    # gt 255 pixel dropped; pred 255 on a gt-1 pixel is a miss of class 1, a FP of nothing.
+    np.testing.assert_array_equal(cm.matrix, [[2, 1], [1, 2]])
+    np.testing.assert_array_equal(cm.pred_ignored, [0, 1])
+    np.testing.assert_allclose(cm.iou(), [2 / 4, 2 / 5])
+    np.testing.assert_allclose(cm.recall(), [2 / 3, 2 / 4])
+    np.testing.assert_allclose(cm.precision(), [2 / 3, 2 / 3])
+    assert cm.pixel_accuracy() == pytest.approx(4 / 7)
+
+
+def test_confusion_absent_class_is_nan_and_excluded():
+    cm = ConfusionMatrix(3).update(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
+    assert cm.iou()[0] == 1 and math.isnan(cm.iou()[1])
+    assert cm.miou() == 1.0
+
+
+def test_confusion_merge_save_load(tmp_path):
+    rng = np.random.default_rng(1)
+    (g1, p1), (g2, p2) = _random_pair(rng), _random_pair(rng)
+    whole = ConfusionMatrix(5).update(g1, p1).update(g2, p2)
+    a, b = ConfusionMatrix(5).update(g1, p1), ConfusionMatrix(5).update(g2, p2)
+    assert a + b == whole
+    a.save(tmp_path / "a.npz")
+    loaded = ConfusionMatrix.load(tmp_path / "a.npz")
+    assert loaded.merge(b) == whole
+    with pytest.raises(BadInputError, match="missing.npz"):
+        ConfusionMatrix.load(tmp_path / "missing.npz")
+
+
+def test_confusion_bad_input_names_the_file():
+    with pytest.raises(BadInputError, match="img7"):
+        ConfusionMatrix(3).update(np.zeros((2, 2), np.uint8), np.full((2, 2), 9, np.uint8), name="img7")
+    with pytest.raises(BadInputError, match="shape"):
+        ConfusionMatrix(3).update(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
+
+
+def test_evaluate_dirs_parallel_equals_serial(tmp_path):
+    rng = np.random.default_rng(2)
+    ids = [f"im{i:02d}" for i in range(12)]
+    ref = ConfusionMatrix(5)
+    for i in ids:
+        gt, pred = _random_pair(rng)
+        write_label_png(tmp_path / "gt" / f"{i}.png", gt)
+        write_label_png(tmp_path / "pred" / f"{i}.png", pred)
+        ref.update(gt, pred)
+    serial = evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 5, processes=1)
+    parallel = evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 5, processes=2)
+    assert serial == ref and parallel == ref
+    (tmp_path / "pred" / "im03.png").write_bytes(b"not a png")
+    with pytest.raises(BadInputError, match="im03"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 5, processes=2)
+
+
+# -- boundaries ---------------------------------------------------------------------------------
+def _square(shape=(40, 40), top=10, left=12, size=15, cls=3):
+    lab = np.zeros(shape, np.uint8)
+    lab[top:top + size, left:left + size] = cls
+    return lab
+
+
+def test_identical_masks_f1_is_one():
+    lab = _square()
+    counts = boundary_counts(lab, label_edges(lab).astype(np.uint8), tolerance=0)
+    assert counts.precision == counts.recall == counts.f1 == 1.0
+    # 4-neighbour Laplacian: the square's own perimeter (4*15-4) + the outside ring without corners (4*15).
+    assert counts.pred_edges == (4 * 15 - 4) + 4 * 15
+
+
+def test_shift_against_tolerance_worked_by_hand():
+    # A vertical label change at column 10: Laplacian edges on columns 9 and 10 (20 rows each).
+    gt_lab = np.zeros((20, 20), np.uint8)
+    gt_lab[:, 10:] = 1
+    gt = label_edges(gt_lab)
+    assert np.array_equal(np.flatnonzero(gt.any(axis=0)), [9, 10])
+    d = 3
+    pred = np.zeros_like(gt_lab)
+    pred[:, 10 + d:] = 1  # edges on columns 12 and 13
+    # column 12 is 2 px from column 10, column 13 is 3 px; symmetric for recall.
+    expected = {0: 0.0, 1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0}
+    for t, pr in expected.items():
+        c = boundary_counts(pred, gt, tolerance=t)
+        assert c.precision == pytest.approx(pr) and c.recall == pytest.approx(pr), t
+        assert c.pred_edges == c.gt_edges == 40
+
+
+def test_shifted_square_needs_tolerance_of_the_shift():
+    lab = _square()
+    gt = label_edges(lab)
+    for d in (1, 2, 3):
+        shifted = np.roll(lab, d, axis=1)
+        assert boundary_counts(shifted, gt, tolerance=d).f1 == 1.0
+        assert boundary_counts(shifted, gt, tolerance=d - 1).f1 < 1.0
+
+
+def test_ignore_region_in_prediction_is_its_own_region():
+    lab = _square()
+    with_hole = lab.copy()
+    with_hole[15:20, 15:20] = 255  # an unlabelled patch inside the object adds edges
+    gt = label_edges(lab)
+    assert boundary_counts(with_hole, gt, 0).pred_edges > boundary_counts(lab, gt, 0).pred_edges
+    assert boundary_counts(with_hole, gt, 0).recall == 1.0
+
+
+def test_boundary_counts_sum_and_dirs(tmp_path):
+    a = BoundaryCounts(10, 5, 8, 4, 1) + BoundaryCounts(10, 5, 2, 2, 1)
+    assert (a.precision, a.recall, a.images) == (0.5, 0.6, 2)
+    assert a.f1 == pytest.approx(2 * 0.5 * 0.6 / 1.1)
+    ids = ["a", "b", "c"]
+    for k, i in enumerate(ids):
+        lab = _square(left=5 + k)
+        write_label_png(tmp_path / "pred" / f"{i}.png", np.roll(lab, 1, axis=0))
+        write_label_png(tmp_path / "bnd" / f"{i}.png", label_edges(lab).astype(np.uint8))
+    serial = evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ids, 1, processes=1)
+    assert serial == evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ids, 1, processes=2)
+    assert serial.f1 == 1.0 and serial.images == 3
+    with pytest.raises(BadInputError, match="0/1"):
+        boundary_counts(lab, (label_edges(lab) * 255).astype(np.uint8), 1)
+
+
+# -- confusion ratio ------------------------------------------------------------------------------
+def test_confusion_ratio_worked_by_hand(tmp_path):
+    # classes: 0 bg, 1 train; scene labels: 1 railroad, 2 water.
+    gt = np.array([[1, 1, 1, 0, 0, 0],
+                   [1, 1, 1, 0, 0, 255]], np.uint8)
+    pred = np.array([[1, 1, 0, 1, 1, 0],
+                     [1, 1, 1, 1, 0, 1]], np.uint8)
+    ctx = np.array([[0, 0, 0, 1, 1, 1],
+                    [0, 0, 0, 1, 2, 1]], np.uint8)
+    # TP_train = 5; railroad pixels predicted train with gt != train: (0,3), (0,4), (1,3) = 3;
+    # (1,5) is railroad and predicted train but gt 255: not counted. Water predicted train: 0.
+    counts = CooccurrenceCounts([Pair(1, 1), Pair(1, 2)])
+    counts.update(gt, pred, ctx)
+    np.testing.assert_array_equal(counts.tp, [5, 5])
+    np.testing.assert_array_equal(counts.fp, [3, 0])
+    np.testing.assert_allclose(counts.ratios(), [0.6, 0.0])
+    for name, arr in (("gt", gt), ("pred", pred), ("ctx", ctx)):
+        write_label_png(tmp_path / name / "x.png", arr)
+    par, cm = evaluate_cooccurrence(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ["x"],
+                                    [Pair(1, 1)], num_classes=2)
+    assert par.ratios()[0] == pytest.approx(0.6)
+    assert cm.iou()[1] == pytest.approx(5 / 9)  # TP 5, FP 3 (gt valid), FN 1
+
+
+def test_resolve_pairs_names_unknown_classes():
+    pairs = resolve_pairs([{"target": "boat", "coincident": "water"}], ["train", "boat"], ["railroad", "water"])
+    assert pairs == [Pair(2, 2)]
+    with pytest.raises(BadInputError, match="tram"):
+        resolve_pairs([{"target": "tram", "coincident": "water"}], ["train", "boat"], ["railroad", "water"])
+    with pytest.raises(BadInputError, match="sea"):
+        resolve_pairs([{"target": "boat", "coincident": "sea"}], ["train", "boat"], ["railroad", "water"])
+
+
+def test_sbd_style_one_pixel_boundaries_need_tolerance_one():
+    # prepare_dataset's boundaries (SBD's definition) mark only the inside of a region; the
+    # Laplacian marks both sides, so a perfect prediction scores P = 1 only from tolerance 1.
+    from wsss.data.prepare import mask_boundary
+
+    lab = _square()
+    gt = mask_boundary(lab).astype(np.uint8)
+    assert boundary_counts(lab, gt, tolerance=1).f1 == 1.0
+    strict = boundary_counts(lab, gt, tolerance=0)
+    assert strict.recall == 1.0 and strict.precision == pytest.approx(56 / 116)

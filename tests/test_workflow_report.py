@@ -1,0 +1,54 @@
+"""Integration (evaluation stage): the tiny DAG's tables, figures and the Snakemake report.
+
+Uses the session's one tiny run (conftest.tiny_run) rather than running the DAG again.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY, snakemake
+
+pytestmark = pytest.mark.slow
+
+TABLES = ["miou.csv", "miou_per_class.csv", "boundary.csv", "confusion.csv"]
+FIGURES = ["miou.png", "boundary.png", "confusion.png", "qualitative_pseudo.png", "qualitative_deeplab.png"]
+
+
+def test_tables_cover_every_method_and_stage(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    methods = config["methods"]
+    tables = tiny_run / "results" / "tables"
+    miou = pd.read_csv(tables / "miou.csv")
+    pseudo = miou[miou.stage == "pseudo"]
+    assert sorted(pseudo.method) == sorted(methods)
+    assert miou["mIoU"].between(0, 100).all() and (miou["images"] > 0).all()
+    if "deeplab" in config:
+        deeplab_rows = miou[miou.stage == "deeplab"]
+        assert sorted(deeplab_rows.method) == sorted(config["deeplab"]["methods"])
+    boundary = pd.read_csv(tables / "boundary.csv")
+    assert set(boundary.stage) == set(config["evaluation"]["tables"]["boundary"])
+    assert boundary[["precision", "recall", "F1"]].stack().between(0, 100).all()
+    confusion = pd.read_csv(tables / "confusion.csv")
+    pairs = {(p["target"], p["coincident"]) for p in config["evaluation"]["confusion_pairs"]}
+    assert set(zip(confusion.target, confusion.coincident)) == pairs
+    assert (confusion.confusion_ratio.dropna() >= 0).all()
+
+
+def test_report_renders_tables_and_figures(tiny_run):
+    out = tiny_run / "results" / "report.html"
+    snakemake("--configfile", str(TINY), "--report", str(out), workdir=tiny_run)
+    html = out.read_text(errors="replace")
+    assert len(html) > 10_000
+    for name in TABLES + FIGURES + ["losses.png"]:
+        assert name in html, f"{name} missing from the report"
+
+
+def test_boundary_table_plans_no_deeplab(tmp_path):
+    """`snakemake results/tables/boundary.csv` from nothing builds only what that table needs."""
+    proc = snakemake("-n", "results/tables/boundary.csv", "--configfile", str(TINY), workdir=tmp_path)
+    assert "evaluate_boundary" in proc.stdout and "table_boundary" in proc.stdout
+    for rule in ("train_segmentation", "infer_segmentation", "evaluate_miou", "evaluate_confusion"):
+        assert rule not in proc.stdout, f"{rule} planned for the boundary table"

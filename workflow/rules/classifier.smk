@@ -1,0 +1,171 @@
+# Classifier stage: the CAM baseline and EPS classifiers, their multi-scale localization maps
+# (sharded), the pseudo-masks (cam, cam_sal, eps) and the tables that show their quality on the
+# ground truth before the evaluation stage runs (cam_thresholds.csv, pseudo_mask_miou.csv).
+
+
+rule train_classifier:
+    """Train the {method} classifier (cam: L_cls; eps: L_cls + saliency loss) on train_aug (resumable)."""
+    input:
+        prepared=PREP,
+        saliency=classifier_saliency_input,
+    output:
+        model="results/classifier/{method}/model.pt",
+        losses="results/classifier/{method}/loss.csv",
+    params:
+        section=classifier_train_section,
+        images=prep("images"),
+        labels=prep("labels"),
+        ids=prep("train_aug"),
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint="resources/checkpoints/classifier/{method}.pt",
+    wildcard_constraints:
+        method="cam|eps",
+    log:
+        "logs/train_classifier/{method}.log",
+    benchmark:
+        "benchmarks/train_classifier/{method}.tsv"
+    conda:
+        ENV
+    threads: CLS["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=CLS["train"]["runtime"],
+        gpu=1,
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule infer_cams:
+    """Multi-scale + flip localization maps of the {method} classifier for one shard of train_aug."""
+    input:
+        model="results/classifier/{method}/model.pt",
+        prepared=PREP,
+    output:
+        maps=directory("results/shards/cams/{method}/{shard}"),
+    params:
+        images=prep("images"),
+        labels=prep("labels"),
+        ids=prep("train_aug"),
+        infer=classifier_infer_section(),
+        num_shards=config["shards"],
+        device=config["device"],
+    wildcard_constraints:
+        method="cam|eps",
+        shard=r"\d+",
+    log:
+        "logs/infer_cams/{method}_{shard}.log",
+    benchmark:
+        "benchmarks/infer_cams/{method}_{shard}.tsv"
+    conda:
+        ENV
+    threads: CLS["infer"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=CLS["infer"]["runtime"],
+        gpu=1,
+    script:
+        "../scripts/infer_cams.py"
+
+
+rule merge_cams:
+    """Hard-link the map shards of {method} into results/cams/{method}."""
+    input:
+        shards=cams_shards,
+    output:
+        maps=directory("results/cams/{method}"),
+    wildcard_constraints:
+        method="cam|eps",
+    log:
+        "logs/merge_cams/{method}.log",
+    benchmark:
+        "benchmarks/merge_cams/{method}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../scripts/merge_shards.py"
+
+
+rule make_pseudo_masks:
+    """Pseudo-masks of {method} (cam, cam_sal, eps) for every train_aug id, as VOC-palette PNGs."""
+    input:
+        cams=pseudo_mask_cams_input,
+        saliency=pseudo_mask_saliency_input,
+        prepared=PREP,
+    output:
+        masks=directory("results/pseudo_masks/{method}"),
+    params:
+        ids=prep("train_aug"),
+        threshold=PM["threshold"],
+        saliency_threshold=PM["saliency_threshold"],
+    wildcard_constraints:
+        method="cam|cam_sal|eps",
+    log:
+        "logs/make_pseudo_masks/{method}.log",
+    benchmark:
+        "benchmarks/make_pseudo_masks/{method}.tsv"
+    conda:
+        ENV
+    threads: PM["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=PM["runtime"],
+    script:
+        "../scripts/make_pseudo_masks.py"
+
+
+rule cam_threshold_sweep:
+    """mIoU of the cam pseudo-masks against ground truth for each background threshold."""
+    input:
+        cams="results/cams/cam",
+        prepared=PREP,
+    output:
+        table="results/tables/cam_thresholds.csv",
+    params:
+        ids=prep(config["evaluation"]["pseudo_mask_split"]),
+        gt=prep("masks"),
+        thresholds=PM["sweep"],
+        threshold=PM["threshold"],
+        num_classes=len(config["dataset"]["classes"]) + 1,
+    log:
+        "logs/cam_threshold_sweep/cam_threshold_sweep.log",
+    benchmark:
+        "benchmarks/cam_threshold_sweep/cam_threshold_sweep.tsv"
+    conda:
+        ENV
+    threads: PM["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=PM["runtime"],
+    script:
+        "../scripts/cam_threshold_sweep.py"
+
+
+rule pseudo_mask_summary:
+    """mIoU of every method's pseudo-masks against ground truth (before CRF), one row per method."""
+    input:
+        masks=expand("results/pseudo_masks/{method}", method=config["methods"]),
+        prepared=PREP,
+    output:
+        table="results/tables/pseudo_mask_miou.csv",
+    params:
+        methods=config["methods"],
+        ids=prep(config["evaluation"]["pseudo_mask_split"]),
+        gt=prep("masks"),
+        num_classes=len(config["dataset"]["classes"]) + 1,
+    log:
+        "logs/pseudo_mask_summary/pseudo_mask_summary.log",
+    benchmark:
+        "benchmarks/pseudo_mask_summary/pseudo_mask_summary.tsv"
+    conda:
+        ENV
+    threads: PM["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=PM["runtime"],
+    script:
+        "../scripts/pseudo_mask_summary.py"

@@ -1,0 +1,178 @@
+# Saliency stage: PFAN (Zhao & Wu, CVPR 2019) trained on a DUTS-layout set, its maps for every
+# train_aug + val image (results/saliency/maps), and its quality on a held-out split.
+# saliency.source precomputed replaces PFAN with a folder of maps the user already has.
+
+if SOURCE != "synthetic":
+
+    rule download_duts:
+        """Download DUTS-TR.zip (the saliency training set for real data): resumable, atomic."""
+        output:
+            archive=f"{DOWNLOADS}/DUTS-TR.zip",
+        params:
+            url=SAL["duts_url"],
+            md5=SAL["duts_md5"],
+        log:
+            "logs/download_duts/download_duts.log",
+        benchmark:
+            "benchmarks/download_duts/download_duts.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=120,
+        retries: 2
+        script:
+            "../scripts/download_duts.py"
+
+    rule extract_duts:
+        """Extract DUTS-TR/ (DUTS-TR-Image, DUTS-TR-Mask) from the archive."""
+        input:
+            archive=rules.download_duts.output.archive,
+        output:
+            folder=directory(RAW_DUTS),
+        log:
+            "logs/extract_duts/extract_duts.log",
+        benchmark:
+            "benchmarks/extract_duts/extract_duts.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30,
+        script:
+            "../scripts/extract_duts.py"
+
+
+rule train_saliency:
+    """Train PFAN on the DUTS-layout set minus its held-out split (resumable)."""
+    input:
+        duts=RAW_DUTS,
+    output:
+        model=SAL_MODEL,
+        losses="results/saliency/pfan/loss.csv",
+    params:
+        model=SAL["model"],
+        train={k: v for k, v in SAL["train"].items() if k not in ("threads", "runtime")},
+        holdout=SAL["holdout"],
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint="resources/checkpoints/saliency/pfan.pt",
+    log:
+        "logs/train_saliency/train_saliency.log",
+    benchmark:
+        "benchmarks/train_saliency/train_saliency.tsv"
+    conda:
+        ENV
+    threads: SAL["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=SAL["train"]["runtime"],
+        gpu=1,
+    script:
+        "../scripts/train_saliency.py"
+
+
+if SAL["source"] == "pfan":
+
+    rule infer_saliency:
+        """PFAN saliency maps (8-bit PNG at image size) for one shard of the train_aug + val ids."""
+        input:
+            model=saliency_model,
+            prepared=PREP,
+        output:
+            maps=directory("results/shards/saliency/{shard}"),
+        params:
+            images=prep("images"),
+            id_lists=SAL_ID_LISTS,
+            num_shards=config["shards"],
+            device=config["device"],
+            batch_size=SAL["infer"]["batch_size"],
+        wildcard_constraints:
+            shard=r"\d+",
+        log:
+            "logs/infer_saliency/{shard}.log",
+        benchmark:
+            "benchmarks/infer_saliency/{shard}.tsv"
+        conda:
+            ENV
+        threads: SAL["infer"]["threads"]
+        resources:
+            mem_mb=3000,
+            runtime=SAL["infer"]["runtime"],
+            gpu=1,
+        script:
+            "../scripts/infer_saliency.py"
+
+    rule merge_saliency:
+        """Hard-link the saliency shards into results/saliency/maps."""
+        input:
+            shards=saliency_shards(),
+        output:
+            maps=directory("results/saliency/maps"),
+        log:
+            "logs/merge_saliency/merge_saliency.log",
+        benchmark:
+            "benchmarks/merge_saliency/merge_saliency.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=10,
+        script:
+            "../scripts/merge_shards.py"
+
+else:
+
+    rule precomputed_saliency:
+        """Check user-supplied maps (every id present; other sizes resized with a warning) into results/saliency/maps."""
+        input:
+            maps=SAL["precomputed_dir"],
+            prepared=PREP,
+        output:
+            maps=directory("results/saliency/maps"),
+        params:
+            images=prep("images"),
+            id_lists=SAL_ID_LISTS,
+        log:
+            "logs/precomputed_saliency/precomputed_saliency.log",
+        benchmark:
+            "benchmarks/precomputed_saliency/precomputed_saliency.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30,
+        script:
+            "../scripts/precomputed_saliency.py"
+
+
+rule evaluate_saliency:
+    """MAE and max F-measure of PFAN and of a centre prior on the held-out split of the saliency set."""
+    input:
+        model=saliency_model,
+        duts=RAW_DUTS,
+    output:
+        table="results/tables/saliency.csv",
+    params:
+        holdout=SAL["holdout"],
+        seed=config["seed"],
+        centre_sigma=SAL["centre_prior_sigma"],
+        device=config["device"],
+        batch_size=SAL["infer"]["batch_size"],
+    log:
+        "logs/evaluate_saliency/evaluate_saliency.log",
+    benchmark:
+        "benchmarks/evaluate_saliency/evaluate_saliency.tsv"
+    conda:
+        ENV
+    threads: SAL["infer"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=SAL["infer"]["runtime"],
+        gpu=1,
+    script:
+        "../scripts/evaluate_saliency.py"

@@ -1,0 +1,126 @@
+# Segmentation stage: the dense CRF on the pseudo-masks (sharded, a process pool per shard),
+# DeepLab-v2 trained on the pseudo-masks of {method} (or the ground truth, `gt`), and its
+# predictions on val with and without the CRF.
+
+
+rule refine_crf:
+    """Dense CRF over one shard of the pseudo-masks of {method}, restricted to each image's classes."""
+    input:
+        prepared=PREP,
+        masks="results/pseudo_masks/{method}",
+        maps=crf_maps_input,
+    output:
+        shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
+    wildcard_constraints:
+        method="cam|cam_sal|eps",
+        shard=r"\d+",
+    params:
+        ids=prep("train_aug"),
+        images=prep("images"),
+        labels=prep("labels"),
+        crf=CRF,
+        # Background score of a `probs` unary built from CAMs: the CAM pseudo-mask threshold.
+        bg_threshold=config["pseudo_masks"]["threshold"],
+        num_shards=config["shards"],
+    log:
+        "logs/refine_crf/{method}_{shard}.log",
+    benchmark:
+        "benchmarks/refine_crf/{method}_{shard}.tsv"
+    conda:
+        ENV
+    threads: CRF["processes"]
+    resources:
+        mem_mb=2000,
+        runtime=CRF["runtime"],
+    script:
+        "../scripts/refine_crf.py"
+
+
+rule merge_refine_crf:
+    """Hard-link the CRF shards of {method} into results/pseudo_masks_crf/{method}."""
+    input:
+        shards=crf_shards,
+    output:
+        merged=directory("results/pseudo_masks_crf/{method}"),
+    wildcard_constraints:
+        method="cam|cam_sal|eps",
+    log:
+        "logs/merge_refine_crf/{method}.log",
+    benchmark:
+        "benchmarks/merge_refine_crf/{method}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../scripts/merge_shards.py"
+
+
+rule train_segmentation:
+    """DeepLab-v2 on the train_aug masks of {method} (pseudo-masks, or the ground truth for gt)."""
+    input:
+        prepared=PREP,
+        masks=seg_masks_input,
+    output:
+        model="results/deeplab/{method}/model.pt",
+        loss="results/deeplab/{method}/loss.csv",
+    wildcard_constraints:
+        method="cam|cam_sal|eps|gt",
+    params:
+        ids=prep("train_aug"),
+        images=prep("images"),
+        labels=prep("labels"),
+        masks_dir=lambda wildcards: seg_masks_dir(wildcards.method),
+        # Resumable state: not an output, so it survives a failed job (removed by hand to restart).
+        checkpoint="resources/checkpoints/deeplab/{method}.pt",
+        loss_csv="resources/checkpoints/deeplab/{method}.loss.csv",
+        deeplab=DEEPLAB,
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/train_segmentation/{method}.log",
+    benchmark:
+        "benchmarks/train_segmentation/{method}.tsv"
+    conda:
+        ENV
+    threads: DEEPLAB["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=DEEPLAB["runtime"],
+        gpu=1,
+    script:
+        "../scripts/train_segmentation.py"
+
+
+rule infer_segmentation:
+    """DeepLab predictions on val at full size (deeplab.infer_scales, infer_flip), then the CRF."""
+    input:
+        prepared=PREP,
+        model=rules.train_segmentation.output.model,
+    output:
+        pred=directory("results/deeplab/{method}/pred"),
+        pred_crf=directory("results/deeplab/{method}/pred_crf"),
+    wildcard_constraints:
+        method="cam|cam_sal|eps|gt",
+    params:
+        ids=prep("val"),
+        images=prep("images"),
+        crf=CRF,
+        scales=DEEPLAB["infer_scales"],
+        flip=DEEPLAB["infer_flip"],
+        device=config["device"],
+    log:
+        "logs/infer_segmentation/{method}.log",
+    benchmark:
+        "benchmarks/infer_segmentation/{method}.tsv"
+    conda:
+        ENV
+    threads: DEEPLAB["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    script:
+        "../scripts/infer_segmentation.py"

@@ -1,0 +1,13 @@
+"""Rule infer_cams: multi-scale + flip localization maps for one shard of the train_aug ids."""
+
+import torch
+
+from wsss.infer.cams import infer_cams
+from wsss.runlog import log_to
+
+with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
+    torch.set_num_threads(snakemake.threads)  # noqa: F821
+    p = snakemake.params  # noqa: F821
+    n = infer_cams(snakemake.input.model, p.images, p.labels, p.ids, snakemake.output.maps, dict(p.infer),  # noqa: F821
+                   shard=int(snakemake.wildcards.shard), num_shards=p.num_shards, device=p.device)  # noqa: F821
+    log.info("wrote maps of %d images", n)

@@ -1,0 +1,13 @@
+"""Rule train_saliency: train PFAN on the DUTS-layout saliency set (held-out split left out)."""
+
+import torch
+
+from wsss.runlog import log_to
+from wsss.train.saliency import train_saliency
+
+with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+    torch.set_num_threads(snakemake.threads)  # noqa: F821
+    p = snakemake.params  # noqa: F821
+    train_saliency(snakemake.input.duts, snakemake.output.model, model=dict(p.model), train_cfg=dict(p.train),  # noqa: F821
+                   holdout=p.holdout, seed=p.seed, device=p.device, checkpoint=p.checkpoint,
+                   loss_csv=snakemake.output.losses)  # noqa: F821
