@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --resources gpu=1
+	$(SNAKEMAKE) --report results/report.html
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slurm"

@@ -2,12 +2,14 @@
 
 import torch
 
+from wsss.distributed import relaunched_under_torchrun
 from wsss.runlog import log_to
 from wsss.train.saliency import train_saliency
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     torch.set_num_threads(snakemake.threads)  # noqa: F821
-    p = snakemake.params  # noqa: F821
-    train_saliency(snakemake.input.duts, snakemake.output.model, model=dict(p.model), train_cfg=dict(p.train),  # noqa: F821
-                   holdout=p.holdout, seed=p.seed, device=p.device, checkpoint=p.checkpoint,
-                   loss_csv=snakemake.output.losses)  # noqa: F821
+    if not relaunched_under_torchrun(snakemake.resources.get("gpu", 0)):  # noqa: F821 (gpu>1: DDP)
+        p = snakemake.params  # noqa: F821
+        train_saliency(snakemake.input.duts, snakemake.output.model, model=dict(p.model),  # noqa: F821
+                       train_cfg=dict(p.train), holdout=p.holdout, seed=p.seed, device=p.device,
+                       checkpoint=p.checkpoint, loss_csv=snakemake.output.losses)  # noqa: F821

@@ -22,7 +22,7 @@ from torch import nn
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
-from wsss.train.loop import LoopConfig, poly_scheduler, save_model, train
+from wsss.train.loop import LoopConfig, is_main_process, poly_scheduler, save_model, train
 
 log = logging.getLogger("wsss.segmentation")
 
@@ -144,6 +144,8 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
     log.info("DeepLab (%s) on %d images from %s, %d classes, %d iterations", model_cfg.backbone, len(ids),
              masks_dir, num_classes, cfg.iterations)
     model = train(model, optimizer, scheduler, dataset, seg_step, loop, checkpoint, loss_csv, run_config)
+    if not is_main_process():  # under DDP only rank 0 writes files
+        return
     save_model(out_model, model, run_config)
     if loss_out is not None and loss_csv is not None:
         with atomic_path(loss_out) as tmp:
