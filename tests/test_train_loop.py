@@ -166,3 +166,19 @@ def test_save_and_load_model(tmp_path):
 if __name__ == "__main__":  # the SIGKILL test runs this file as a training process
     ck, loss_csv, kill = sys.argv[1], sys.argv[2], int(sys.argv[3])
     run(ck, loss_csv, kill_at=kill or None)
+
+
+def test_files_fingerprint_follows_content(tmp_path):
+    """A trainer's run config carries it, so changed inputs never resume an old checkpoint."""
+    from wsss.io import BadInputError
+    from wsss.train.loop import files_fingerprint
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    a.write_bytes(b"one")
+    b.write_bytes(b"two")
+    first = files_fingerprint([a, b])
+    assert files_fingerprint([a, b]) == first
+    b.write_bytes(b"TWO")
+    assert files_fingerprint([a, b]) != first
+    with pytest.raises(BadInputError, match="missing.png: training file is missing"):
+        files_fingerprint([a, tmp_path / "missing.png"])

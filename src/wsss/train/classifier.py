@@ -19,7 +19,7 @@ from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.io import BadInputError, read_id_list
 from wsss.losses import classification_loss, eps_loss, select_maps
 from wsss.models.classifier import LocalizationClassifier, build_classifier
-from wsss.train.loop import LoopConfig, load_model, poly_scheduler, save_model, train
+from wsss.train.loop import LoopConfig, files_fingerprint, load_model, poly_scheduler, save_model, train
 
 log = logging.getLogger("wsss.classifier")
 
@@ -162,7 +162,12 @@ def train_classifier(method: str, images_dir: str | os.PathLike, labels_csv: str
     scheduler = poly_scheduler(optimizer, recipe.iterations, recipe.poly_power)
     run_config = {"method": method, "class_names": class_names, "model": dataclasses.asdict(model_cfg),
                   "eps": dataclasses.asdict(eps_cfg), "train": dataclasses.asdict(recipe), "seed": seed,
-                  "num_train_ids": len(ids)}
+                  "num_train_ids": len(ids),
+                  # Changed images, labels or saliency maps make Snakemake rerun this job: never
+                  # resume a checkpoint trained on the old ones.
+                  "data_sha1": files_fingerprint(
+                      [labels_csv] + [f"{images_dir}/{i}.jpg" for i in ids]
+                      + ([f"{saliency_dir}/{i}.png" for i in ids] if method == "eps" else []))}
     loop = LoopConfig(iterations=recipe.iterations, batch_size=recipe.batch_size, num_workers=recipe.num_workers,
                       checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every, seed=seed,
                       device=device, amp=recipe.amp, channels_last=recipe.channels_last)

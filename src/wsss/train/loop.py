@@ -162,6 +162,26 @@ def poly_scheduler(optimizer: torch.optim.Optimizer, iterations: int, power: flo
 
 
 # ----------------------------------------------------------------------------- checkpoints
+def files_fingerprint(paths) -> str:
+    """SHA-1 over the names and contents of the training data files.
+
+    Trainers put it in the run config: Snakemake reruns a training job when its inputs change,
+    and the checkpoint of the old inputs must then not be resumed (the loop starts over when
+    the run config differs). A missing file is a BadInputError naming it.
+    """
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in paths:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BadInputError(f"{path}: training file is missing; re-run the rule that writes it") from None
+        digest.update(path.name.encode() + b"\0" + hashlib.sha1(data).digest())
+    return digest.hexdigest()
+
+
 def _canonical(run_config: dict) -> str:
     return json.dumps(run_config, sort_keys=True, default=str)
 

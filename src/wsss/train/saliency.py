@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-from wsss.data.duts import DUTSDataset, SaliencyAugment, list_duts, split_duts
+from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, list_duts, split_duts
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
-from wsss.train.loop import LoopConfig, is_main_process, poly_scheduler, save_model, train
+from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
 
 log = logging.getLogger("wsss.saliency")
 
@@ -77,7 +78,10 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
                       checkpoint_every=tcfg.checkpoint_every, log_every=tcfg.log_every, seed=seed,
                       device=device, amp=tcfg.amp)
     run_config = {"model": {**asdict(mcfg), "input_size": input_size}, "train": asdict(tcfg),
-                  "holdout": holdout, "seed": seed, "num_train": len(train_ids)}
+                  "holdout": holdout, "seed": seed, "num_train": len(train_ids),
+                  # a regenerated saliency set must not resume the old set's checkpoint
+                  "data_sha1": files_fingerprint(p for i in train_ids for p in (
+                      Path(duts_dir) / IMAGE_DIR / f"{i}.jpg", Path(duts_dir) / MASK_DIR / f"{i}.png"))}
     net = train(net, optimizer, scheduler, dataset, step, loop, checkpoint, loss_csv, run_config)
     if is_main_process():  # under torchrun only rank 0 writes
         save_model(model_out, net, run_config)

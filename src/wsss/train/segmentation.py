@@ -9,7 +9,6 @@ the loss CSV are the shared loop's (wsss.train.loop).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ from torch import nn
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
-from wsss.train.loop import LoopConfig, is_main_process, poly_scheduler, save_model, train
+from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
 
 log = logging.getLogger("wsss.segmentation")
 
@@ -91,21 +90,9 @@ def seg_step(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
 
 
 def masks_fingerprint(ids: list[str], masks_dir: str | os.PathLike) -> str:
-    """SHA-1 over the ids and their mask files; a missing mask is a BadInputError naming it.
-
-    Part of the run config, so a checkpoint made on other pseudo-masks (e.g. after a change of the
-    CRF parameters) is not resumed: the loop starts over when the run config differs.
-    """
-    digest = hashlib.sha1()
-    for i in ids:
-        path = Path(masks_dir) / f"{i}.png"
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise BadInputError(f"{path}: mask missing for training id {i}; re-run the rule that writes "
-                                f"{masks_dir}") from None
-        digest.update(i.encode() + b"\0" + hashlib.sha1(data).digest())
-    return digest.hexdigest()
+    """Fingerprint of the masks DeepLab trains on (a checkpoint made on other pseudo-masks, e.g.
+    after a change of the CRF parameters, is then not resumed)."""
+    return files_fingerprint(Path(masks_dir) / f"{i}.png" for i in ids)
 
 
 def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike, masks_dir: str | os.PathLike,
