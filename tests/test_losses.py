@@ -140,3 +140,25 @@ def test_cam_head_and_param_groups():
     groups = model.param_groups(lr=0.01, weight_decay=5e-4, head_lr_mult=10)
     assert groups[1]["lr"] == pytest.approx(0.1) and groups[1]["params"][0] is model.head.weight
     assert model.head.bias is None and not math.isnan(maps.sum().item())
+
+
+def test_skip_unclaimed_leaves_empty_maps_out_of_both_groups():
+    """A present class whose softmax map wins no pixel: background by the paper's rule, neither
+    group with skip_unclaimed, and then L_sal raises its probability on the salient object."""
+    from wsss.losses import eps_loss, select_maps
+
+    maps = torch.zeros(1, 3, 2, 2)  # 2 classes + background, all equal: nothing rounds to 1
+    maps[0, 2] = 0.5                # background slightly ahead everywhere
+    labels = torch.tensor([[1.0, 0.0]])
+    sal = torch.ones(1, 1, 2, 2)
+    probs = torch.softmax(maps, 1)
+    fg, bg = select_maps(probs, sal, labels, 0.2)
+    assert not fg.any() and bg[0, 0]
+    fg, bg = select_maps(probs, sal, labels, 0.2, skip_unclaimed=True)
+    assert not fg.any() and not bg.any()
+    for skip, sign in ((False, 1.0), (True, -1.0)):
+        m = maps.clone().requires_grad_(True)
+        loss, *_ = eps_loss(m, sal, labels, 0.2, 0.5, skip_unclaimed=skip)
+        loss.backward()
+        # gradient descent moves the class-0 map by -grad: down (paper rule) or up (skip)
+        assert (sign * m.grad[0, 0] > 0).all()

@@ -4,7 +4,15 @@ P = softmax over the C+1 localization maps. A present class i belongs to the for
 its (rounded) map overlaps the (rounded) saliency map by more than τ:
     O_i = |round(P_i) ∧ round(S)| / (|round(P_i)| + 1e-4)
 otherwise it joins the background channel (this is how EPS handles objects a saliency model
-misses and context a saliency model marks). Then
+misses and context a saliency model marks).
+
+`skip_unclaimed` (not in the paper): a present class whose rounded map is empty (it wins no
+pixel, so O_i is 0/1e-4) joins neither group. The paper trains from ImageNet weights, where class
+maps are peaked from the start; from scratch every map starts near 1/(C+1), and a class sent to
+the background group for that reason gets its map pushed down on its own salient object and
+never recovers (seen on the embedded benchmark: kite and star collapsed, selection rate 0).
+Left out of both groups, its probability counts nowhere, so raising it lowers M_bg and L_sal
+helps it win its object until O_i is defined. Then
     M_fg = Σ_{i present, O_i > τ} P_i,   M_bg = Σ_{i present, O_i ≤ τ} P_i + P_{C+1},
     Ŝ = λ·M_fg + (1−λ)·(1 − M_bg),       L_sal = mean (Ŝ − S)².
 """
@@ -33,14 +41,17 @@ def overlap_ratios(probs: torch.Tensor, saliency: torch.Tensor) -> torch.Tensor:
 
 
 def select_maps(probs: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor,
-                tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+                tau: float, skip_unclaimed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean (N, C) foreground / background-group selections of the present classes."""
     present = labels > 0.5
+    if skip_unclaimed:
+        present = present & (probs[:, :-1].detach().round().sum(dim=(2, 3)) > 0)
     overlap = overlap_ratios(probs, saliency)
     return present & (overlap > tau), present & (overlap <= tau)
 
 
-def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, tau: float, lam: float):
+def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, tau: float, lam: float,
+             skip_unclaimed: bool = False):
     """The EPS saliency loss.
 
     maps (N, C+1, h, w) raw localization maps (last = background); saliency (N, 1, H, W) in
@@ -52,7 +63,7 @@ def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, t
                          "(expected maps (N, C+1, h, w) and labels (N, C))")
     probs = torch.softmax(maps.float(), dim=1)
     sal = resize_saliency(saliency.float(), tuple(maps.shape[-2:]))
-    fg_sel, bg_sel = select_maps(probs, sal, labels, tau)
+    fg_sel, bg_sel = select_maps(probs, sal, labels, tau, skip_unclaimed)
     cls_probs = probs[:, :-1]
     fg_map = (cls_probs * fg_sel[:, :, None, None]).sum(dim=1, keepdim=True)
     bg_map = (cls_probs * bg_sel[:, :, None, None]).sum(dim=1, keepdim=True) + probs[:, -1:]

@@ -38,10 +38,10 @@ class SyntheticConfig:
     voc_train_fraction: float = 0.5
     num_saliency: int = 600
     objects_per_image: tuple[int, int] = (1, 3)
-    object_size: tuple[int, int] = (14, 22)
-    large_object_size: tuple[int, int] = (18, 26)
+    object_size: tuple[int, int] = (16, 24)
+    large_object_size: tuple[int, int] = (22, 30)
     large_classes: list[str] = field(default_factory=lambda: ["train", "boat"])
-    discriminative_fraction: float = 0.4
+    discriminative_fraction: float = 0.3
     context: dict[str, str] = field(default_factory=lambda: {"train": "railroad", "boat": "water"})
     context_probability: float = 0.9
     context_other_probability: float = 0.03

@@ -63,6 +63,9 @@ class EpsConfig:
     # object: on the toy data the small classes (kite, star) never recovered. A short warm-up lets
     # L_cls make the class maps peaked first.
     sal_warmup: int = 0
+    # Present classes whose rounded softmax map is empty join neither group (wsss.losses: not
+    # in the paper, which starts from ImageNet weights; needed from scratch).
+    skip_unclaimed: bool = False
 
 
 def _from_dict(cls, values: dict):
@@ -76,7 +79,7 @@ def _from_dict(cls, values: dict):
 def split_section(section: dict) -> tuple[ModelConfig, EpsConfig, TrainRecipe]:
     """The `classifier` config section (minus `infer`) → dataclasses."""
     model = _from_dict(ModelConfig, {k: section[k] for k in ("backbone", "width", "pretrained") if k in section})
-    eps = _from_dict(EpsConfig, {k: section[k] for k in ("tau", "lam", "sal_warmup") if k in section})
+    eps = _from_dict(EpsConfig, {k: section[k] for k in ("tau", "lam", "sal_warmup", "skip_unclaimed") if k in section})
     return model, eps, _from_dict(TrainRecipe, dict(section.get("train", {})))
 
 
@@ -95,7 +98,7 @@ def make_step(method: str, num_classes: int, eps: EpsConfig, class_names: list[s
         l_cls = classification_loss(net.logits(maps), labels)
         out = {"loss": l_cls, "cls": l_cls.detach()}
         if method == "eps":
-            l_sal, *_ = eps_loss(maps, batch["saliency"], labels, eps.tau, eps.lam)
+            l_sal, *_ = eps_loss(maps, batch["saliency"], labels, eps.tau, eps.lam, eps.skip_unclaimed)
             if batch.get("_step", eps.sal_warmup) >= eps.sal_warmup:
                 out["loss"] = l_cls + l_sal
             out["sal"] = l_sal.detach()
@@ -103,7 +106,7 @@ def make_step(method: str, num_classes: int, eps: EpsConfig, class_names: list[s
                 probs = torch.softmax(maps.float(), 1)
                 sal = torch.nn.functional.interpolate(batch["saliency"].float(), size=maps.shape[-2:],
                                                       mode="bilinear", align_corners=False)
-                fg, _ = select_maps(probs, sal, labels, eps.tau)
+                fg, _ = select_maps(probs, sal, labels, eps.tau, eps.skip_unclaimed)
                 present = (labels > 0.5).sum(0)
                 rate = fg.sum(0).float() / present.clamp(min=1)
                 rate[present == 0] = math.nan
