@@ -44,7 +44,7 @@ BENCH_CONFIG ?= config/config.yaml
 BENCH_PREPARED ?= resources/synthetic/prepared
 .PHONY: bench
 bench: $(STAMP)
-	$(SNAKEMAKE) --cores $(CORES) --configfile $(BENCH_CONFIG) $(BENCH_PREPARED)
+	$(SNAKEMAKE) $(BENCH_PREPARED) --cores $(CORES) --configfile $(BENCH_CONFIG)
 	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
 		--out results/bench/bench.csv
 
