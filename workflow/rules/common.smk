@@ -142,7 +142,18 @@ CRF_MAPS = {"cam": "results/cams/cam", "cam_sal": "results/cams/cam", "eps": "re
 
 def crf_maps_input(wildcards):
     """Input function of refine_crf: the maps folder when crf.unary is `probs`, else nothing."""
-    return CRF_MAPS[wildcards.method] if CRF["unary"] == "probs" else []
+    return CRF_MAPS[wildcards.method] if crf_unary(wildcards.method) == "probs" else []
+
+
+def crf_unary(method):
+    """crf.unary for one pseudo-mask source: one value for all, or a method -> unary mapping."""
+    unary = CRF["unary"]
+    return unary if isinstance(unary, str) else unary.get(method, "labels")
+
+
+def crf_params(wildcards):
+    """Params of refine_crf: the crf section with this method's unary resolved."""
+    return {**CRF, "unary": crf_unary(wildcards.method)}
 
 
 def crf_shards(wildcards):

@@ -18,7 +18,7 @@ rule refine_crf:
         ids=prep("train_aug"),
         images=prep("images"),
         labels=prep("labels"),
-        crf=CRF,
+        crf=crf_params,
         # Background score of a `probs` unary built from CAMs: the CAM pseudo-mask threshold.
         bg_threshold=config["pseudo_masks"]["threshold"],
         num_shards=config["shards"],
