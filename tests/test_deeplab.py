@@ -9,7 +9,7 @@ import torch
 import wsss.train.segmentation as seg
 from wsss.infer.segmentation import infer_segmentation, load_deeplab
 from wsss.io import BadInputError, read_label_png, write_id_list, write_image, write_label_png
-from wsss.models.deeplab import ASPP, DeepLabModelConfig, DeepLabV2, load_init_weights
+from wsss.models.deeplab import ASPP, DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
 
 torch.set_num_threads(1)
 
@@ -36,6 +36,20 @@ def test_multi_scale_training_returns_each_scale_and_max():
     assert len(outs) == 4 and all(o.shape == (1, 4, 16, 16) for o in outs)
     torch.testing.assert_close(outs[-1], torch.stack(outs[:3]).amax(0))
     assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 4, 16, 16)
+
+
+def test_frozen_bn_equals_batchnorm_in_eval_and_loads_its_state_dict():
+    bn = torch.nn.BatchNorm2d(5).eval()
+    with torch.no_grad():
+        for t in (bn.weight, bn.bias, bn.running_mean):
+            t.copy_(torch.randn(5))
+        bn.running_var.copy_(torch.rand(5) + 0.5)
+    frozen = FrozenBatchNorm2d(5)
+    sd = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+    frozen.load_state_dict(sd)
+    x = torch.randn(2, 5, 3, 4)
+    torch.testing.assert_close(frozen(x), bn(x))
+    assert not list(frozen.parameters())  # nothing to train
 
 
 def test_resnet101_is_output_stride_8_with_frozen_bn():

@@ -76,6 +76,21 @@ def test_dataset_augmentation_is_a_function_of_the_seed(duts):
     assert plain["id"] == "s03" and plain["mask"].sum() > 0
 
 
+def test_training_crop_keeps_scale_and_is_seeded(duts):
+    full = DUTSDataset(duts, list_duts(duts), 32, SaliencyAugment(min_crop=1.0, flip=False, color_jitter=0.0))
+    crop = DUTSDataset(duts, list_duts(duts), 32,
+                       SaliencyAugment(min_crop=1.0, flip=False, color_jitter=0.0, crop_size=20))
+    a, b = crop[(5, 7)], crop[(5, 7)]
+    assert a["image"].shape == (3, 20, 20) and a["mask"].shape == (1, 20, 20)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    # A window of the whole (un-cropped) sample, at its scale: found somewhere in it.
+    whole = full[(5, 7)]["image"]
+    windows = [(y, x) for y in range(13) for x in range(13)
+               if torch.equal(whole[:, y:y + 20, x:x + 20], a["image"])]
+    assert windows
+    assert crop[5]["image"].shape == (3, 32, 32)  # no seed (inference, evaluation): whole image
+
+
 def test_metrics_known_answers():
     gt = np.zeros((10, 10), np.float32)
     gt[2:6, 2:6] = 1

@@ -27,6 +27,14 @@ def test_prepared_dataset(tiny_run):
         assert present == set(np.flatnonzero(labels[image_id]).tolist())
 
 
+def test_inference_scales_and_flip_resolved_per_classifier(tiny_run):
+    # tiny.yaml: scales {cam: [1.0], eps: [0.5, 1.0]}, flip {cam: true, eps: false}
+    cam_log = (tiny_run / "logs/infer_cams/cam_0.log").read_text()
+    eps_log = (tiny_run / "logs/infer_cams/eps_0.log").read_text()
+    assert "scales [1.0], flip True" in cam_log
+    assert "scales [0.5, 1.0], flip False" in eps_log
+
+
 def test_lint_is_clean():
     proc = snakemake("--lint", workdir=REPO, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -47,7 +47,7 @@ rule infer_cams:
         images=prep("images"),
         labels=prep("labels"),
         ids=prep("train_aug"),
-        infer=classifier_infer_section(),
+        infer=classifier_infer_section,
         num_shards=config["shards"],
         device=config["device"],
     wildcard_constraints:

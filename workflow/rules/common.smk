@@ -231,9 +231,14 @@ def classifier_train_section(wildcards):
     return section
 
 
-def classifier_infer_section():
-    """Params of infer_cams: inference keys without the job-resource ones."""
-    return {k: v for k, v in CLS["infer"].items() if k not in ("threads", "runtime")}
+def classifier_infer_section(wildcards):
+    """Params of infer_cams: inference keys without the job-resource ones, with this
+    classifier's scales and flip resolved (each one value for both, or a cam/eps mapping)."""
+    infer = {k: v for k, v in CLS["infer"].items() if k not in ("threads", "runtime")}
+    for key, default in (("scales", [0.5, 1.0, 1.5, 2.0]), ("flip", True)):
+        if isinstance(infer[key], dict):
+            infer[key] = infer[key].get(wildcards.method, default)
+    return infer
 
 
 def cams_shards(wildcards):

@@ -61,8 +61,11 @@ def bench_cam_inference(prepared: Path, section: dict, images: int, device: str)
     torch.manual_seed(0)
     model = build_classifier("eps", len(class_names), section.get("backbone", "small"), None,
                              section.get("width", 32)).to(dev).eval()
-    infer = CamInferConfig(**{k: v for k, v in section.get("infer", {}).items()
-                              if k in CamInferConfig.__dataclass_fields__})
+    infer_keys = {k: v for k, v in section.get("infer", {}).items() if k in CamInferConfig.__dataclass_fields__}
+    for key in ("scales", "flip"):  # one value per classifier: this is an eps model
+        if isinstance(infer_keys.get(key), dict):
+            infer_keys[key] = infer_keys[key].get("eps", getattr(CamInferConfig(), key))
+    infer = CamInferConfig(**infer_keys)
     dataset = WSSSDataset(ids, prepared / "JPEGImages", prepared / "labels.csv")
     use_amp = infer.amp and dev.type == "cuda"
     for k in range(min(2, len(ids))):  # warm-up: cuDNN autotuning, allocator

@@ -1,10 +1,5 @@
-"""Data: the on-disk layout (VOC 2012 + SBD), the synthetic benchmark, downloads, preparation, datasets."""
+"""Data: the on-disk layout (VOC 2012 + SBD), the synthetic benchmark, downloads, preparation, datasets.
 
-from wsss.data.datasets import (  # noqa: F401
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    TrainTransform,
-    WSSSDataset,
-    denormalize,
-    read_labels_csv,
-)
+Nothing is imported here: `wsss.data.datasets` pulls in torch (~3 s), which the synthesis,
+download and preparation jobs do not need.
+"""

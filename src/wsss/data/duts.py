@@ -61,6 +61,9 @@ class SaliencyAugment:
     flip: bool = True              # random horizontal flip
     min_crop: float = 0.75         # random crop side in [min_crop, 1] of each side, then resize
     color_jitter: float = 0.1      # brightness/contrast factor range +-color_jitter (image only)
+    # Square crop (px) taken from the resized sample, at its scale; None = the whole sample. Fully
+    # convolutional PFAN infers on the whole image; training on crops cuts the cost per step.
+    crop_size: int | None = None
 
 
 class DUTSDataset:
@@ -87,14 +90,21 @@ class DUTSDataset:
     def __getitem__(self, key) -> dict:
         index, seed = key if isinstance(key, tuple) else (key, None)
         image, mask = self.load(index)
-        if self.augment is not None and seed is not None:
-            image, mask = self._augment(image, mask, np.random.default_rng(seed))
+        augment = self.augment is not None and seed is not None
+        rng = np.random.default_rng(seed) if augment else None
+        if augment:
+            image, mask = self._augment(image, mask, rng)
         image = resize_image(image, self.size)
         mask_img = Image.fromarray(mask.astype(np.float32), mode="F")
         if mask.shape != (self.size, self.size):
             mask_img = mask_img.resize((self.size, self.size), Image.BILINEAR)
-        return {"id": self.ids[index], "image": normalize(image),
-                "mask": torch.from_numpy(np.clip(np.asarray(mask_img, dtype=np.float32), 0, 1))[None]}
+        mask = np.clip(np.asarray(mask_img, dtype=np.float32), 0, 1)
+        crop = self.augment.crop_size if augment else None
+        if crop and crop < self.size:
+            y0, x0 = (int(v) for v in rng.integers(0, self.size - crop + 1, size=2))
+            image, mask = image[y0:y0 + crop, x0:x0 + crop], mask[y0:y0 + crop, x0:x0 + crop]
+        return {"id": self.ids[index], "image": normalize(np.ascontiguousarray(image)),
+                "mask": torch.from_numpy(np.ascontiguousarray(mask))[None]}
 
     def _augment(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
         aug = self.augment

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops.misc import FrozenBatchNorm2d
 
 from wsss.io import BadInputError
 
@@ -47,6 +46,23 @@ class DeepLabModelConfig:
             raise ValueError("deeplab.aspp_rates must name at least one rate")
         if self.msc_scales[0] != 1.0:
             raise ValueError("deeplab.msc_scales must start with 1.0 (the reference scale)")
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm with fixed statistics and affine parameters, all buffers (no gradient, no
+    update): DeepLab-v2's frozen BN. Buffer names match nn.BatchNorm2d / torchvision's, so
+    ImageNet ResNet state dicts load. Defined here: importing torchvision costs every job ~3 s."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        for name, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            self.register_buffer(name, torch.full((num_features,), fill))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale[None, :, None, None] + shift[None, :, None, None]
 
 
 def _conv_bn(cin: int, cout: int, norm, stride: int = 1, dilation: int = 1) -> nn.Sequential:

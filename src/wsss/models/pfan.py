@@ -29,14 +29,31 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.vgg import cfgs as vgg_cfgs
-from torchvision.models.vgg import make_layers
 
 from wsss.io import BadInputError
 
 # Index (1-based) of the conv layers whose ReLU outputs are tapped: conv1_2, conv2_2, conv3_3,
 # conv4_3, conv5_3 in VGG-16 (configuration "D").
 _TAP_CONVS = (2, 4, 7, 10, 13)
+# VGG-16 (Simonyan & Zisserman, configuration "D"): conv output channels, "M" = 2x2 max-pool.
+VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg16_features(channels: list, batch_norm: bool) -> nn.Sequential:
+    """VGG-16's `features` stack in torchvision's module order (conv[, BN], ReLU ...; pools), so
+    a torchvision `vgg16` state dict loads by index. Built here: importing torchvision costs every
+    saliency job ~3 s."""
+    layers, cin = [], 3
+    for v in channels:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+            continue
+        layers.append(nn.Conv2d(cin, v, 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(v))
+        layers.append(nn.ReLU(inplace=True))
+        cin = v
+    return nn.Sequential(*layers)
 
 
 @dataclass
@@ -103,8 +120,8 @@ class PFAN(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or PFANConfig()
         w = cfg.width
-        layer_cfg = [v if v == "M" else _ch(v, w) for v in vgg_cfgs["D"]]
-        self.features = make_layers(layer_cfg, batch_norm=cfg.batch_norm)
+        layer_cfg = [v if v == "M" else _ch(v, w) for v in VGG16_LAYOUT]
+        self.features = vgg16_features(layer_cfg, batch_norm=cfg.batch_norm)
         self._taps = self._tap_indices()
         c12, c22, c33, c43, c53 = (_ch(c, w) for c in (64, 128, 256, 512, 512))
         low, branch = _ch(64, w), _ch(32, w)

@@ -26,6 +26,7 @@ class SaliencyTrainConfig:
     weight_decay: float = 0.0
     poly_power: float = 0.9          # lr = base * (1 - step / iterations) ** power
     min_crop: float = 0.75           # augmentation: random crop side fraction in [min_crop, 1]
+    crop_size: int | None = None     # then a square crop (px) of the input_size sample; None = whole
     flip: bool = True
     color_jitter: float = 0.1
     pos_weight: float = 1.12         # PFAN loss: weight of the positive BCE term
@@ -62,7 +63,8 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     train_ids, held = split_duts(ids, holdout, seed)
     log.info("PFAN: %d training images, %d held out; input %d px, width %.3g", len(train_ids), len(held),
              input_size, mcfg.width)
-    augment = SaliencyAugment(flip=tcfg.flip, min_crop=tcfg.min_crop, color_jitter=tcfg.color_jitter)
+    augment = SaliencyAugment(flip=tcfg.flip, min_crop=tcfg.min_crop, color_jitter=tcfg.color_jitter,
+                              crop_size=tcfg.crop_size)
     dataset = DUTSDataset(duts_dir, train_ids, input_size, augment)
 
     torch.manual_seed(seed)  # weight initialisation is part of the run: seed it
