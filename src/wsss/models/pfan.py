@@ -16,7 +16,7 @@ Structure as the paper describes it (Fig. 2-4 of the paper):
 - Fusion: concatenation -> 3x3 conv -> one saliency logit at the input resolution.
 
 `width` multiplies every channel count (backbone included), so the embedded default can train
-a narrow PFAN from scratch on 64 px images in about a minute on two CPU cores. With width 1 and
+a narrow PFAN from scratch on 64 px images in about two minutes on one CPU core. With width 1 and
 `batch_norm=False` the backbone is exactly torchvision's `vgg16().features` and ImageNet weights
 can be loaded from a file (no download ever happens here).
 """
