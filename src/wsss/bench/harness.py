@@ -112,6 +112,7 @@ def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> l
         rows.append({"stage": "train_classifier_eps", "device": device_name, "iterations": iterations,
                      "batch_size": section["train"].get("batch_size"), "seconds": round(seconds, 4),
                      "iterations_per_s": round(iterations / seconds, 2)})
+        rows.append(_bench_pfan(prepared, cfg, ids_file, tmp, iterations, device, device_name))
         deeplab = dict(copy.deepcopy(cfg["deeplab"]), iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
         train_segmentation(ids_file, prepared / "JPEGImages", prepared / "SegmentationClassAug",
@@ -122,6 +123,32 @@ def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> l
                      "batch_size": deeplab.get("batch_size"), "seconds": round(seconds, 4),
                      "iterations_per_s": round(iterations / seconds, 2)})
     return rows
+
+
+def _bench_pfan(prepared: Path, cfg: dict, ids_file: Path, tmp: Path, iterations: int, device: str,
+                device_name: str) -> dict:
+    """PFAN training iterations/s on a DUTS-layout copy of the images with their foreground masks."""
+    import shutil
+
+    from wsss.data.duts import IMAGE_DIR, MASK_DIR
+    from wsss.train.saliency import train_saliency
+
+    duts = tmp / "duts"
+    ids = read_id_list(ids_file)
+    for i in ids:
+        (duts / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(prepared / "JPEGImages" / f"{i}.jpg", duts / IMAGE_DIR / f"{i}.jpg")
+    _saliency_from_masks(prepared, ids, duts / MASK_DIR)
+    sal = copy.deepcopy(cfg["saliency"])
+    train_cfg = {k: v for k, v in sal["train"].items() if k not in ("threads", "runtime")}
+    train_cfg.update(iterations=iterations, checkpoint_every=0)
+    t0 = time.perf_counter()
+    train_saliency(duts, tmp / "pfan.pt", model=sal["model"], train_cfg=train_cfg, holdout=sal.get("holdout", 0.15),
+                   seed=0, device=device, loss_csv=tmp / "pfan.csv")
+    seconds = time.perf_counter() - t0
+    return {"stage": "train_saliency_pfan", "device": device_name, "iterations": iterations,
+            "batch_size": train_cfg.get("batch_size"), "seconds": round(seconds, 4),
+            "iterations_per_s": round(iterations / seconds, 2)}
 
 
 def _guarded(name: str, fn: Callable[[], list[dict]]) -> list[dict]:
