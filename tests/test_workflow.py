@@ -46,6 +46,14 @@ def test_dry_run_plans(configfile, tmp_path):
     assert "prepare_dataset" in proc.stdout
 
 
+@pytest.mark.parametrize("device, gpus", [("auto", "gpu=1"), ("cpu", "gpu=0")])
+def test_gpu_rules_ask_for_no_gpu_when_the_device_is_cpu(device, gpus, tmp_path):
+    proc = snakemake("-n", "results/classifier/eps/model.pt", "--resources", "gpu=1", "--configfile",
+                     str(TINY), "--config", f"device={device}", workdir=tmp_path)
+    plan = proc.stdout.split("rule train_classifier:")[1].split("\n\n")[0]
+    assert f" {gpus}," in plan.split("resources:")[1]
+
+
 def test_misspelt_key_fails_fast_naming_it(tmp_path):
     config = yaml.safe_load(TINY.read_text())
     config["dataset"]["synthetic"]["num_trian"] = 10

@@ -31,7 +31,7 @@ rule train_classifier:
     resources:
         mem_mb=4000,
         runtime=CLS["train"]["runtime"],
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/train_classifier.py"
 
@@ -63,7 +63,7 @@ rule infer_cams:
     resources:
         mem_mb=3000,
         runtime=CLS["infer"]["runtime"],
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/infer_cams.py"
 

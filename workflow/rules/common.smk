@@ -8,6 +8,9 @@ SOURCE = config["dataset"]["source"]
 DOWNLOADS = config["dataset"]["downloads"]
 SHARDS = list(range(config["shards"]))
 ENV = "../../envs/wsss.yaml"
+# GPUs a GPU-capable job asks for: none when the config pins the CPU (device: cpu), so such a run
+# neither waits for GPU tokens nor asks SLURM for GPUs; otherwise one (gpu=N>1 via set-resources).
+GPU = 0 if str(config["device"]).startswith("cpu") else 1
 
 # The prepared dataset: the one layout every stage after prepare_dataset reads.
 PREP = f"{ROOT}/prepared"

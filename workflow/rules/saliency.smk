@@ -69,7 +69,7 @@ rule train_saliency:
     resources:
         mem_mb=4000,
         runtime=SAL["train"]["runtime"],
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/train_saliency.py"
 
@@ -101,7 +101,7 @@ if SAL["source"] == "pfan":
         resources:
             mem_mb=3000,
             runtime=SAL["infer"]["runtime"],
-            gpu=1,
+            gpu=GPU,
         script:
             "../scripts/infer_saliency.py"
 
@@ -173,6 +173,6 @@ rule evaluate_saliency:
     resources:
         mem_mb=3000,
         runtime=SAL["infer"]["runtime"],
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/evaluate_saliency.py"

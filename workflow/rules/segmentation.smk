@@ -89,7 +89,7 @@ rule train_segmentation:
     resources:
         mem_mb=8000,
         runtime=DEEPLAB["runtime"],
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/train_segmentation.py"
 
@@ -121,6 +121,6 @@ rule infer_segmentation:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1,
+        gpu=GPU,
     script:
         "../scripts/infer_segmentation.py"
