@@ -1,22 +1,22 @@
 """make bench's training and CAM-inference throughput rows, on a small synthetic dataset."""
 
-import yaml
 
 from conftest import TINY
+from wsss.schema import load_config
 from wsss.bench.harness import bench_cam_inference, bench_training
 from wsss.data.prepare import prepare_dataset
-from wsss.data.synthetic import SyntheticConfig, generate
+from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
 
 def test_training_and_inference_rows_for_each_stage(tmp_path):
     root = tmp_path / "synthetic"
-    generate(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES,
+    synthesize_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES,
              SyntheticConfig(num_train=16, num_val=4, num_saliency=4))
     prepared = root / "prepared"
     prepare_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", prepared, CLASSES)
-    cfg = yaml.safe_load(TINY.read_text())
+    cfg = load_config(TINY)
     cfg["dataset"]["classes"] = CLASSES
 
     rows = bench_training(prepared, cfg, iterations=2, device="cpu")

@@ -11,10 +11,11 @@ import torch
 
 from wsss.io import BadInputError, load_maps, read_label_png, write_gray_png, write_id_list, write_image, \
     write_label_png
-from wsss.pseudo_masks import cam_mask, cam_sal_mask, cam_threshold_sweep, eps_mask, make_pseudo_masks, \
-    pseudo_mask_miou
+from wsss.methods.cam import threshold_mask
+from wsss.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask, pseudo_mask_miou
 
 CLASSES = ["red", "blue"]
+PM_PARAMS = {"threshold": 0.3, "saliency_threshold": 0.5}
 
 
 def test_cam_mask_normalises_each_class_and_thresholds_background():
@@ -23,26 +24,27 @@ def test_cam_mask_normalises_each_class_and_thresholds_background():
     maps[0, 0, 1] = 5.0           # 0.5 of its peak
     maps[1, 3, 3] = 0.2           # class 0 (label 1): weak map, peak 0.2 → normalised to 1
     maps[1, 3, 2] = 0.15          # 0.75 of its peak
-    mask = cam_mask(np.array([2, 0]), maps, threshold=0.6)
+    mask = threshold_mask(np.array([2, 0]), maps, threshold=0.6)
     assert mask.dtype == np.uint8
     assert mask[0, 0] == 3 and mask[0, 1] == 0       # 0.5 < 0.6 → background
     assert mask[3, 3] == 1 and mask[3, 2] == 1       # max-normalisation makes weak maps count
     assert (mask > 0).sum() == 3
-    assert cam_mask(np.array([2, 0]), maps, threshold=0.4)[0, 1] == 3
+    assert threshold_mask(np.array([2, 0]), maps, threshold=0.4)[0, 1] == 3
     # no present class → all background
-    assert not cam_mask(np.zeros(0, int), np.zeros((0, 4, 4), np.float32), 0.2).any()
+    assert not threshold_mask(np.zeros(0, int), np.zeros((0, 4, 4), np.float32), 0.2).any()
 
 
 def test_cam_sal_and_eps_masks():
     maps = np.ones((1, 2, 3), np.float32)
     sal = np.array([[0.9, 0.49, 0.5], [0.0, 1.0, 0.2]], np.float32)
-    mask = cam_sal_mask(np.array([1]), maps, 0.2, sal)
+    params = {"threshold": 0.2, "saliency_threshold": 0.5}
+    mask = pseudo_mask("cam_sal", {"classes": np.array([1]), "maps": maps}, params, sal)
     assert mask.tolist() == [[2, 0, 2], [0, 2, 0]]
     with pytest.raises(BadInputError):
-        cam_sal_mask(np.array([1]), maps, 0.2, np.ones((3, 3), np.float32))
+        pseudo_mask("cam_sal", {"classes": np.array([1]), "maps": maps}, params, np.ones((3, 3), np.float32))
     # eps: softmax restricted to present classes (0, 4) + background (last)
     probs = np.array([[[0.6, 0.1]], [[0.3, 0.2]], [[0.1, 0.7]]], np.float32)
-    assert eps_mask(np.array([0, 4]), probs).tolist() == [[1, 0]]
+    assert pseudo_mask("eps", {"classes": np.array([0, 4]), "probs": probs}, params).tolist() == [[1, 0]]
 
 
 # ----------------------------------------------------------------------------- tiny dataset
@@ -146,7 +148,7 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
     dirs = {}
     for method, cams in (("cam", "cam"), ("cam_sal", "cam"), ("eps", "eps")):
         out = tmp_path / "pm" / method
-        make_pseudo_masks(method, tmp_path / cams / "cams", root / "train.txt", out, 0.3, root / "saliency",
+        make_pseudo_masks(method, tmp_path / cams / "cams", root / "train.txt", out, PM_PARAMS, root / "saliency",
                           processes=2 if method == "eps" else 1)
         dirs[method] = out
         for i in ids:
@@ -154,7 +156,7 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
             allowed = {0} | {k + 1 for k, v in enumerate(labels[i]) if v == "1"}
             assert mask.shape == (32, 32) and set(np.unique(mask)) <= allowed
     with pytest.raises(BadInputError, match="probs"):
-        make_pseudo_masks("eps", tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad", 0.3)
+        make_pseudo_masks("eps", tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad", PM_PARAMS)
     rows = pseudo_mask_miou(dirs, root / "SegmentationClassAug", root / "train.txt", 3, tmp_path / "miou.csv")
     assert [r["method"] for r in rows] == ["cam", "cam_sal", "eps"]
     sweep = cam_threshold_sweep(tmp_path / "cam" / "cams", root / "SegmentationClassAug", root / "train.txt",
@@ -169,13 +171,13 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
 
 def test_saliency_loss_starts_after_warmup():
     from wsss.models.classifier import build_classifier
-    from wsss.train.classifier import EpsConfig, make_step
+    from wsss.losses import eps_step
 
     torch.manual_seed(0)
     model = build_classifier("eps", 2, "small", width=4)
     batch = {"image": torch.randn(2, 3, 16, 16), "label": torch.tensor([[1.0, 0.0], [1.0, 1.0]]),
              "saliency": torch.rand(2, 1, 16, 16)}
-    step = make_step("eps", 2, EpsConfig(tau=0.2, lam=0.5, sal_warmup=3), CLASSES)
+    step = eps_step(2, {"tau": 0.2, "lam": 0.5, "sal_warmup": 3, "skip_unclaimed": False}, CLASSES)
     early, late = step(model, {**batch, "_step": 2}), step(model, {**batch, "_step": 3})
     assert early["loss"].item() == pytest.approx(early["cls"].item())
     assert late["loss"].item() == pytest.approx(late["cls"].item() + late["sal"].item(), rel=1e-6)

@@ -17,7 +17,7 @@ from conftest import REPO, snakemake
 from httpserver import ArchiveServer
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.data.prepare import prepare_dataset
-from wsss.data.synthetic import SyntheticConfig, generate, inner_border
+from wsss.data.synthetic import SyntheticConfig, synthesize_dataset, inner_border
 from wsss.io import BadInputError, read_id_list, read_label_png
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
@@ -27,14 +27,14 @@ CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 def synthetic_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     cfg = SyntheticConfig(num_train=24, num_val=8, num_saliency=6)
-    generate(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES, cfg)
+    synthesize_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES, cfg)
     prepare_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "prepared", CLASSES)
     return root
 
 
 def test_generator_is_deterministic(tmp_path, synthetic_root):
     cfg = SyntheticConfig(num_train=24, num_val=8, num_saliency=6)
-    generate(tmp_path / "VOCdevkit", tmp_path / "sbd", tmp_path / "duts", tmp_path / "ctx", CLASSES, cfg)
+    synthesize_dataset(tmp_path / "VOCdevkit", tmp_path / "sbd", tmp_path / "duts", tmp_path / "ctx", CLASSES, cfg)
     for rel in ("VOC2012/JPEGImages/2012_000005.jpg", "VOC2012/SegmentationClass/2012_000030.png"):
         assert (tmp_path / "VOCdevkit" / rel).read_bytes() == (synthetic_root / "VOCdevkit" / rel).read_bytes()
 

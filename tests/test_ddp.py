@@ -50,7 +50,7 @@ def toy_step(model, batch):
 def train_toy(out_dir: Path) -> None:
     """Train the toy model with the shared loop; rank 0 writes model.pt and loss.csv."""
     from wsss.train import LoopConfig, poly_scheduler, save_model, train
-    from wsss.train.loop import is_main_process
+    from wsss.distributed import is_main_process
 
     torch.set_num_threads(1)
     model = toy_model()

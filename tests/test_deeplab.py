@@ -31,7 +31,7 @@ def test_small_deeplab_output_stride(stride, size):
 
 
 def test_multi_scale_training_returns_each_scale_and_max():
-    model = DeepLabV2(4, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=True))
+    model = DeepLabV2(4, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=True, small_output_stride=4))
     outs = model.train()(torch.randn(1, 3, 64, 64))
     assert len(outs) == 4 and all(o.shape == (1, 4, 16, 16) for o in outs)
     torch.testing.assert_close(outs[-1], torch.stack(outs[:3]).amax(0))
@@ -61,7 +61,7 @@ def test_resnet101_is_output_stride_8_with_frozen_bn():
 
 
 def test_param_groups_partition_parameters():
-    model = DeepLabV2(5, DeepLabModelConfig(width=8, aspp_rates=[1, 2, 3], freeze_bn=False))
+    model = DeepLabV2(5, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2, 3], freeze_bn=False))
     groups = model.param_groups()
     ids = [id(p) for g in groups.values() for p in g]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
@@ -71,7 +71,7 @@ def test_param_groups_partition_parameters():
 
 
 def test_init_weights_load_backbone_and_skip_other_class_count(tmp_path):
-    cfg = DeepLabModelConfig(width=8, aspp_rates=[1, 2])
+    cfg = DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=False, freeze_bn=False)
     source = DeepLabV2(11, cfg)
     torch.save({"model": source.state_dict()}, tmp_path / "coco.pt")
     target = DeepLabV2(5, cfg)
@@ -124,7 +124,8 @@ def make_dataset(root, n=6, size=32):
 
 SECTION = {"backbone": "small", "width": 8, "aspp_rates": [1, 2], "freeze_bn": False, "crop_size": 24,
            "scale_range": [24, 40], "iterations": 4, "batch_size": 2, "lr": 0.01, "checkpoint_every": 2,
-           "methods": ["gt"], "infer_scales": [1.0], "infer_flip": True, "init_weights": None}
+           "methods": ["gt"], "infer_scales": [1.0], "infer_flip": True, "init_weights": None, "num_workers": 0,
+           "multi_scale": False, "small_output_stride": 4}
 
 
 def run_train(root, name, section=SECTION):

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wsss.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_segmentation
-from wsss.figures import loss_curves, pick_ids, qualitative_grid, table_bars
+from wsss.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_miou
+from wsss.figures import figure_losses, pick_ids, figure_qualitative, figure_table
 from wsss.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.metrics.boundary import label_edges
-from wsss.tables import boundary_table, confusion_table, miou_table
+from wsss.tables import table_boundary, table_confusion_ratio, table_miou
 
 IDS = ["a", "b", "c"]
 
@@ -48,7 +48,7 @@ def _run_all(d):
     pairs = [{"target": "train", "coincident": "railroad"}, {"target": "boat", "coincident": "water"}]
     for method in ("good", "leaky"):
         label = EvalLabel(method, "pseudo")
-        evaluate_segmentation(d / method, d / "gt", d / "ids.txt", d / "classes.txt", d / f"{method}.npz",
+        evaluate_miou(d / method, d / "gt", d / "ids.txt", d / "classes.txt", d / f"{method}.npz",
                               d / f"{method}_miou.json", label, processes=1)
         evaluate_boundary(d / method, d / "bnd", d / "ids.txt", d / f"{method}_bnd.json", label, tolerance=0)
         evaluate_confusion_ratio(d / method, d / "gt", d / "ctx", d / "ids.txt", d / "classes.txt", pairs,
@@ -63,14 +63,14 @@ def test_stage_results_and_tables(data):
     res = _run_all(data)
     good = json.loads((data / "good_miou.json").read_text())
     assert good["miou"] == 1.0 and good["images"] == 3 and good["classes"] == ["background", "train", "boat"]
-    t = miou_table(res["miou"][::-1], data / "miou.csv", data / "per_class.csv")
+    t = table_miou(res["miou"][::-1], data / "miou.csv", data / "per_class.csv")
     assert list(t["method"]) == ["good", "leaky"]  # ordered, whatever the input order
     assert t.loc[0, "mIoU"] == 100.0 and t.loc[1, "mIoU"] < 100.0
     per_class = pd.read_csv(data / "per_class.csv")
     assert {"background", "train", "boat", "mIoU"} <= set(per_class.columns)
-    b = boundary_table(res["boundary"], data / "boundary.csv")
+    b = table_boundary(res["boundary"], data / "boundary.csv")
     assert b.loc[0, "F1"] == 100.0 and b.loc[1, "F1"] < 100.0
-    c = confusion_table(res["confusion"], data / "confusion.csv")
+    c = table_confusion_ratio(res["confusion"], data / "confusion.csv")
     good_rail = c[(c.method == "good") & (c.target == "train")].iloc[0]
     leaky_rail = c[(c.method == "leaky") & (c.target == "train")].iloc[0]
     assert good_rail.confusion_ratio == 0.0
@@ -83,7 +83,7 @@ def test_stage_results_and_tables(data):
 def test_missing_prediction_names_the_first_missing_id(data):
     (data / "good" / "b.png").unlink()
     with pytest.raises(BadInputError, match="b.png"):
-        evaluate_segmentation(data / "good", data / "gt", data / "ids.txt", data / "classes.txt", data / "x.npz",
+        evaluate_miou(data / "good", data / "gt", data / "ids.txt", data / "classes.txt", data / "x.npz",
                               data / "x.json", EvalLabel("good", "pseudo"))
 
 
@@ -96,21 +96,21 @@ def test_boundary_skips_ids_without_boundary_map(data):
 
 def test_figures_render(data):
     res = _run_all(data)
-    miou_table(res["miou"], data / "miou.csv", data / "per_class.csv")
-    boundary_table(res["boundary"], data / "boundary.csv")
-    confusion_table(res["confusion"], data / "confusion.csv")
+    table_miou(res["miou"], data / "miou.csv", data / "per_class.csv")
+    table_boundary(res["boundary"], data / "boundary.csv")
+    table_confusion_ratio(res["confusion"], data / "confusion_ratio.csv")
     figs = data / "figs"
-    for kind, name in (("miou", "m"), ("boundary", "b"), ("confusion", "c")):
-        table_bars(kind, data / f"{kind}.csv", figs / f"{name}.png")
+    for kind, name in (("miou", "m"), ("boundary", "b"), ("confusion_ratio", "c")):
+        figure_table(kind, data / f"{kind}.csv", figs / f"{name}.png")
     ids = pick_ids(data / "ids.txt", [], 2)
     assert ids == ["a", "b"]
     with pytest.raises(BadInputError, match="zzz"):
         pick_ids(data / "ids.txt", ["zzz"], 2)
-    qualitative_grid(ids, data / "img", data / "gt", data / "sal", [("good", data / "good"), ("leaky", data / "leaky")],
+    figure_qualitative(ids, data / "img", data / "gt", data / "sal", [("good", data / "good"), ("leaky", data / "leaky")],
                      figs / "q.png", title="test")
     pd.DataFrame({"step": range(1, 21), "lr": 0.1, "loss": np.linspace(2, 1, 20), "loss_cls": 0.5}).to_csv(
         data / "loss.csv", index=False)
-    loss_curves([data / "loss.csv"], ["eps"], figs / "l.png", smooth=3)
+    figure_losses([data / "loss.csv"], ["eps"], figs / "l.png", smooth=3)
     for name in ("m", "b", "c", "q", "l"):
         png = (figs / f"{name}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wsss.io import BadInputError, write_label_png
-from wsss.metrics import (BoundaryCounts, ConfusionMatrix, CooccurrenceCounts, Pair, boundary_counts,
-                          evaluate_boundaries, evaluate_cooccurrence, evaluate_dirs, label_edges, resolve_pairs)
+from wsss.metrics import (BoundaryCounts, ConfusionMatrix, ConfusionRatioCounts, Pair, boundary_counts,
+                          evaluate_boundaries, evaluate_confusion_ratio_dirs, evaluate_dirs, label_edges, resolve_pairs)
 
 
 def _random_pair(rng, shape=(23, 31), c=5):
@@ -174,14 +174,14 @@ def test_confusion_ratio_worked_by_hand(tmp_path):
                     [0, 0, 0, 1, 2, 1]], np.uint8)
     # TP_train = 5; railroad pixels predicted train with gt != train: (0,3), (0,4), (1,3) = 3;
     # (1,5) is railroad and predicted train but gt 255: not counted. Water predicted train: 0.
-    counts = CooccurrenceCounts([Pair(1, 1), Pair(1, 2)])
+    counts = ConfusionRatioCounts([Pair(1, 1), Pair(1, 2)])
     counts.update(gt, pred, ctx)
     np.testing.assert_array_equal(counts.tp, [5, 5])
     np.testing.assert_array_equal(counts.fp, [3, 0])
     np.testing.assert_allclose(counts.ratios(), [0.6, 0.0])
     for name, arr in (("gt", gt), ("pred", pred), ("ctx", ctx)):
         write_label_png(tmp_path / name / "x.png", arr)
-    par, cm = evaluate_cooccurrence(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ["x"],
+    par, cm = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ["x"],
                                     [Pair(1, 1)], num_classes=2)
     assert par.ratios()[0] == pytest.approx(0.6)
     assert cm.iou()[1] == pytest.approx(5 / 9)  # TP 5, FP 3 (gt valid), FN 1

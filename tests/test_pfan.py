@@ -8,10 +8,10 @@ import torchvision
 from wsss.infer.saliency import load_pfan, predict
 from wsss.io import BadInputError
 from wsss.models.pfan import PFAN, PFANConfig, PFANLossConfig, laplacian_edges, pfan_loss
-from wsss.train.loop import save_model
+from wsss.train.model_files import save_model
 
 torch.set_num_threads(1)
-TINY = PFANConfig(width=0.0625, batch_norm=True, kernel=5)
+TINY = PFANConfig(width=0.0625, batch_norm=True, kernel=5, backbone_weights=None)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (40, 56)])
@@ -27,7 +27,7 @@ def test_forward_shape_matches_input(size):
 
 def test_taps_are_the_published_layers():
     # torchvision VGG-16 (no BN): ReLU after conv1_2, conv2_2, conv3_3, conv4_3, conv5_3.
-    assert PFAN(PFANConfig(width=0.0625))._taps == [3, 8, 15, 22, 29]
+    assert PFAN(PFANConfig(width=0.0625, backbone_weights=None))._taps == [3, 8, 15, 22, 29]
     with_bn = PFAN(TINY)
     convs_before = [sum(isinstance(m, torch.nn.Conv2d) for m in list(with_bn.features)[:i]) for i in with_bn._taps]
     assert convs_before == [2, 4, 7, 10, 13]

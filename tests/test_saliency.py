@@ -16,7 +16,7 @@ from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.train.saliency import train_saliency
 
 torch.set_num_threads(1)
-TINY_MODEL = {"width": 0.0625, "batch_norm": True, "kernel": 5, "input_size": 32}
+TINY_MODEL = {"width": 0.0625, "batch_norm": True, "kernel": 5, "input_size": 32, "backbone_weights": None}
 
 
 def _blob_image(rng, size=40):
@@ -45,7 +45,7 @@ def duts(tmp_path_factory):
 def trained(duts, tmp_path_factory):
     out = tmp_path_factory.mktemp("pfan")
     train_saliency(duts, out / "model.pt", model=TINY_MODEL,
-                   train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 2},
+                   train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 2, "num_workers": 0},
                    holdout=0.25, seed=0, device="cpu", checkpoint=out / "ckpt.pt", loss_csv=out / "loss.csv")
     return out
 
@@ -129,7 +129,7 @@ def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, m
             raise KeyboardInterrupt
         return real_loss(*args)
 
-    kwargs = dict(model=TINY_MODEL, train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1,
+    kwargs = dict(model=TINY_MODEL, train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1, "num_workers": 0,
                                                "checkpoint_every": 2},
                   holdout=0.25, seed=0, device="cpu", checkpoint=tmp_path / "ckpt.pt", loss_csv=tmp_path / "loss.csv")
     monkeypatch.setattr(ts, "pfan_loss", dying_loss)

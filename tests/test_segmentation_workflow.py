@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import TINY
+from wsss.schema import load_config
 from wsss.io import read_id_list, read_label_png
-from wsss.train.loop import load_model
+from wsss.train.model_files import load_model
 
 pytestmark = pytest.mark.slow
 
-CONFIG = yaml.safe_load(TINY.read_text())
+CONFIG = load_config(TINY)
 
 
 def test_crf_pseudo_masks_cover_train_aug(tiny_run):

@@ -27,12 +27,12 @@ CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 def prepared(tmp_path_factory) -> Path:
     """A 16-image synthetic benchmark (48 px) run through prepare_dataset."""
     from wsss.data.prepare import prepare_dataset
-    from wsss.data.synthetic import SyntheticConfig, generate
+    from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
 
     root = tmp_path_factory.mktemp("shard_data")
     cfg = SyntheticConfig(seed=3, image_size=48, num_train=12, num_val=4, num_saliency=2,
                           object_size=(10, 16), large_object_size=(12, 18), context_height=(4, 6))
-    generate(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES, cfg)
+    synthesize_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES, cfg)
     prepare_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "prepared", CLASSES)
     return root / "prepared"
 
@@ -89,7 +89,7 @@ def test_saliency_inference_is_shard_invariant(prepared, tmp_path):
     from wsss.models.pfan import build_pfan
 
     torch.manual_seed(0)
-    model_cfg = {"width": 0.125, "batch_norm": True, "kernel": 3}
+    model_cfg = {"width": 0.125, "batch_norm": True, "kernel": 3, "backbone_weights": None}
     model = build_pfan(model_cfg)
     # Random weights give near-constant maps; spread the logits so 8-bit quantisation is tested.
     with torch.no_grad():

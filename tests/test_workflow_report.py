@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import TINY, snakemake
+from wsss.schema import load_config
 
 pytestmark = pytest.mark.slow
 
-TABLES = ["miou.csv", "miou_per_class.csv", "boundary.csv", "confusion.csv"]
-FIGURES = ["miou.png", "boundary.png", "confusion.png", "qualitative_pseudo.png", "qualitative_deeplab.png"]
+TABLES = ["miou.csv", "miou_per_class.csv", "boundary.csv", "confusion_ratio.csv"]
+FIGURES = ["miou.png", "boundary.png", "confusion_ratio.png", "qualitative_pseudo.png", "qualitative_deeplab.png"]
 
 
 def test_tables_cover_every_method_and_stage(tiny_run):
-    config = yaml.safe_load(TINY.read_text())
+    config = load_config(TINY)
     methods = config["methods"]
     tables = tiny_run / "results" / "tables"
     miou = pd.read_csv(tables / "miou.csv")
@@ -31,7 +31,7 @@ def test_tables_cover_every_method_and_stage(tiny_run):
     boundary = pd.read_csv(tables / "boundary.csv")
     assert set(boundary.stage) == set(config["evaluation"]["tables"]["boundary"])
     assert boundary[["precision", "recall", "F1"]].stack().between(0, 100).all()
-    confusion = pd.read_csv(tables / "confusion.csv")
+    confusion = pd.read_csv(tables / "confusion_ratio.csv")
     pairs = {(p["target"], p["coincident"]) for p in config["evaluation"]["confusion_pairs"]}
     assert set(zip(confusion.target, confusion.coincident)) == pairs
     assert (confusion.confusion_ratio.dropna() >= 0).all()
@@ -50,5 +50,5 @@ def test_boundary_table_plans_no_deeplab(tmp_path):
     """`snakemake results/tables/boundary.csv` from nothing builds only what that table needs."""
     proc = snakemake("-n", "results/tables/boundary.csv", "--configfile", str(TINY), workdir=tmp_path)
     assert "evaluate_boundary" in proc.stdout and "table_boundary" in proc.stdout
-    for rule in ("train_segmentation", "infer_segmentation", "evaluate_miou", "evaluate_confusion"):
+    for rule in ("train_segmentation", "infer_segmentation", "evaluate_miou", "evaluate_confusion_ratio"):
         assert rule not in proc.stdout, f"{rule} planned for the boundary table"

@@ -9,24 +9,31 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-import yaml
+
+
+# The embedded default: what `synthesize` writes without --config.
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 
 def _synthesize(args) -> None:
-    from wsss.data.synthetic import SyntheticConfig, generate
+    from wsss.data.layout import raw
+    from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.schema import from_section, load_config
 
-    cfg = yaml.safe_load(open(args.config))["dataset"] if args.config else {}
-    syn = SyntheticConfig(**cfg.get("synthetic", {}))
-    classes = cfg.get("classes", ["train", "boat", "ball", "box", "kite", "star"])
+    cfg = load_config(args.config or REPO_CONFIG)["dataset"]
+    syn = from_section(SyntheticConfig, cfg["synthetic"])
     r = args.root
-    print(generate(f"{r}/VOCdevkit", f"{r}/benchmark_RELEASE", f"{r}/DUTS-TR", f"{r}/context", classes, syn))
+    print(synthesize_dataset(*(raw(r, role) for role in ("voc", "sbd", "duts", "context")), cfg["classes"], syn))
 
 
 def _prepare(args) -> None:
     from wsss.data.prepare import prepare_dataset
 
-    classes = yaml.safe_load(open(args.config))["dataset"]["classes"]
+    from wsss.schema import load_config
+
+    classes = load_config(args.config)["dataset"]["classes"]
     print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))
 
 
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synthesize", help="write the synthetic benchmark in VOC + SBD layout under ROOT")
     p.add_argument("root")
-    p.add_argument("--config", help="a workflow config file (its dataset section is used)")
+    p.add_argument("--config", help="a workflow config file (its dataset section; default: the embedded default)")
     p.set_defaults(func=_synthesize)
     p = sub.add_parser("prepare", help="build the prepared layout from VOCdevkit/ and benchmark_RELEASE/")
     p.add_argument("voc")

@@ -19,15 +19,17 @@ the output for an image depends neither on the number of processes nor on the or
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_dir, load_maps, read_image, read_label_png, write_label_png
+from wsss.methods.cam import with_background_plane
+from wsss.parallel import run_each
+from wsss.schema import JOB_KEYS, from_section, schema_defaults
 
 log = logging.getLogger("wsss.crf")
 
@@ -35,23 +37,23 @@ UNARIES = ("labels", "probs")
 
 
 @dataclass
+@schema_defaults("crf", exclude=("unary",))  # unary: resolved per method by the rule
 class CRFConfig:
     """Dense-CRF parameters (the `crf` config section).
 
-    Defaults are the ones scaled for the 64-px embedded benchmark (config/config.yaml explains
-    the measurements behind them). The DeepLab-v2 values the EPS authors
-    use on VOC (iter 10, pos_w 3, pos_xy_std 1, bi_w 4, bi_xy_std 67, bi_rgb_std 3)
-    are set in config/voc12.yaml.
+    Defaults are the schema's: DeepLab-v2's values, which the EPS authors use on VOC (iter 10,
+    pos_w 3, pos_xy_std 1, bi_w 4, bi_xy_std 67, bi_rgb_std 3); config/config.yaml scales them
+    to the 64-px embedded benchmark.
     """
 
-    iterations: int = 8
-    pos_w: float = 3.0  # Gaussian (smoothness) kernel weight ("compat")
-    pos_xy_std: float = 1.0  # Gaussian kernel spatial std in pixels
-    bi_w: float = 6.0  # bilateral (appearance) kernel weight
-    bi_xy_std: float = 6.0  # bilateral spatial std in pixels: scales with image size
-    bi_rgb_std: float = 10.0  # bilateral colour std in 0..255 units
+    iterations: int
+    pos_w: float  # Gaussian (smoothness) kernel weight ("compat")
+    pos_xy_std: float  # Gaussian kernel spatial std in pixels
+    bi_w: float  # bilateral (appearance) kernel weight
+    bi_xy_std: float  # bilateral spatial std in pixels: scales with image size
+    bi_rgb_std: float  # bilateral colour std in 0..255 units
     unary: str = "labels"  # how refine_crf builds the unary from a pseudo-mask: labels | probs
-    gt_prob: float = 0.9  # labels unary: confidence in the given label
+    gt_prob: float  # labels unary: confidence in the given label
     bg_threshold: float = 0.2  # probs unary from CAMs: background score (the rule passes pseudo_masks.threshold)
 
     def __post_init__(self) -> None:
@@ -63,18 +65,9 @@ class CRFConfig:
             raise ValueError(f"crf.iterations must be >= 1, got {self.iterations}")
 
 
-# Keys of the `crf` config section that size the rule's job rather than the CRF itself.
-RULE_KEYS = {"processes", "runtime"}
-
-
 def crf_config(section: dict | None, **override) -> CRFConfig:
     """The `crf` config section (job-size keys dropped) → CRFConfig; an unknown key is an error."""
-    known = {f.name for f in fields(CRFConfig)}
-    values = {k: v for k, v in {**(section or {}), **override}.items() if k not in RULE_KEYS}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown crf config key(s): {sorted(unknown)}")
-    return CRFConfig(**values)
+    return from_section(CRFConfig, section, ignore=JOB_KEYS, **override)
 
 
 def dense_crf(image: np.ndarray, probs: np.ndarray, cfg: CRFConfig) -> np.ndarray:
@@ -132,10 +125,7 @@ def probs_from_maps(data: dict, bg_threshold: float) -> tuple[list[int], np.ndar
         labels = labels + [0]
     else:
         maps = np.clip(np.asarray(data["maps"], dtype=np.float32), 0.0, None)
-        peak = maps.reshape(len(maps), -1).max(axis=1) if len(maps) else np.zeros(0)
-        maps = maps / np.maximum(peak, 1e-5)[:, None, None]
-        bg = np.full((1,) + maps.shape[1:], bg_threshold, dtype=np.float32)
-        probs = np.concatenate([bg, maps], axis=0)
+        probs = with_background_plane(maps, bg_threshold)
         labels = [0] + labels
     if len(labels) != len(probs):
         raise BadInputError(f"map file has {len(probs)} maps for {len(labels)} labels; re-run infer_cams")
@@ -204,29 +194,6 @@ def refine_probs_job(job: tuple) -> str:
     return image_id
 
 
-def make_pool(processes: int):
-    # fork, not spawn: Snakemake runs scripts as a temporary __main__ without an
-    # `if __name__ == "__main__"` guard, which spawn would re-execute in every worker.
-    # The workers only touch numpy/PIL/pydensecrf, so forking a torch-importing parent is safe.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    return mp.get_context(method).Pool(processes)
-
-
-def run_jobs(jobs: list[tuple], processes: int, desc: str = "crf") -> None:
-    """Run `_refine_one` over jobs with `processes` workers (1 = in this process), with progress."""
-    from tqdm import tqdm
-
-    if processes <= 1 or len(jobs) <= 1:
-        for job in tqdm(jobs, desc=desc, mininterval=5):
-            _refine_one(job)
-        return
-    with make_pool(processes) as pool:
-        # chunksize 1: images differ in cost; the output does not depend on who takes which.
-        for _ in tqdm(pool.imap_unordered(_refine_one, jobs, chunksize=1), total=len(jobs), desc=desc,
-                      mininterval=5):
-            pass
-
-
 def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CRFConfig,
                masks_dir: str | os.PathLike | None = None, maps_dir: str | os.PathLike | None = None,
                labels: dict[str, np.ndarray] | None = None, processes: int = 1) -> int:
@@ -254,7 +221,7 @@ def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str |
                          None if masks_dir is None else Path(masks_dir) / f"{image_id}.png",
                          None if maps_dir is None else Path(maps_dir) / f"{image_id}.npz",
                          present, tmp / f"{image_id}.png", cfg_dict))
-        run_jobs(jobs, processes)
+        run_each(_refine_one, jobs, processes, desc="crf")
     log.info("CRF refined %d images with %d process(es) into %s", len(ids), processes, out_dir)
     return len(ids)
 

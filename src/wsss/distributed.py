@@ -111,3 +111,46 @@ def relaunched_under_torchrun(gpus: int) -> bool:
     if int(gpus or 0) > 1 and nproc == 1:
         log.info("gpu=%s but %d CUDA device(s) visible: training in one process", gpus, cuda_devices)
     return relaunch(nproc)
+
+
+# ---- process-group helpers of the training loop (torch imported when called) ----------------
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment; (0, 1, 0) without it."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def is_distributed() -> bool:
+    """True when launched by torchrun (or equivalent) with more than one process."""
+    return dist_env()[1] > 1
+
+
+def is_main_process() -> bool:
+    return dist_env()[0] == 0
+
+
+def init_distributed(device):
+    """Join the process group named by the environment; returns (this rank's device, created).
+
+    `created` is True when this call initialised the group (the loop then also destroys it).
+    """
+    import torch
+    import torch.distributed as dist
+
+    if not is_distributed():
+        return device, False
+    _, _, local_rank = dist_env()
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if dist.is_initialized():
+        return device, False
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, True
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsss.io import BadInputError, read_id_list, write_json
-from wsss.metrics import evaluate_boundaries, evaluate_cooccurrence, evaluate_dirs, read_scene_classes, resolve_pairs
+from wsss.metrics import evaluate_boundaries, evaluate_confusion_ratio_dirs, evaluate_dirs, read_scene_classes, resolve_pairs
 
 log = logging.getLogger("wsss.evaluation")
 
@@ -41,7 +41,7 @@ def _check_dir(pred_dir: str | os.PathLike, ids: list[str]) -> None:
                             "the producing rule wrote a different id list — re-run it")
 
 
-def evaluate_segmentation(pred_dir: str, gt_dir: str, ids_file: str, classes_file: str, out_matrix: str,
+def evaluate_miou(pred_dir: str, gt_dir: str, ids_file: str, classes_file: str, out_matrix: str,
                           out_json: str, label: EvalLabel, processes: int = 1) -> dict:
     """mIoU & co. of one prediction folder; writes the confusion matrix (.npz) and a summary JSON."""
     ids = read_id_list(ids_file)
@@ -97,7 +97,7 @@ def evaluate_confusion_ratio(pred_dir: str, gt_dir: str, context_dir: str, ids_f
     if len(ids) < len(all_ids):
         log.warning("%d of %d ids have no scene-label map in %s; skipped", len(all_ids) - len(ids), len(all_ids),
                     context_dir)
-    counts, cm = evaluate_cooccurrence(pred_dir, gt_dir, context_dir, ids, resolved, len(class_names) + 1,
+    counts, cm = evaluate_confusion_ratio_dirs(pred_dir, gt_dir, context_dir, ids, resolved, len(class_names) + 1,
                                        processes)
     iou, ratios = cm.iou(), counts.ratios()
     rows = []

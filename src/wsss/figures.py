@@ -43,7 +43,7 @@ def pick_ids(ids_file: str, requested: list[str], count: int) -> list[str]:
     return list(requested)
 
 
-def qualitative_grid(ids: list[str], images_dir: str, gt_dir: str, saliency_dir: str,
+def figure_qualitative(ids: list[str], images_dir: str, gt_dir: str, saliency_dir: str,
                      columns: list[tuple[str, str]], out_png: str, title: str = "") -> None:
     """One row per id: image, ground truth, saliency, then one label-map column per (title, folder)."""
     heads = ["image", "ground truth", "saliency"] + [t for t, _ in columns]
@@ -110,11 +110,11 @@ def _confusion_bars(table: pd.DataFrame, out_png: str) -> None:
     _save(fig, out_png)
 
 
-TABLE_FIGURES = {"miou": _miou_bars, "boundary": _boundary_bars, "confusion": _confusion_bars}
+TABLE_FIGURES = {"miou": _miou_bars, "boundary": _boundary_bars, "confusion_ratio": _confusion_bars}
 
 
-def table_bars(kind: str, table_csv: str, out_png: str) -> None:
-    """Bar chart of one table (miou, boundary or confusion): grouped by stage, one bar per method."""
+def figure_table(kind: str, table_csv: str, out_png: str) -> None:
+    """Bar chart of one table (miou, boundary or confusion_ratio): grouped by stage, one bar per method."""
     if kind not in TABLE_FIGURES:
         raise ValueError(f"unknown table kind {kind!r}; one of {sorted(TABLE_FIGURES)}")
     try:
@@ -124,7 +124,7 @@ def table_bars(kind: str, table_csv: str, out_png: str) -> None:
     TABLE_FIGURES[kind](table, out_png)
 
 
-def loss_curves(loss_csvs: list[str], labels: list[str], out_png: str, smooth: int = 10) -> None:
+def figure_losses(loss_csvs: list[str], labels: list[str], out_png: str, smooth: int = 10) -> None:
     """One panel per training run: every logged scalar but `lr` against the step (moving average)."""
     if len(loss_csvs) != len(labels):
         raise ValueError("one label per loss CSV")

@@ -19,8 +19,13 @@ helps it win its object until O_i is defined. Then
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+from wsss.schema import schema_defaults
 
 
 def resize_saliency(saliency: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -75,3 +80,65 @@ def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, t
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Multi-label soft margin on the C class logits."""
     return F.multilabel_soft_margin_loss(logits.float(), labels.float())
+
+
+# ---- per-iteration training losses of the registered classifiers (wsss.methods: `loss`) ------
+@dataclass
+@schema_defaults("classifier")
+class EpsConfig:
+    """EPS's keys of the `classifier` section (wsss.methods: the eps classifier's own_keys)."""
+
+    tau: float  # overlap threshold of the map selection
+    lam: float  # weight of the foreground map in the estimated saliency
+    # Iterations trained with L_cls only before the saliency loss starts (paper: 0): a warm-up
+    # would let L_cls make the class maps peaked before the selection starts.
+    sal_warmup: int
+    # Present classes whose rounded softmax map is empty join neither group (module docstring:
+    # not in the paper, which starts from ImageNet weights; needed from scratch).
+    skip_unclaimed: bool
+
+
+def _logits(model, maps: torch.Tensor) -> torch.Tensor:
+    net = model.module if hasattr(model, "module") else model
+    return net.logits(maps)
+
+
+def cam_step(num_classes: int, section: dict, class_names: list[str]):
+    """The CAM baseline: multi-label soft margin on the GAP of the class maps."""
+
+    def step(model, batch):
+        l_cls = classification_loss(_logits(model, model(batch["image"])), batch["label"])
+        return {"loss": l_cls, "cls": l_cls.detach()}
+
+    return step
+
+
+def eps_step(num_classes: int, section: dict, class_names: list[str]):
+    """L_cls + L_sal, plus the per-class foreground-selection rate `fg_<class>`: the share of this
+    batch's images containing the class whose map the selection put in the foreground (NaN when
+    the class is absent). A class stuck at 0 has collapsed onto the background."""
+    from dataclasses import fields
+
+    cfg = EpsConfig(**{f.name: section[f.name] for f in fields(EpsConfig) if f.name in section})
+
+    def step(model, batch):
+        maps = model(batch["image"])
+        labels = batch["label"]
+        l_cls = classification_loss(_logits(model, maps), labels)
+        out = {"loss": l_cls, "cls": l_cls.detach()}
+        l_sal, *_ = eps_loss(maps, batch["saliency"], labels, cfg.tau, cfg.lam, cfg.skip_unclaimed)
+        if batch.get("_step", cfg.sal_warmup) >= cfg.sal_warmup:
+            out["loss"] = l_cls + l_sal
+        out["sal"] = l_sal.detach()
+        with torch.no_grad():
+            probs = torch.softmax(maps.float(), 1)
+            sal = resize_saliency(batch["saliency"].float(), tuple(maps.shape[-2:]))
+            fg, _ = select_maps(probs, sal, labels, cfg.tau, cfg.skip_unclaimed)
+            present = (labels > 0.5).sum(0)
+            rate = fg.sum(0).float() / present.clamp(min=1)
+            rate[present == 0] = math.nan
+            for c, name in enumerate(class_names):
+                out[f"fg_{name}"] = rate[c]
+        return out
+
+    return step

@@ -1,11 +1,8 @@
 """Pseudo-masks from localization maps (VOC-palette PNGs; label 0 background, 1..C classes).
 
-- `cam`: each present class map divided by its max, a constant background plane (the official
-  EPS/PSA code uses 0.2 on VOC; the project's prototype found 0.7 best on the toy data), argmax.
-- `cam_sal`: the `cam` mask with pixels of saliency < 0.5 set to background (the usual
-  "CAM × saliency" baseline).
-- `eps`: argmax of the softmax over the present classes' maps plus the background map.
-Also the CAM threshold sweep: mIoU against ground truth per background threshold.
+Each method's rule lives in its own module (wsss.methods.cam, wsss.methods.eps) and is found
+through the method registry (wsss.methods). Also the CAM threshold sweep: mIoU against ground
+truth per background threshold, and the per-method pseudo-mask mIoU table.
 """
 
 from __future__ import annotations
@@ -17,86 +14,52 @@ from pathlib import Path
 
 import numpy as np
 
+from wsss import methods
 from wsss.io import BadInputError, atomic_dir, atomic_path, load_maps, read_gray_png, read_id_list, \
     read_label_png, write_label_png
-from wsss.metrics.confusion import ConfusionMatrix, map_chunks
+from wsss.methods.cam import normalized_cams, voc_labels
+from wsss.metrics.confusion_matrix import ConfusionMatrix
+from wsss.parallel import chunks, map_chunks
 
 log = logging.getLogger("wsss.pseudo_masks")
 
-METHODS = ("cam", "cam_sal", "eps")
 
-
-def _labels(classes: np.ndarray, index: np.ndarray, background_at_end: bool) -> np.ndarray:
-    """Map argmax indices over [bg, classes...] (or [classes..., bg]) to VOC labels (uint8)."""
-    lut = np.concatenate([[0], np.asarray(classes, dtype=np.int64) + 1]) if not background_at_end else \
-        np.concatenate([np.asarray(classes, dtype=np.int64) + 1, [0]])
-    return lut[index].astype(np.uint8)
-
-
-def normalized_cams(maps: np.ndarray) -> np.ndarray:
-    """(K, H, W) non-negative maps divided by their per-class max (1e-5 guards empty maps)."""
-    peak = maps.reshape(len(maps), -1).max(axis=1) if len(maps) else np.zeros(0)
-    return maps / (np.maximum(peak, 1e-5)[:, None, None])
-
-
-def cam_mask(classes: np.ndarray, maps: np.ndarray, threshold: float) -> np.ndarray:
-    """argmax over [threshold plane, max-normalised class maps] → (H, W) uint8 labels."""
-    norm = normalized_cams(maps)
-    stacked = np.concatenate([np.full((1,) + maps.shape[1:], threshold, dtype=np.float32), norm], axis=0)
-    # Ties go to the background (index 0): argmax returns the first maximum.
-    return _labels(classes, stacked.argmax(axis=0), background_at_end=False)
-
-
-def cam_sal_mask(classes: np.ndarray, maps: np.ndarray, threshold: float, saliency: np.ndarray,
-                 saliency_threshold: float = 0.5) -> np.ndarray:
-    mask = cam_mask(classes, maps, threshold)
-    if saliency.shape != mask.shape:
-        raise BadInputError(f"saliency map {saliency.shape} and CAM {mask.shape} differ in size; "
-                            "re-run infer_saliency and infer_cams")
-    mask[saliency < saliency_threshold] = 0
-    return mask
-
-
-def eps_mask(classes: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """argmax of the restricted softmax (K+1, H, W), background last."""
-    return _labels(classes, probs.argmax(axis=0), background_at_end=True)
-
-
-def pseudo_mask(method: str, data: dict, threshold: float, saliency: np.ndarray | None = None,
-                saliency_threshold: float = 0.5, name: str = "") -> np.ndarray:
-    if method == "cam":
-        return cam_mask(data["classes"], data["maps"], threshold)
-    if method == "cam_sal":
-        return cam_sal_mask(data["classes"], data["maps"], threshold, saliency, saliency_threshold)
-    if method == "eps":
-        if "probs" not in data:
-            raise BadInputError(f"{name}: no 'probs' in this map file: it was not made by an eps classifier; "
-                                "make eps pseudo-masks from results/cams/eps")
-        return eps_mask(data["classes"], data["probs"])
-    raise ValueError(f"unknown pseudo-mask method '{method}'; choose one of {METHODS}")
+def pseudo_mask(method: str, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:
+    """The pseudo-mask of one image by `method`'s rule (wsss.methods), from its loaded map file."""
+    record = methods.method(method)
+    if record.pseudo_mask is None:
+        raise ValueError(f"method {method!r} makes no pseudo-masks (its masks are the ground truth)")
+    return methods.resolve(record.pseudo_mask)(data, saliency, params)
 
 
 def _make_chunk(args: tuple) -> int:
-    method, cams_dir, saliency_dir, ids, out_dir, threshold, sal_thr = args
+    method, cams_dir, saliency_dir, ids, out_dir, params = args
     for i in ids:
         path = Path(cams_dir) / f"{i}.npz"
-        sal = read_gray_png(Path(saliency_dir) / f"{i}.png") if method == "cam_sal" else None
-        write_label_png(Path(out_dir) / f"{i}.png",
-                        pseudo_mask(method, load_maps(path), threshold, sal, sal_thr, name=str(path)))
+        sal = read_gray_png(Path(saliency_dir) / f"{i}.png") if saliency_dir is not None else None
+        try:
+            mask = pseudo_mask(method, load_maps(path), params, sal)
+        except BadInputError as err:
+            raise BadInputError(f"{path}: {err}") from err
+        write_label_png(Path(out_dir) / f"{i}.png", mask)
     return len(ids)
 
 
 def make_pseudo_masks(method: str, cams_dir: str | os.PathLike, ids_file: str | os.PathLike,
-                      out_dir: str | os.PathLike, threshold: float, saliency_dir: str | os.PathLike | None = None,
-                      saliency_threshold: float = 0.5, processes: int = 1) -> int:
-    """Write `<out_dir>/<id>.png` for every id of `ids_file` (atomically, as one folder)."""
-    if method == "cam_sal" and saliency_dir is None:
-        raise BadInputError("cam_sal pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
+                      out_dir: str | os.PathLike, params: dict, saliency_dir: str | os.PathLike | None = None,
+                      processes: int = 1) -> int:
+    """Write `<out_dir>/<id>.png` for every id of `ids_file` (atomically, as one folder).
+
+    `params` is the `pseudo_masks` config section (threshold, saliency_threshold).
+    """
+    record = methods.method(method)
+    if record.needs_saliency and saliency_dir is None:
+        raise BadInputError(f"{method} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
     ids = read_id_list(ids_file)
+    params = {k: params[k] for k in ("threshold", "saliency_threshold") if k in params}
+    sal_dir = str(saliency_dir) if record.needs_saliency else None
     with atomic_dir(out_dir) as tmp:
-        chunks = [ids[k::max(1, processes * 4)] for k in range(max(1, processes * 4))]
-        args = [(method, str(cams_dir), str(saliency_dir), c, str(tmp), threshold, saliency_threshold)
-                for c in chunks if c]
+        args = [(method, str(cams_dir), sal_dir, c, str(tmp), params) for c in chunks(ids, processes)]
         n = sum(map_chunks(_make_chunk, args, processes))
     log.info("%s pseudo-masks: %d images → %s", method, n, out_dir)
     return n
@@ -112,7 +75,7 @@ def _sweep_chunk(args: tuple) -> list[ConfusionMatrix]:
         gt = read_label_png(gt_path)
         norm = normalized_cams(data["maps"])
         peak = norm.max(axis=0) if len(norm) else np.zeros(gt.shape, np.float32)
-        best = _labels(data["classes"], norm.argmax(axis=0) + 1, False) if len(norm) else np.zeros(gt.shape, np.uint8)
+        best = voc_labels(data["classes"], norm.argmax(axis=0) + 1) if len(norm) else np.zeros(gt.shape, np.uint8)
         for cm, t in zip(cms, thresholds):
             # same as cam_mask: background wins where no class map exceeds the threshold (ties too)
             cm.update(gt, np.where(peak > t, best, 0).astype(np.uint8), name=str(gt_path))
@@ -128,8 +91,7 @@ def cam_threshold_sweep(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, 
     is_configured (the threshold make_pseudo_masks uses), so a report can show both honestly.
     """
     ids = read_id_list(ids_file)
-    n = max(1, processes * 4) if processes > 1 else 1
-    args = [(str(cams_dir), str(gt_dir), ids[k::n], list(thresholds), num_classes) for k in range(n) if ids[k::n]]
+    args = [(str(cams_dir), str(gt_dir), c, list(thresholds), num_classes) for c in chunks(ids, processes)]
     totals = [ConfusionMatrix(num_classes) for _ in thresholds]
     for cms in map_chunks(_sweep_chunk, args, processes):
         for total, cm in zip(totals, cms):
@@ -149,7 +111,7 @@ def pseudo_mask_miou(mask_dirs: dict[str, str | os.PathLike], gt_dir: str | os.P
                      ids_file: str | os.PathLike, num_classes: int, out_csv: str | os.PathLike,
                      processes: int = 1) -> list[dict]:
     """mIoU of each method's pseudo-masks against ground truth on the ids of `ids_file` → CSV."""
-    from wsss.metrics.confusion import evaluate_dirs
+    from wsss.metrics.confusion_matrix import evaluate_dirs
 
     ids = read_id_list(ids_file)
     rows = []

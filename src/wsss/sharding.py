@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+
 from pathlib import Path
 
 
@@ -23,6 +23,7 @@ def merge_dirs(shard_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) 
     Two shards holding the same file name is an error: shards must partition the ids.
     Returns the number of files merged.
     """
+    from wsss.data.layout import link_or_copy
     from wsss.io import atomic_dir
 
     seen: dict[str, Path] = {}
@@ -34,9 +35,5 @@ def merge_dirs(shard_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) 
                 if src.name in seen:
                     raise RuntimeError(f"{src}: also in {seen[src.name]}; shards overlap — rerun the shard rules")
                 seen[src.name] = src
-                dst = tmp / src.name
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    shutil.copy2(src, dst)
+                link_or_copy(src, tmp / src.name)
     return len(seen)

@@ -2,7 +2,7 @@
 
 IoU, precision, recall and F1 are written in percent (as the paper reports them), rounded to two
 decimals; confusion ratios are plain ratios (three decimals). Rows are ordered by stage
-(pseudo-mask → + CRF → DeepLab → + CRF) and then method (cam, cam_sal, eps, gt), whatever order
+(pseudo-mask → + CRF → DeepLab → + CRF) and then method (in the registry's order: cam, cam_sal, eps, gt), whatever order
 the inputs came in, so a table is stable across runs.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wsss import methods
 from wsss.io import BadInputError, atomic_path
 
 # Human-readable stage names for the `stage_name` column and the figures.
@@ -23,7 +24,6 @@ STAGES = {
     "deeplab": "DeepLab (val)",
     "deeplab_crf": "DeepLab + CRF (val)",
 }
-METHOD_ORDER = ["cam", "cam_sal", "eps", "gt"]
 
 
 def _load(paths: list[str | os.PathLike]) -> list[dict]:
@@ -40,7 +40,7 @@ def _load(paths: list[str | os.PathLike]) -> list[dict]:
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     stage_rank = {s: k for k, s in enumerate(STAGES)}
-    method_rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    method_rank = {m: k for k, m in enumerate(methods.METHODS)}  # registration order
     df = df.assign(_s=df["stage"].map(lambda s: stage_rank.get(s, len(stage_rank))),
                    _m=df["method"].map(lambda m: method_rank.get(m, len(method_rank))))
     df = df.sort_values(["_s", "_m", "stage", "method"], kind="stable").drop(columns=["_s", "_m"])
@@ -57,7 +57,7 @@ def _write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(tmp, index=False)
 
 
-def miou_table(result_jsons: list[str], out_csv: str, out_per_class_csv: str) -> pd.DataFrame:
+def table_miou(result_jsons: list[str], out_csv: str, out_per_class_csv: str) -> pd.DataFrame:
     """miou.csv (method × stage → mIoU, precision, recall, pixel accuracy) and the per-class IoU table."""
     results = _load(result_jsons)
     rows, per_class = [], []
@@ -73,7 +73,7 @@ def miou_table(result_jsons: list[str], out_csv: str, out_per_class_csv: str) ->
     return table
 
 
-def boundary_table(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
+def table_boundary(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
     """boundary.csv: method × stage → boundary precision, recall, F1 (percent) and the tolerance."""
     rows = [{"method": r["method"], "stage": r["stage"], "images": r["images"], "tolerance_px": r["tolerance"],
              "precision": _pct(r["precision"]), "recall": _pct(r["recall"]), "F1": _pct(r["f1"])}
@@ -83,8 +83,8 @@ def boundary_table(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
     return table
 
 
-def confusion_table(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
-    """confusion.csv: method × stage × (target, coincident) → target IoU (percent), confusion ratio."""
+def table_confusion_ratio(result_jsons: list[str], out_csv: str) -> pd.DataFrame:
+    """confusion_ratio.csv: method × stage × (target, coincident) → target IoU (percent), confusion ratio."""
     rows = []
     for r in _load(result_jsons):
         for p in r["pairs"]:

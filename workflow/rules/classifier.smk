@@ -1,16 +1,17 @@
-# Classifier stage: the CAM baseline and EPS classifiers, their multi-scale localization maps
-# (sharded), the pseudo-masks (cam, cam_sal, eps) and the tables that show their quality on the
-# ground truth before the evaluation stage runs (cam_thresholds.csv, pseudo_mask_miou.csv).
+# Classifier stage: the registered classifiers ({classifier}: cam, eps), their multi-scale
+# localization maps (sharded), the pseudo-masks of each method ({method}: cam, cam_sal, eps) and
+# the tables that show their quality on the ground truth before the evaluation stage runs
+# (cam_thresholds.csv, pseudo_mask_miou.csv).
 
 
 rule train_classifier:
-    """Train the {method} classifier (cam: L_cls; eps: L_cls + saliency loss) on train_aug (resumable)."""
+    """Train the {classifier} classifier with its registered loss (cam: L_cls; eps: L_cls + L_sal) on train_aug (resumable)."""
     input:
         prepared=PREP,
         saliency=classifier_saliency_input,
     output:
-        model="results/classifier/{method}/model.pt",
-        losses="results/classifier/{method}/loss.csv",
+        model="results/classifier/{classifier}/model.pt",
+        losses="results/classifier/{classifier}/loss.csv",
     params:
         section=classifier_train_section,
         images=prep("images"),
@@ -18,13 +19,11 @@ rule train_classifier:
         ids=prep("train_aug"),
         seed=config["seed"],
         device=config["device"],
-        checkpoint="resources/checkpoints/classifier/{method}.pt",
-    wildcard_constraints:
-        method="cam|eps",
+        checkpoint="resources/checkpoints/classifier/{classifier}.pt",
     log:
-        "logs/train_classifier/{method}.log",
+        "logs/train_classifier/{classifier}.log",
     benchmark:
-        "benchmarks/train_classifier/{method}.tsv"
+        "benchmarks/train_classifier/{classifier}.tsv"
     conda:
         ENV
     threads: CLS["train"]["threads"]
@@ -37,12 +36,12 @@ rule train_classifier:
 
 
 rule infer_cams:
-    """Multi-scale + flip localization maps of the {method} classifier for one shard of train_aug."""
+    """Multi-scale + flip localization maps of the {classifier} classifier for one shard of train_aug."""
     input:
-        model="results/classifier/{method}/model.pt",
+        model="results/classifier/{classifier}/model.pt",
         prepared=PREP,
     output:
-        maps=directory("results/shards/cams/{method}/{shard}"),
+        maps=directory("results/shards/cams/{classifier}/{shard}"),
     params:
         images=prep("images"),
         labels=prep("labels"),
@@ -50,13 +49,10 @@ rule infer_cams:
         infer=classifier_infer_section,
         num_shards=config["shards"],
         device=config["device"],
-    wildcard_constraints:
-        method="cam|eps",
-        shard=r"\d+",
     log:
-        "logs/infer_cams/{method}_{shard}.log",
+        "logs/infer_cams/{classifier}_{shard}.log",
     benchmark:
-        "benchmarks/infer_cams/{method}_{shard}.tsv"
+        "benchmarks/infer_cams/{classifier}_{shard}.tsv"
     conda:
         ENV
     threads: CLS["infer"]["threads"]
@@ -69,17 +65,15 @@ rule infer_cams:
 
 
 rule merge_cams:
-    """Hard-link the map shards of {method} into results/cams/{method}."""
+    """Hard-link the map shards of {classifier} into results/cams/{classifier}."""
     input:
         shards=cams_shards,
     output:
-        maps=directory("results/cams/{method}"),
-    wildcard_constraints:
-        method="cam|eps",
+        maps=directory("results/cams/{classifier}"),
     log:
-        "logs/merge_cams/{method}.log",
+        "logs/merge_cams/{classifier}.log",
     benchmark:
-        "benchmarks/merge_cams/{method}.tsv"
+        "benchmarks/merge_cams/{classifier}.tsv"
     conda:
         ENV
     threads: 1
@@ -91,7 +85,7 @@ rule merge_cams:
 
 
 rule make_pseudo_masks:
-    """Pseudo-masks of {method} (cam, cam_sal, eps) for every train_aug id, as VOC-palette PNGs."""
+    """Pseudo-masks of {method} by its registered rule (wsss.methods) for every train_aug id, as VOC-palette PNGs."""
     input:
         cams=pseudo_mask_cams_input,
         saliency=pseudo_mask_saliency_input,
@@ -100,10 +94,9 @@ rule make_pseudo_masks:
         masks=directory("results/pseudo_masks/{method}"),
     params:
         ids=prep("train_aug"),
-        threshold=PM["threshold"],
-        saliency_threshold=PM["saliency_threshold"],
+        pseudo_masks={k: PM[k] for k in ("threshold", "saliency_threshold")},
     wildcard_constraints:
-        method="cam|cam_sal|eps",
+        method=MASK_METHODS,
     log:
         "logs/make_pseudo_masks/{method}.log",
     benchmark:
@@ -119,22 +112,24 @@ rule make_pseudo_masks:
 
 
 rule cam_threshold_sweep:
-    """mIoU of the cam pseudo-masks against ground truth for each background threshold."""
+    """mIoU of {method}'s thresholded CAM pseudo-masks against ground truth for each background threshold."""
     input:
-        cams="results/cams/cam",
+        cams=pseudo_mask_cams_input,
         prepared=PREP,
     output:
-        table="results/tables/cam_thresholds.csv",
+        table="results/tables/{method}_thresholds.csv",
     params:
         ids=prep(config["evaluation"]["pseudo_mask_split"]),
         gt=prep("masks"),
         thresholds=PM["sweep"],
         threshold=PM["threshold"],
         num_classes=len(config["dataset"]["classes"]) + 1,
+    wildcard_constraints:
+        method="|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep),
     log:
-        "logs/cam_threshold_sweep/cam_threshold_sweep.log",
+        "logs/cam_threshold_sweep/{method}.log",
     benchmark:
-        "benchmarks/cam_threshold_sweep/cam_threshold_sweep.tsv"
+        "benchmarks/cam_threshold_sweep/{method}.tsv"
     conda:
         ENV
     threads: PM["threads"]
@@ -145,7 +140,7 @@ rule cam_threshold_sweep:
         "../scripts/cam_threshold_sweep.py"
 
 
-rule pseudo_mask_summary:
+rule pseudo_mask_miou:
     """mIoU of every method's pseudo-masks against ground truth (before CRF), one row per method."""
     input:
         masks=expand("results/pseudo_masks/{method}", method=config["methods"]),
@@ -158,9 +153,9 @@ rule pseudo_mask_summary:
         gt=prep("masks"),
         num_classes=len(config["dataset"]["classes"]) + 1,
     log:
-        "logs/pseudo_mask_summary/pseudo_mask_summary.log",
+        "logs/pseudo_mask_miou/pseudo_mask_miou.log",
     benchmark:
-        "benchmarks/pseudo_mask_summary/pseudo_mask_summary.tsv"
+        "benchmarks/pseudo_mask_miou/pseudo_mask_miou.tsv"
     conda:
         ENV
     threads: PM["threads"]
@@ -168,4 +163,4 @@ rule pseudo_mask_summary:
         mem_mb=2000,
         runtime=PM["runtime"],
     script:
-        "../scripts/pseudo_mask_summary.py"
+        "../scripts/pseudo_mask_miou.py"

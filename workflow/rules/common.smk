@@ -1,48 +1,81 @@
-# Helpers shared by all the .smk files (paths, id lists, input functions).
+# Helpers shared by all the .smk files: paths from the layout module, the method registry's
+# wildcards and per-method params, input functions. The wsss package never builds paths itself.
 # NB for editors: snakemake --lint takes the word r-u-l-e, a space, then any text and a colon on one line, as a rule definition. Avoid that in comments of this file.
-# Rule files use these names; the wsss package never builds paths itself.
 import os
+import sys
+
+# The package beside the workflow (also when it is not installed, e.g. Snakemake's own env).
+sys.path.insert(0, os.path.normpath(os.path.join(workflow.basedir, "..", "src")))
+
+from wsss import methods
+from wsss.data import layout
 
 ROOT = config["dataset"]["root"]
 SOURCE = config["dataset"]["source"]
 DOWNLOADS = config["dataset"]["downloads"]
 SHARDS = list(range(config["shards"]))
 ENV = "../../envs/wsss.yaml"
+SOURCE_ENV = "../../../envs/wsss.yaml"  # the same file, seen from rules/sources/
 # GPUs a GPU-capable job asks for: none when the config pins the CPU (device: cpu), so such a run
 # neither waits for GPU tokens nor asks SLURM for GPUs; otherwise one (gpu=N>1 via set-resources).
 GPU = 0 if str(config["device"]).startswith("cpu") else 1
 
 # The prepared dataset: the one layout every stage after prepare_dataset reads.
-PREP = f"{ROOT}/prepared"
+PREP = layout.prepared(ROOT)
 
 
 def prep(name):
     """A path inside the prepared dataset (for params: the rule's input is PREP itself)."""
-    sub = {
-        "images": "JPEGImages",
-        "masks": "SegmentationClassAug",
-        "boundaries": "boundaries",
-        "labels": "labels.csv",
-        "classes": "classes.txt",
-        "train_aug": "lists/train_aug.txt",
-        "train": "lists/train.txt",
-        "val": "lists/val.txt",
-    }[name]
-    return f"{PREP}/{sub}"
+    return layout.prepared(ROOT, name)
 
 
-# Raw layout folders (outputs of synthesize_dataset or of the extract rules).
-RAW_VOC = f"{ROOT}/VOCdevkit"
-RAW_SBD = f"{ROOT}/benchmark_RELEASE"
-RAW_DUTS = f"{ROOT}/DUTS-TR"
-RAW_CONTEXT = f"{ROOT}/context"
+# Raw layout folders (outputs of the data source's rules, rules/sources/<source>.smk).
+RAW_VOC = layout.raw(ROOT, "voc")
+RAW_SBD = layout.raw(ROOT, "sbd")
+RAW_DUTS = layout.raw(ROOT, "duts")
+RAW_CONTEXT = layout.raw(ROOT, "context")
+
+
+# ---- the method registry (wsss.methods) --------------------------------------------------------
+# {classifier}: a localization classifier (cam, eps); {method}: a mask source (cam, cam_sal, eps
+# and gt, the ground truth: DeepLab's upper bound). Rules that make pseudo-masks narrow {method}
+# to MASK_METHODS (every method but the ground truth).
+MASK_METHODS = "|".join(methods.pseudo_mask_methods())
+
+
+wildcard_constraints:
+    classifier="|".join(methods.CLASSIFIERS),
+    method="|".join(methods.METHODS),
+    shard=r"\d+",
+
+
+def check_method_names():
+    """Every method and classifier the config names is registered (the schema checks only shapes)."""
+    known = methods.pseudo_mask_methods()
+    problems = [f"methods: {m!r}" for m in config["methods"] if m not in known]
+    problems += [f"deeplab.methods: {m!r}" for m in config["deeplab"]["methods"] if m not in methods.METHODS]
+    for key in ("scales", "flip"):
+        value = config["classifier"]["infer"][key]
+        if isinstance(value, dict):
+            problems += [f"classifier.infer.{key}: {c!r}" for c in value if c not in methods.CLASSIFIERS]
+    if isinstance(CRF["unary"], dict):
+        problems += [f"crf.unary: {m!r}" for m in CRF["unary"] if m not in known]
+    if problems:
+        raise WorkflowError(
+            "unknown method or classifier in the config: " + "; ".join(problems)
+            + f". Registered methods: {', '.join(methods.METHODS)}; classifiers: "
+            + f"{', '.join(methods.CLASSIFIERS)} (wsss.methods; docs/architecture.md, 'Add a method')."
+        )
+
+
+def classifier_maps(method):
+    """The localization-map folder a pseudo-mask method reads: its classifier's."""
+    return f"results/cams/{methods.method(method).classifier}"
 
 
 def final_targets():
     """What `snakemake` with no target builds: every stage that exists, to its tables."""
-    targets = [PREP]
-    targets += STAGE_TARGETS
-    return targets
+    return [PREP] + STAGE_TARGETS
 
 
 # Stage rule files append their final outputs here (evaluated when `rule all` is parsed,
@@ -65,10 +98,7 @@ EVAL_STAGE_DIRS = {
 
 def eval_methods(stage):
     """The methods that have predictions at `stage`: pseudo-mask sources, or DeepLab's training sources."""
-    if stage.startswith("pseudo"):
-        return config["methods"]
-    # No deeplab section (a config without the segmentation stage): no DeepLab rows.
-    return config.get("deeplab", {}).get("methods", [])
+    return config["methods"] if stage.startswith("pseudo") else DEEPLAB["methods"]
 
 
 def eval_pred_dir(wildcards):
@@ -76,14 +106,17 @@ def eval_pred_dir(wildcards):
     return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method)
 
 
+def eval_split(stage):
+    return EVAL["pseudo_mask_split"] if stage.startswith("pseudo") else EVAL["segmentation_split"]
+
+
 def eval_ids(wildcards):
     """Params function: the id list a (stage, method) is scored on."""
-    split = EVAL["pseudo_mask_split"] if wildcards.stage.startswith("pseudo") else EVAL["segmentation_split"]
-    return prep(split)
+    return prep(eval_split(wildcards.stage))
 
 
 def eval_results(kind):
-    """The per-(stage, method) result files one table gathers (kind: miou, boundary, confusion)."""
+    """The per-(stage, method) result files one table gathers (kind: miou, boundary, confusion_ratio)."""
     return [
         f"results/eval/{stage}/{method}/{kind}.json"
         for stage in EVAL["tables"][kind]
@@ -94,12 +127,13 @@ def eval_results(kind):
 def eval_grid_columns(split):
     """(titles, folders) of the qualitative grid: `pseudo` (train split) or `deeplab` (val split)."""
     if split == "pseudo":
-        cols = [("CAM", "pseudo", "cam"), ("EPS", "pseudo", "eps"), ("EPS + CRF", "pseudo_crf", "eps")]
-        cols = [c for c in cols if c[2] in config["methods"]]
+        shown = [m for m in config["methods"] if methods.method(m).grid]
+        cols = [(methods.method(m).label, "pseudo", m) for m in shown]
+        cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
     else:
         cols = [(f"DeepLab ({m})", "deeplab", m) for m in eval_methods("deeplab")]
-        if "eps" in eval_methods("deeplab"):
-            cols.append(("DeepLab (eps) + CRF", "deeplab_crf", "eps"))
+        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in eval_methods("deeplab")
+                 if methods.method(m).grid_crf]
     return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m) for _, s, m in cols]
 
 
@@ -113,7 +147,7 @@ def eval_grid_params(wildcards):
     pseudo = wildcards.split == "pseudo"
     return {
         "titles": eval_grid_columns(wildcards.split)[0],
-        "ids_file": prep(EVAL["pseudo_mask_split"] if pseudo else EVAL["segmentation_split"]),
+        "ids_file": prep(eval_split("pseudo" if pseudo else "deeplab")),
         "ids": EVAL["figure_ids_train"] if pseudo else EVAL["figure_ids_val"],
         "title": "pseudo-masks (train split)" if pseudo else "DeepLab predictions (val split)",
     }
@@ -122,12 +156,10 @@ def eval_grid_params(wildcards):
 def eval_loss_csvs():
     """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
     runs = {}
-    sal = config.get("saliency", {})
-    if sal.get("source") == "pfan" and not sal.get("checkpoint"):
+    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
         runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
-    for m in ("cam", "eps"):
-        if any(method.startswith(m) for method in config["methods"]):
-            runs[f"classifier ({m})"] = f"results/classifier/{m}/loss.csv"
+    for c in used_classifiers():
+        runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
     for m in eval_methods("deeplab"):
         runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
     return runs
@@ -138,20 +170,17 @@ def eval_loss_csvs():
 # (or on the ground truth: method `gt`, an upper bound) and its predictions on val.
 CRF = config["crf"]
 DEEPLAB = config["deeplab"]
-# Localization maps that a `probs` CRF unary reads for each pseudo-mask source (cam_sal has no
-# maps of its own: its CAMs are cam's, so with `probs` the saliency gating is not part of the unary).
-CRF_MAPS = {"cam": "results/cams/cam", "cam_sal": "results/cams/cam", "eps": "results/cams/eps"}
-
-
-def crf_maps_input(wildcards):
-    """Input function of refine_crf: the maps folder when crf.unary is `probs`, else nothing."""
-    return CRF_MAPS[wildcards.method] if crf_unary(wildcards.method) == "probs" else []
+check_method_names()  # before any lookup of a configured name in the registry
 
 
 def crf_unary(method):
-    """crf.unary for one pseudo-mask source: one value for all, or a method -> unary mapping."""
-    unary = CRF["unary"]
-    return unary if isinstance(unary, str) else unary.get(method, "labels")
+    return methods.crf_unary(CRF["unary"], method)
+
+
+def crf_maps_input(wildcards):
+    """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing.
+    (cam_sal has no maps of its own: with `probs` its saliency gating is not part of the unary.)"""
+    return classifier_maps(wildcards.method) if crf_unary(wildcards.method) == "probs" else []
 
 
 def crf_params(wildcards):
@@ -165,16 +194,16 @@ def crf_shards(wildcards):
 
 
 def seg_masks_dir(method):
-    """The masks DeepLab trains on: the prepared ground truth for `gt`, else the pseudo-masks
-    (CRF-refined ones when deeplab.train_on_crf)."""
-    if method == "gt":
+    """The masks DeepLab trains on: the prepared ground truth, else the pseudo-masks (CRF-refined
+    ones when deeplab.train_on_crf)."""
+    if methods.method(method).is_ground_truth:
         return prep("masks")
     return f"results/pseudo_masks{'_crf' if DEEPLAB['train_on_crf'] else ''}/{method}"
 
 
 def seg_masks_input(wildcards):
-    """Input function of train_segmentation (for `gt` the masks are inside PREP, already an input)."""
-    return [] if wildcards.method == "gt" else seg_masks_dir(wildcards.method)
+    """Input function of train_segmentation (the ground truth is inside PREP, already an input)."""
+    return [] if methods.method(wildcards.method).is_ground_truth else seg_masks_dir(wildcards.method)
 
 
 STAGE_TARGETS += [
@@ -189,8 +218,8 @@ SAL = config["saliency"]
 SAL_MODEL = "results/saliency/pfan/model.pt"
 SAL_ID_LISTS = [prep("train_aug"), prep("val")]
 if SAL["source"] == "precomputed" and not SAL["precomputed_dir"]:
-    raise ValueError("saliency.source is precomputed but saliency.precomputed_dir is not set: "
-                     "point it at a folder of <id>.png maps, or set saliency.source: pfan")
+    raise WorkflowError("saliency.source is precomputed but saliency.precomputed_dir is not set: "
+                        "point it at a folder of <id>.png maps, or set saliency.source: pfan")
 
 
 def saliency_model(wildcards=None):
@@ -209,59 +238,55 @@ if SAL["source"] == "pfan":
 
 
 # ---- classifier (stage: classifier) --------------------------------------------------------
-# CAM / EPS classifiers, their localization maps (sharded) and pseudo-masks for train_aug.
+# The classifiers the configured methods read, their localization maps (sharded) and the
+# pseudo-masks for train_aug.
 CLS = config["classifier"]
 PM = config["pseudo_masks"]
-# The maps each pseudo-mask source reads: cam_sal gates cam's CAMs with saliency.
-PM_CAMS = {"cam": "results/cams/cam", "cam_sal": "results/cams/cam", "eps": "results/cams/eps"}
-if config["evaluation"]["pseudo_mask_split"] == "val":
-    raise ValueError("evaluation.pseudo_mask_split is val, but pseudo-masks are made for train_aug ids "
-                     "only (as in the paper): set it to train or train_aug")
+if EVAL["pseudo_mask_split"] == "val":
+    raise WorkflowError("evaluation.pseudo_mask_split is val, but pseudo-masks are made for train_aug ids "
+                        "only (as in the paper): set it to train or train_aug")
+
+
+def used_classifiers():
+    """The classifiers the configured methods read, in registry order."""
+    used = {methods.method(m).classifier for m in config["methods"]}
+    return [c for c in methods.CLASSIFIERS if c in used]
 
 
 def classifier_saliency_input(wildcards):
-    """Input function of train_classifier: EPS trains on the saliency maps; CAM needs none."""
-    return "results/saliency/maps" if wildcards.method == "eps" else []
+    """Input function of train_classifier: the saliency maps, for a classifier that trains on them."""
+    return "results/saliency/maps" if methods.classifier(wildcards.classifier).trains_on_saliency else []
 
 
 def classifier_train_section(wildcards):
-    """Params of train_classifier: the `classifier` section without inference or job-resource keys
-    (so changing inference scales does not retrain) and, for cam, without the EPS keys."""
-    section = {k: v for k, v in CLS.items() if k != "infer"}
-    if wildcards.method == "cam":
-        section = {k: v for k, v in section.items() if k not in ("tau", "lam", "sal_warmup")}
-    section["train"] = {k: v for k, v in CLS["train"].items() if k not in ("threads", "runtime")}
-    return section
+    """Params of train_classifier: what this classifier's training reads (wsss.methods)."""
+    return methods.classifier_train_params(CLS, wildcards.classifier)
 
 
 def classifier_infer_section(wildcards):
-    """Params of infer_cams: inference keys without the job-resource ones, with this
-    classifier's scales and flip resolved (each one value for both, or a cam/eps mapping)."""
-    infer = {k: v for k, v in CLS["infer"].items() if k not in ("threads", "runtime")}
-    for key, default in (("scales", [0.5, 1.0, 1.5, 2.0]), ("flip", True)):
-        if isinstance(infer[key], dict):
-            infer[key] = infer[key].get(wildcards.method, default)
-    return infer
+    """Params of infer_cams: this classifier's inference keys, scales and flip resolved."""
+    return methods.classifier_infer_params(CLS["infer"], wildcards.classifier)
 
 
 def cams_shards(wildcards):
-    """Input function of merge_cams: every shard folder of one method's maps."""
-    return [f"results/shards/cams/{wildcards.method}/{s}" for s in SHARDS]
+    """Input function of merge_cams: every shard folder of one classifier's maps."""
+    return [f"results/shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
 
 
 def pseudo_mask_cams_input(wildcards):
-    return PM_CAMS[wildcards.method]
+    return classifier_maps(wildcards.method)
 
 
 def pseudo_mask_saliency_input(wildcards):
-    """cam_sal gates the CAM mask with the saliency maps; the other sources do not read them."""
-    return "results/saliency/maps" if wildcards.method == "cam_sal" else []
+    """The saliency maps, for a method whose pseudo-mask rule reads them (cam_sal)."""
+    return "results/saliency/maps" if methods.method(wildcards.method).needs_saliency else []
 
 
 STAGE_TARGETS += [f"results/pseudo_masks/{m}" for m in config["methods"]]
 STAGE_TARGETS += ["results/tables/pseudo_mask_miou.csv"]
-if "cam" in config["methods"]:
-    STAGE_TARGETS += ["results/tables/cam_thresholds.csv"]
+STAGE_TARGETS += [
+    f"results/tables/{m}_thresholds.csv" for m in config["methods"] if methods.method(m).threshold_sweep
+]
 
 
 def eval_final_targets():
@@ -269,12 +294,12 @@ def eval_final_targets():
 
     The confusion-ratio table needs scene labels: always there on the synthetic benchmark; for
     VOC only once evaluation.context_md5 / context_labels_md5 are set (PASCAL-Context), so a
-    VOC run without them still ends with the other tables (`snakemake results/tables/confusion.csv`
+    VOC run without them still ends with the other tables (`snakemake results/tables/confusion_ratio.csv`
     then stops with a message asking for the checksums).
     """
     tables = ["miou", "boundary"]
     if SOURCE == "synthetic" or (EVAL["context_md5"] and EVAL["context_labels_md5"]):
-        tables.append("confusion")
+        tables.append("confusion_ratio")
     targets = [f"results/tables/{t}.csv" for t in tables] + [f"results/figures/{t}.png" for t in tables]
     grids = ["pseudo"] + (["deeplab"] if eval_methods("deeplab") else [])
     targets += [f"results/figures/qualitative_{g}.png" for g in grids]

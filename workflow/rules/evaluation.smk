@@ -10,54 +10,7 @@
 report: "../report/workflow.rst"
 
 
-if SOURCE == "voc":
-
-    rule download_context:
-        """PASCAL-Context 59-class label PNGs + class names (scene labels of the confusion table)."""
-        output:
-            archive=f"{DOWNLOADS}/59_context_labels.tar.gz",
-            labels=f"{DOWNLOADS}/59_labels.txt",
-        params:
-            url=EVAL["context_url"],
-            md5=EVAL["context_md5"],
-            labels_url=EVAL["context_labels_url"],
-            labels_md5=EVAL["context_labels_md5"],
-        log:
-            "logs/download_context/download_context.log",
-        benchmark:
-            "benchmarks/download_context/download_context.tsv"
-        conda:
-            ENV
-        threads: 1
-        resources:
-            mem_mb=500,
-            runtime=60,
-        retries: 2
-        script:
-            "../scripts/download_context.py"
-
-    rule prepare_context:
-        """R/context/<id>.png + classes.txt from the PASCAL-Context archive (same layout as the synthetic one)."""
-        input:
-            archive=rules.download_context.output.archive,
-            labels=rules.download_context.output.labels,
-        output:
-            context=directory(RAW_CONTEXT),
-        log:
-            "logs/prepare_context/prepare_context.log",
-        benchmark:
-            "benchmarks/prepare_context/prepare_context.tsv"
-        conda:
-            ENV
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=30,
-        script:
-            "../scripts/prepare_context.py"
-
-
-EVAL_WILDCARDS = {"stage": "|".join(EVAL_STAGE_DIRS), "method": "[A-Za-z0-9_]+"}
+EVAL_WILDCARDS = {"stage": "|".join(EVAL_STAGE_DIRS)}
 
 
 rule evaluate_miou:
@@ -66,7 +19,7 @@ rule evaluate_miou:
         pred=eval_pred_dir,
         prepared=PREP,
     output:
-        matrix="results/eval/{stage}/{method}/confusion.npz",
+        matrix="results/eval/{stage}/{method}/confusion_matrix.npz",
         summary="results/eval/{stage}/{method}/miou.json",
     wildcard_constraints:
         **EVAL_WILDCARDS,
@@ -115,14 +68,14 @@ rule evaluate_boundary:
         "../scripts/evaluate_boundary.py"
 
 
-rule evaluate_confusion:
+rule evaluate_confusion_ratio:
     """Confusion ratio FP_{k,c}/TP_c and target IoU of one (stage, method) for the configured pairs."""
     input:
         pred=eval_pred_dir,
         prepared=PREP,
         context=RAW_CONTEXT,
     output:
-        summary="results/eval/{stage}/{method}/confusion.json",
+        summary="results/eval/{stage}/{method}/confusion_ratio.json",
     wildcard_constraints:
         **EVAL_WILDCARDS,
     params:
@@ -131,9 +84,9 @@ rule evaluate_confusion:
         classes=prep("classes"),
         pairs=EVAL["confusion_pairs"],
     log:
-        "logs/evaluate_confusion/{stage}_{method}.log",
+        "logs/evaluate_confusion_ratio/{stage}_{method}.log",
     benchmark:
-        "benchmarks/evaluate_confusion/{stage}_{method}.tsv"
+        "benchmarks/evaluate_confusion_ratio/{stage}_{method}.tsv"
     conda:
         ENV
     threads: EVAL["processes"]
@@ -141,7 +94,7 @@ rule evaluate_confusion:
         mem_mb=2000,
         runtime=30,
     script:
-        "../scripts/evaluate_confusion.py"
+        "../scripts/evaluate_confusion_ratio.py"
 
 
 rule table_miou:
@@ -153,8 +106,6 @@ rule table_miou:
         per_class=report(
             "results/tables/miou_per_class.csv", caption="../report/miou_per_class.rst", category="Tables"
         ),
-    params:
-        kind="miou",
     log:
         "logs/table_miou/table_miou.log",
     benchmark:
@@ -175,8 +126,6 @@ rule table_boundary:
         results=eval_results("boundary"),
     output:
         table=report("results/tables/boundary.csv", caption="../report/boundary.rst", category="Tables"),
-    params:
-        kind="boundary",
     log:
         "logs/table_boundary/table_boundary.log",
     benchmark:
@@ -191,18 +140,16 @@ rule table_boundary:
         "../scripts/make_table.py"
 
 
-rule table_confusion:
-    """results/tables/confusion.csv from every evaluate_confusion result."""
+rule table_confusion_ratio:
+    """results/tables/confusion_ratio.csv from every evaluate_confusion_ratio result."""
     input:
-        results=eval_results("confusion"),
+        results=eval_results("confusion_ratio"),
     output:
-        table=report("results/tables/confusion.csv", caption="../report/confusion.rst", category="Tables"),
-    params:
-        kind="confusion",
+        table=report("results/tables/confusion_ratio.csv", caption="../report/confusion_ratio.rst", category="Tables"),
     log:
-        "logs/table_confusion/table_confusion.log",
+        "logs/table_confusion_ratio/table_confusion_ratio.log",
     benchmark:
-        "benchmarks/table_confusion/table_confusion.tsv"
+        "benchmarks/table_confusion_ratio/table_confusion_ratio.tsv"
     conda:
         ENV
     threads: 1
@@ -214,13 +161,13 @@ rule table_confusion:
 
 
 rule figure_table:
-    """Bar chart of one table (miou, boundary or confusion)."""
+    """Bar chart of one table (miou, boundary or confusion_ratio)."""
     input:
         table="results/tables/{table}.csv",
     output:
         figure=report("results/figures/{table}.png", caption="../report/fig_table.rst", category="Figures"),
     wildcard_constraints:
-        table="miou|boundary|confusion",
+        table="miou|boundary|confusion_ratio",
     log:
         "logs/figure_table/{table}.log",
     benchmark:

@@ -2,49 +2,6 @@
 # train_aug + val image (results/saliency/maps), and its quality on a held-out split.
 # saliency.source precomputed replaces PFAN with a folder of maps the user already has.
 
-if SOURCE != "synthetic":
-
-    rule download_duts:
-        """Download DUTS-TR.zip (the saliency training set for real data): resumable, atomic."""
-        output:
-            archive=f"{DOWNLOADS}/DUTS-TR.zip",
-        params:
-            url=SAL["duts_url"],
-            md5=SAL["duts_md5"],
-        log:
-            "logs/download_duts/download_duts.log",
-        benchmark:
-            "benchmarks/download_duts/download_duts.tsv"
-        conda:
-            ENV
-        threads: 1
-        resources:
-            mem_mb=500,
-            runtime=120,
-        retries: 2
-        script:
-            "../scripts/download_duts.py"
-
-    rule extract_duts:
-        """Extract DUTS-TR/ (DUTS-TR-Image, DUTS-TR-Mask) from the archive."""
-        input:
-            archive=rules.download_duts.output.archive,
-        output:
-            folder=directory(RAW_DUTS),
-        log:
-            "logs/extract_duts/extract_duts.log",
-        benchmark:
-            "benchmarks/extract_duts/extract_duts.tsv"
-        conda:
-            ENV
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=30,
-        script:
-            "../scripts/extract_duts.py"
-
-
 rule train_saliency:
     """Train PFAN on the DUTS-layout set minus its held-out split (resumable)."""
     input:

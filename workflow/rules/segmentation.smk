@@ -12,8 +12,7 @@ rule refine_crf:
     output:
         shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
     wildcard_constraints:
-        method="cam|cam_sal|eps",
-        shard=r"\d+",
+        method=MASK_METHODS,
     params:
         ids=prep("train_aug"),
         images=prep("images"),
@@ -43,7 +42,7 @@ rule merge_refine_crf:
     output:
         merged=directory("results/pseudo_masks_crf/{method}"),
     wildcard_constraints:
-        method="cam|cam_sal|eps",
+        method=MASK_METHODS,
     log:
         "logs/merge_refine_crf/{method}.log",
     benchmark:
@@ -59,15 +58,13 @@ rule merge_refine_crf:
 
 
 rule train_segmentation:
-    """DeepLab-v2 on the train_aug masks of {method} (pseudo-masks, or the ground truth for gt)."""
+    """DeepLab-v2 on the train_aug masks of {method} (its pseudo-masks, or the ground truth for gt)."""
     input:
         prepared=PREP,
         masks=seg_masks_input,
     output:
         model="results/deeplab/{method}/model.pt",
         loss="results/deeplab/{method}/loss.csv",
-    wildcard_constraints:
-        method="cam|cam_sal|eps|gt",
     params:
         ids=prep("train_aug"),
         images=prep("images"),
@@ -102,8 +99,6 @@ rule infer_segmentation:
     output:
         pred=directory("results/deeplab/{method}/pred"),
         pred_crf=directory("results/deeplab/{method}/pred_crf"),
-    wildcard_constraints:
-        method="cam|cam_sal|eps|gt",
     params:
         ids=prep("val"),
         images=prep("images"),

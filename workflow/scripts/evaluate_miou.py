@@ -1,10 +1,10 @@
 """Snakemake script: confusion matrix + mIoU summary of one (method, stage) prediction folder."""
 
-from wsss.evaluation import EvalLabel, evaluate_segmentation
+from wsss.evaluation import EvalLabel, evaluate_miou
 from wsss.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    evaluate_segmentation(
+    evaluate_miou(
         pred_dir=snakemake.input.pred,  # noqa: F821
         gt_dir=snakemake.params.gt,  # noqa: F821
         ids_file=snakemake.params.ids,  # noqa: F821

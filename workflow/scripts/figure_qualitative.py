@@ -1,12 +1,12 @@
 """Snakemake script: qualitative grid (image, ground truth, saliency, one column per prediction folder)."""
 
-from wsss.figures import pick_ids, qualitative_grid
+from wsss.figures import pick_ids, figure_qualitative
 from wsss.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     params = snakemake.params  # noqa: F821
     grid = params.grid
-    qualitative_grid(
+    figure_qualitative(
         ids=pick_ids(grid["ids_file"], grid["ids"], params.rows),
         images_dir=params.images,
         gt_dir=params.gt,

@@ -1,4 +1,4 @@
-"""Rule train_classifier: train the cam or eps classifier on train_aug (resumable; DDP under torchrun)."""
+"""Rule train_classifier: train one registered classifier on train_aug (resumable; DDP under torchrun)."""
 
 import torch
 
@@ -10,8 +10,8 @@ with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     if not relaunched_under_torchrun(snakemake.resources.get("gpu", 0)):  # noqa: F821
         p = snakemake.params  # noqa: F821
-        method = snakemake.wildcards.method  # noqa: F821
-        train_classifier(method, p.images, p.labels, p.ids, snakemake.output.model, dict(p.section),  # noqa: F821
-                         saliency_dir=snakemake.input.saliency if method == "eps" else None,  # noqa: F821
+        train_classifier(snakemake.wildcards.classifier, p.images, p.labels, p.ids,  # noqa: F821
+                         snakemake.output.model, dict(p.section),  # noqa: F821
+                         saliency_dir=snakemake.input.saliency or None,  # noqa: F821
                          checkpoint=p.checkpoint, loss_csv=snakemake.output.losses,  # noqa: F821
                          seed=p.seed, device=p.device)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
+from wsss.schema import load_config
 
 from wsss.bench.harness import run_bench
 from wsss.runlog import log_to
@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cam-images", type=int, default=50)
     ap.add_argument("--train-iterations", type=int, default=30)
     args = ap.parse_args(argv)
-    with open(args.config) as fh:
-        cfg = yaml.safe_load(fh)
+    cfg = load_config(args.config)
     with log_to(None):
         table = run_bench(cfg, args.prepared, args.out, args.processes, args.eval_images, args.crf_images,
                           args.cam_images, args.train_iterations)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wsss.data.layout import PREPARED
 from wsss.io import atomic_path, read_id_list, read_label_png, write_gray_png
 
 log = logging.getLogger("wsss.bench")
@@ -53,20 +54,18 @@ def bench_cam_inference(prepared: Path, section: dict, images: int, device: str)
     from wsss.data.datasets import WSSSDataset, read_labels_csv
     from wsss.device import resolve_device
     from wsss.infer.cams import CamInferConfig, multiscale_maps
+    from wsss.methods import classifier_infer_params
+    from wsss.schema import from_section
     from wsss.models.classifier import build_classifier
 
     dev = resolve_device(device)
-    class_names, _ = read_labels_csv(prepared / "labels.csv")
-    ids = read_id_list(prepared / "lists" / "train.txt")[:images]
+    class_names, _ = read_labels_csv(prepared / PREPARED["labels"])
+    ids = read_id_list(prepared / PREPARED["train"])[:images]
     torch.manual_seed(0)
     model = build_classifier("eps", len(class_names), section.get("backbone", "small"), None,
                              section.get("width", 32)).to(dev).eval()
-    infer_keys = {k: v for k, v in section.get("infer", {}).items() if k in CamInferConfig.__dataclass_fields__}
-    for key in ("scales", "flip"):  # one value per classifier: this is an eps model
-        if isinstance(infer_keys.get(key), dict):
-            infer_keys[key] = infer_keys[key].get("eps", getattr(CamInferConfig(), key))
-    infer = CamInferConfig(**infer_keys)
-    dataset = WSSSDataset(ids, prepared / "JPEGImages", prepared / "labels.csv")
+    infer = from_section(CamInferConfig, classifier_infer_params(section.get("infer", {}), "eps"))
+    dataset = WSSSDataset(ids, prepared / PREPARED["images"], prepared / PREPARED["labels"])
     use_amp = infer.amp and dev.type == "cuda"
     for k in range(min(2, len(ids))):  # warm-up: cuDNN autotuning, allocator
         multiscale_maps(model, dataset[k]["image"].to(dev), [0], infer, use_amp)
@@ -85,28 +84,28 @@ def bench_cam_inference(prepared: Path, section: dict, images: int, device: str)
 def _saliency_from_masks(prepared: Path, ids: list[str], out: Path) -> None:
     """Ground-truth foreground as saliency: lets the EPS trainer run without the saliency stage."""
     for i in ids:
-        mask = read_label_png(prepared / "SegmentationClassAug" / f"{i}.png")
+        mask = read_label_png(prepared / PREPARED["masks"] / f"{i}.png")
         write_gray_png(out / f"{i}.png", ((mask > 0) & (mask < 255)).astype(np.float32))
 
 
 def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> list[dict]:
     """Iterations/s of the classifier (EPS) and of DeepLab, each a short run of the shared loop."""
     from wsss.device import resolve_device
+    from wsss.methods import classifier_train_params
     from wsss.train.classifier import train_classifier
     from wsss.train.segmentation import train_segmentation
 
     rows = []
     device_name = str(resolve_device(device))
-    ids_file = prepared / "lists" / "train.txt"
+    ids_file = prepared / PREPARED["train"]
     with tempfile.TemporaryDirectory(prefix="bench_train.") as tmp:
         tmp = Path(tmp)
         _saliency_from_masks(prepared, read_id_list(ids_file), tmp / "saliency")
         # The rules strip job-resource keys (threads, runtime) and inference keys the same way.
-        section = {k: v for k, v in copy.deepcopy(cfg["classifier"]).items() if k != "infer"}
-        section["train"] = {k: v for k, v in section.get("train", {}).items() if k not in ("threads", "runtime")}
+        section = classifier_train_params(cfg["classifier"], "eps")
         section["train"].update(iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
-        train_classifier("eps", prepared / "JPEGImages", prepared / "labels.csv", ids_file, tmp / "cls.pt", section,
+        train_classifier("eps", prepared / PREPARED["images"], prepared / PREPARED["labels"], ids_file, tmp / "cls.pt", section,
                          saliency_dir=tmp / "saliency", loss_csv=tmp / "cls.csv", seed=0, device=device)
         seconds = time.perf_counter() - t0
         rows.append({"stage": "train_classifier_eps", "device": device_name, "iterations": iterations,
@@ -115,8 +114,8 @@ def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> l
         rows.append(_bench_pfan(prepared, cfg, ids_file, tmp, iterations, device, device_name))
         deeplab = dict(copy.deepcopy(cfg["deeplab"]), iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
-        train_segmentation(ids_file, prepared / "JPEGImages", prepared / "SegmentationClassAug",
-                           prepared / "labels.csv", tmp / "seg.pt", None, tmp / "seg.csv", deeplab, seed=0,
+        train_segmentation(ids_file, prepared / PREPARED["images"], prepared / PREPARED["masks"],
+                           prepared / PREPARED["labels"], tmp / "seg.pt", None, tmp / "seg.csv", deeplab, seed=0,
                            device=device)
         seconds = time.perf_counter() - t0
         rows.append({"stage": "train_deeplab", "device": device_name, "iterations": iterations,
@@ -137,7 +136,7 @@ def _bench_pfan(prepared: Path, cfg: dict, ids_file: Path, tmp: Path, iterations
     ids = read_id_list(ids_file)
     for i in ids:
         (duts / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(prepared / "JPEGImages" / f"{i}.jpg", duts / IMAGE_DIR / f"{i}.jpg")
+        shutil.copyfile(prepared / PREPARED["images"] / f"{i}.jpg", duts / IMAGE_DIR / f"{i}.jpg")
     _saliency_from_masks(prepared, ids, duts / MASK_DIR)
     sal = copy.deepcopy(cfg["saliency"])
     train_cfg = {k: v for k, v in sal["train"].items() if k not in ("threads", "runtime")}
@@ -177,9 +176,9 @@ def run_bench(cfg: dict, prepared: str | os.PathLike, out_csv: str | os.PathLike
     device = cfg.get("device", "auto")
     counts = sorted({1, processes})
     rows = _guarded("evaluation", lambda: bench_evaluation(eval_images, processes=counts))
-    crf_ids = read_id_list(prepared / "lists" / "train.txt")[:crf_images]
+    crf_ids = read_id_list(prepared / PREPARED["train"])[:crf_images]
     crf = {k: v for k, v in cfg.get("crf", {}).items() if k not in RULE_KEYS}
-    rows += _guarded("crf", lambda: bench_crf(crf_ids, prepared / "JPEGImages", prepared / "SegmentationClassAug",
+    rows += _guarded("crf", lambda: bench_crf(crf_ids, prepared / PREPARED["images"], prepared / PREPARED["masks"],
                                               processes=counts, crf=crf, repeats=2))
     rows += _guarded("cam_inference", lambda: bench_cam_inference(prepared, cfg["classifier"], cam_images, device))
     rows += _guarded("training", lambda: bench_training(prepared, cfg, train_iterations, device))

@@ -15,9 +15,10 @@ import torch
 from PIL import Image
 
 from wsss.data.datasets import normalize
+from wsss.data.layout import DUTS
 from wsss.io import BadInputError, read_gray_png, read_image
 
-IMAGE_DIR, MASK_DIR = "DUTS-TR-Image", "DUTS-TR-Mask"
+IMAGE_DIR, MASK_DIR = DUTS["images"], DUTS["masks"]  # the DUTS layout (wsss.data.layout)
 
 
 def list_duts(root: str | Path) -> list[str]:

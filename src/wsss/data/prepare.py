@@ -15,14 +15,14 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
+from wsss.data.layout import PREPARED, SBD, VOC, inside, link_or_copy
 from wsss.io import BadInputError, atomic_dir, read_id_list, read_label_png, write_id_list, write_label_png
+from wsss.parallel import chunks, map_chunks
 
 log = logging.getLogger(__name__)
 
@@ -69,51 +69,49 @@ def _prepare_one(args) -> tuple[str, list[int]]:
                             "classes; fix dataset.classes in the config")
     if boundary is None or boundary.shape != mask.shape:
         boundary = mask_boundary(mask)
-    write_label_png(Path(out) / "SegmentationClassAug" / f"{image_id}.png", mask)
-    write_label_png(Path(out) / "boundaries" / f"{image_id}.png", boundary.astype(np.uint8))
+    write_label_png(Path(out) / PREPARED["masks"] / f"{image_id}.png", mask)
+    write_label_png(Path(out) / PREPARED["boundaries"] / f"{image_id}.png", boundary.astype(np.uint8))
     return image_id, present
+
+
+def _prepare_chunk(jobs: list) -> list[tuple[str, list[int]]]:
+    return [_prepare_one(j) for j in jobs]
 
 
 def prepare_dataset(voc_dir, sbd_dir, out_dir, classes: list[str], processes: int = 1) -> dict[str, int]:
     """Build the prepared layout in `out_dir` (atomically) from `voc_dir` (VOCdevkit) and `sbd_dir` (benchmark_RELEASE)."""
-    voc = Path(voc_dir) / "VOC2012"
-    sbd = Path(sbd_dir) / "dataset"
-    sets = voc / "ImageSets" / "Segmentation"
+    sets = inside(voc_dir, VOC, "sets")
     voc_train, voc_val = read_id_list(sets / "train.txt"), read_id_list(sets / "val.txt")
-    sbd_ids = read_id_list(sbd / "train.txt") + read_id_list(sbd / "val.txt")
+    sbd_ids = read_id_list(inside(sbd_dir, SBD, "train")) + read_id_list(inside(sbd_dir, SBD, "val"))
     val_set = set(voc_val)
     train_aug = sorted((set(sbd_ids) | set(voc_train)) - val_set)
     sbd_set = set(sbd_ids)
     all_ids = sorted(set(train_aug) | val_set)
     with atomic_dir(out_dir) as tmp:
-        for sub in ("JPEGImages", "SegmentationClassAug", "boundaries", "lists"):
-            (tmp / sub).mkdir()
+        for name in ("images", "masks", "boundaries"):
+            (tmp / PREPARED[name]).mkdir()
+        (tmp / PREPARED["train_aug"]).parent.mkdir()
         jobs = []
         for image_id in all_ids:
-            src = voc / "JPEGImages" / f"{image_id}.jpg"
+            src = inside(voc_dir, VOC, "images") / f"{image_id}.jpg"
             if not src.exists():
                 raise BadInputError(f"{src}: image listed in the VOC/SBD split files is missing; re-extract the archives")
-            try:
-                os.link(src, tmp / "JPEGImages" / src.name)
-            except OSError:
-                shutil.copy2(src, tmp / "JPEGImages" / src.name)
-            voc_mask = voc / "SegmentationClass" / f"{image_id}.png"
+            link_or_copy(src, tmp / PREPARED["images"] / src.name)
+            voc_mask = inside(voc_dir, VOC, "masks") / f"{image_id}.png"
             jobs.append((image_id, voc_mask if voc_mask.exists() else None,
-                         sbd / "cls" / f"{image_id}.mat" if image_id in sbd_set else None, tmp, len(classes)))
-        if processes > 1:
-            with ProcessPoolExecutor(processes) as pool:
-                results = list(pool.map(_prepare_one, jobs, chunksize=64))
-        else:
-            results = [_prepare_one(j) for j in jobs]
-        with open(tmp / "labels.csv", "w", newline="") as fh:
+                         inside(sbd_dir, SBD, "cls") / f"{image_id}.mat" if image_id in sbd_set else None, tmp,
+                         len(classes)))
+        done = dict(r for chunk in map_chunks(_prepare_chunk, chunks(jobs, processes), processes) for r in chunk)
+        results = [(image_id, done[image_id]) for image_id in all_ids]
+        with open(tmp / PREPARED["labels"], "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["id", *classes])
             for image_id, present in results:
                 writer.writerow([image_id, *(int(c + 1 in present) for c in range(len(classes)))])
-        (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in classes))
-        write_id_list(tmp / "lists" / "train_aug.txt", train_aug)
-        write_id_list(tmp / "lists" / "train.txt", sorted(voc_train))
-        write_id_list(tmp / "lists" / "val.txt", sorted(voc_val))
+        (tmp / PREPARED["classes"]).write_text("".join(f"{c}\n" for c in classes))
+        write_id_list(tmp / PREPARED["train_aug"], train_aug)
+        write_id_list(tmp / PREPARED["train"], sorted(voc_train))
+        write_id_list(tmp / PREPARED["val"], sorted(voc_val))
         empty = [i for i, p in results if not p]
         if empty:
             log.warning("%d images have no foreground class (e.g. %s); they stay in the lists", len(empty), empty[0])

@@ -20,7 +20,9 @@ import scipy.io
 import scipy.sparse
 from scipy import ndimage
 
+from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
 from wsss.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.schema import schema_defaults
 
 # Saturated, well separated class colours (RGB); cycled if there are more classes.
 CLASS_COLOURS = [(220, 40, 40), (40, 90, 230), (235, 200, 30), (40, 180, 70), (200, 50, 200), (30, 200, 210),
@@ -30,25 +32,26 @@ CONTEXT_NAMES = ["railroad", "water"]  # scene label k+1 in context/<id>.png
 
 
 @dataclass
+@schema_defaults("dataset.synthetic")
 class SyntheticConfig:
-    seed: int = 0
-    image_size: int = 64
-    num_train: int = 1000
-    num_val: int = 200
-    voc_train_fraction: float = 0.5
-    num_saliency: int = 600
-    objects_per_image: tuple[int, int] = (1, 3)
-    object_size: tuple[int, int] = (16, 24)
-    large_object_size: tuple[int, int] = (22, 30)
-    large_classes: list[str] = field(default_factory=lambda: ["train", "boat"])
-    discriminative_fraction: float = 0.3
-    context: dict[str, str] = field(default_factory=lambda: {"train": "railroad", "boat": "water"})
-    context_probability: float = 0.9
-    context_other_probability: float = 0.03
-    context_height: tuple[int, int] = (7, 10)
-    saliency_missed_class: str | None = "ball"
-    saliency_miss_probability: float = 0.7
-    noise_std: float = 8.0
+    seed: int
+    image_size: int
+    num_train: int
+    num_val: int
+    voc_train_fraction: float
+    num_saliency: int
+    objects_per_image: tuple[int, int]
+    object_size: tuple[int, int]
+    large_object_size: tuple[int, int]
+    large_classes: list[str]
+    discriminative_fraction: float
+    context: dict[str, str]
+    context_probability: float
+    context_other_probability: float
+    context_height: tuple[int, int]
+    saliency_missed_class: str | None
+    saliency_miss_probability: float
+    noise_std: float
 
 
 def shape_mask(kind: str, h: int, w: int) -> np.ndarray:
@@ -205,46 +208,47 @@ def make_splits(cfg: SyntheticConfig) -> dict[str, list[str]]:
             "sbd_train": [s for k, s in enumerate(sbd) if k % 4], "sbd_val": sbd[::4]}
 
 
-def generate(out_voc, out_sbd, out_duts, out_context, classes: list[str], cfg: SyntheticConfig) -> dict:
-    """Write the benchmark: VOCdevkit/, benchmark_RELEASE/, DUTS-TR/ and context/ folders (each atomically)."""
+def synthesize_dataset(out_voc, out_sbd, out_duts, out_context, classes: list[str], cfg: SyntheticConfig) -> dict:
+    """Write the benchmark: VOCdevkit/, benchmark_RELEASE/, DUTS-TR/ and context/ folders (each
+    atomically, in wsss.data.layout's raw layouts)."""
     unknown = (set(cfg.context) | set(cfg.large_classes) | {cfg.saliency_missed_class} - {None}) - set(classes)
     if unknown:
         raise ValueError(f"dataset.synthetic names classes not in dataset.classes: {sorted(unknown)}")
     splits = make_splits(cfg)
     images = {}
     with atomic_dir(out_voc) as voc, atomic_dir(out_context) as context:
-        root = voc / "VOC2012"
-        for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-            (root / sub).mkdir(parents=True)
+        images_dir, masks_dir, sets = (inside(voc, VOC, n) for n in ("images", "masks", "sets"))
+        for folder in (images_dir, masks_dir, sets):
+            folder.mkdir(parents=True)
         seg_ids = set(splits["voc_train"]) | set(splits["voc_val"])
         for k, image_id in enumerate(splits["all"]):
             rng = np.random.default_rng([cfg.seed, 1, k])  # per-image stream: ids never shift
             img, label, ctx = render(rng, cfg, classes)
             images[image_id] = label
-            write_image(root / "JPEGImages" / f"{image_id}.jpg", img)
+            write_image(images_dir / f"{image_id}.jpg", img)
             write_label_png(context / f"{image_id}.png", ctx)
             if image_id in seg_ids:
                 voc_label = label.copy()
                 voc_label[inner_border(label)] = 255  # VOC marks object borders "void"
-                write_label_png(root / "SegmentationClass" / f"{image_id}.png", voc_label)
-        sets = root / "ImageSets/Segmentation"
+                write_label_png(masks_dir / f"{image_id}.png", voc_label)
         write_id_list(sets / "train.txt", splits["voc_train"])
         write_id_list(sets / "val.txt", splits["voc_val"])
         write_id_list(sets / "trainval.txt", splits["voc_train"] + splits["voc_val"])
-        (context / "classes.txt").write_text("".join(f"{n}\n" for n in CONTEXT_NAMES))
+        (context / CONTEXT_CLASSES).write_text("".join(f"{n}\n" for n in CONTEXT_NAMES))
         with atomic_dir(out_sbd) as sbd:
-            ds = sbd / "dataset"
-            (ds / "cls").mkdir(parents=True)
-            (ds / "img").mkdir()
+            cls_dir, img_dir = inside(sbd, SBD, "cls"), inside(sbd, SBD, "img")
+            cls_dir.mkdir(parents=True)
+            img_dir.mkdir()
             for image_id in splits["sbd_train"] + splits["sbd_val"]:
-                os.link(root / "JPEGImages" / f"{image_id}.jpg", ds / "img" / f"{image_id}.jpg")
-                write_sbd_mat(ds / "cls" / f"{image_id}.mat", images[image_id], len(classes))
-            write_id_list(ds / "train.txt", splits["sbd_train"])
-            write_id_list(ds / "val.txt", splits["sbd_val"])
+                link_or_copy(images_dir / f"{image_id}.jpg", img_dir / f"{image_id}.jpg")
+                write_sbd_mat(cls_dir / f"{image_id}.mat", images[image_id], len(classes))
+            write_id_list(inside(sbd, SBD, "train"), splits["sbd_train"])
+            write_id_list(inside(sbd, SBD, "val"), splits["sbd_val"])
     missed = None if cfg.saliency_missed_class is None else classes.index(cfg.saliency_missed_class) + 1
     with atomic_dir(out_duts) as duts:
-        (duts / "DUTS-TR-Image").mkdir()
-        (duts / "DUTS-TR-Mask").mkdir()
+        duts_images, duts_masks = inside(duts, DUTS, "images"), inside(duts, DUTS, "masks")
+        duts_images.mkdir()
+        duts_masks.mkdir()
         for k in range(cfg.num_saliency):
             rng = np.random.default_rng([cfg.seed, 2, k])
             img, label, _ = render(rng, cfg, classes)
@@ -252,6 +256,6 @@ def generate(out_voc, out_sbd, out_duts, out_context, classes: list[str], cfg: S
             if missed is not None and (label == missed).any() and rng.random() < cfg.saliency_miss_probability:
                 salient &= label != missed
             name = f"sal_{k:06d}"
-            write_image(duts / "DUTS-TR-Image" / f"{name}.jpg", img)
-            write_gray_png(duts / "DUTS-TR-Mask" / f"{name}.png", salient.astype(np.uint8) * 255)
+            write_image(duts_images / f"{name}.jpg", img)
+            write_gray_png(duts_masks / f"{name}.png", salient.astype(np.uint8) * 255)
     return {k: len(v) for k, v in splits.items()}

@@ -25,16 +25,18 @@ from wsss.device import resolve_device
 from wsss.io import atomic_dir, read_id_list, save_maps
 from wsss.sharding import shard_ids
 from wsss.train.classifier import load_classifier
+from wsss.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.cams")
 
 
 @dataclass
+@schema_defaults("classifier.infer")
 class CamInferConfig:
-    scales: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0])
-    flip: bool = True
-    num_workers: int = 0   # DataLoader workers decoding images
-    amp: bool = True       # float16 autocast on CUDA
+    scales: list[float]
+    flip: bool
+    num_workers: int  # DataLoader workers decoding images
+    amp: bool  # float16 autocast on CUDA
 
 
 @torch.no_grad()
@@ -43,7 +45,7 @@ def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInfe
     """One image (3, H, W) on the model's device → {'maps': (K, H, W)[, 'probs': (K+1, H, W)]}."""
     h, w = image.shape[-2:]
     c = model.num_classes
-    eps = model.method == "eps"
+    eps = model.background_map  # its softmax over present classes + background is stored too
     keep = torch.tensor(present + ([c] if eps else []), dtype=torch.long, device=image.device)
     maps_sum = torch.zeros(len(present), h, w, device=image.device)
     probs_sum = torch.zeros(len(present) + 1, h, w, device=image.device) if eps else None
@@ -78,7 +80,7 @@ def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, lab
     Returns the number of images written. Output for an image does not depend on the shards.
     """
     if isinstance(cfg, dict):
-        cfg = CamInferConfig(**cfg)
+        cfg = from_section(CamInferConfig, cfg)
     dev = resolve_device(device)
     model, run_config = load_classifier(model_path)
     model.to(dev)

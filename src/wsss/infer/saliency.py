@@ -19,12 +19,13 @@ from PIL import Image
 
 from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
+from wsss.data.layout import link_or_copy
 from wsss.device import resolve_device
 from wsss.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_id_list, read_image, write_gray_png
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
 from wsss.sharding import shard_ids
-from wsss.train.loop import load_model
+from wsss.train.model_files import load_model
 
 log = logging.getLogger("wsss.saliency")
 
@@ -119,10 +120,7 @@ def check_precomputed(src_dir: str | os.PathLike, images_dir: str | os.PathLike,
             except OSError as err:
                 raise BadInputError(f"{src}: cannot decode saliency map ({err}); replace the file") from err
             if mode == "L" and msize == size:
-                try:
-                    os.link(src, tmp / src.name)
-                except OSError:
-                    shutil.copy2(src, tmp / src.name)
+                link_or_copy(src, tmp / src.name)
                 continue
             sal = read_gray_png(src)
             if msize != size:

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.crf import crf_config, make_pool, refine_probs_job
+from wsss.crf import crf_config, refine_probs_job
+from wsss.parallel import make_pool
 from wsss.device import resolve_device
 from wsss.io import atomic_dir, read_id_list, write_label_png
 from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
-from wsss.train.loop import load_model
+from wsss.train.model_files import load_model
 
 log = logging.getLogger("wsss.segmentation")
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from wsss.io import BadInputError, read_label_png
-from wsss.metrics.confusion import _chunks, map_chunks
+from wsss.parallel import chunks, map_chunks
 
 
 def label_edges(label: np.ndarray) -> np.ndarray:
@@ -117,8 +117,7 @@ def evaluate_boundaries(pred_dir: str | os.PathLike, boundary_dir: str | os.Path
     """Summed boundary counts of `<pred_dir>/<id>.png` against `<boundary_dir>/<id>.png`."""
     if not ids:
         raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
-    n_chunks = 1 if processes <= 1 else processes * 4
-    args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in _chunks(list(ids), n_chunks)]
+    args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in chunks(ids, processes)]
     total = BoundaryCounts()
     for counts in map_chunks(_boundary_chunk, args, processes):
         total = total + counts

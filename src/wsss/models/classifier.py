@@ -1,9 +1,10 @@
 """Image classifiers whose last layer is a 1×1 conv, so their outputs are localization maps.
 
-- `cam`: C maps; logits = GAP of the maps (equal to GAP-then-FC, since both are linear); ReLU of
-  the maps gives the CAMs.
-- `eps`: C+1 maps (the last is background), no bias; logits = GAP of the first C maps only, so
-  the classification loss never touches the background map (EPS, Lee et al. 2021, §3).
+The classifier's registry record (wsss.methods) says whether its head adds a background map:
+- without (cam): C maps; logits = GAP of the maps (equal to GAP-then-FC, since both are linear);
+  ReLU of the maps gives the CAMs.
+- with (eps): C+1 maps (the last is background), no bias; logits = GAP of the first C maps only,
+  so the classification loss never touches the background map (EPS, Lee et al. 2021, §3).
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from wsss import methods
 from wsss.models.backbones import build_backbone
-
-METHODS = ("cam", "eps")
 
 
 class LocalizationClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, method: str):
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown classifier method '{method}'; choose one of {METHODS}")
         self.method, self.num_classes = method, num_classes
+        self.background_map = methods.classifier(method).background_map
         self.backbone = backbone
-        out_maps = num_classes + 1 if method == "eps" else num_classes
+        out_maps = num_classes + 1 if self.background_map else num_classes
         self.head = nn.Conv2d(backbone.out_channels, out_maps, 1, bias=False)
         # Small init: the head starts near zero so early EPS softmax is near uniform.
         nn.init.normal_(self.head.weight, std=0.01)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsss.io import BadInputError
+from wsss.schema import schema_defaults
 
 log = logging.getLogger("wsss.deeplab")
 
@@ -25,17 +26,18 @@ BACKBONES = ("small", "resnet50", "resnet101")
 
 
 @dataclass
+@schema_defaults("deeplab")
 class DeepLabModelConfig:
     """Defaults: the embedded 64-px setting; config/voc12.yaml has the paper's (resnet101, rates
     6/12/18/24, MSC, frozen BN)."""
 
-    backbone: str = "small"
-    aspp_rates: list[int] = field(default_factory=lambda: [2, 4, 6, 8])
-    multi_scale: bool = False  # MSC: inputs at msc_scales, logits fused by max (training: loss on each)
-    msc_scales: list[float] = field(default_factory=lambda: [1.0, 0.75, 0.5])
-    freeze_bn: bool = False  # True with pretrained weights: batches of 10 crops cannot estimate BN statistics
-    width: int = 16  # small backbone only: channels of its first stage
-    small_output_stride: int = 4  # small backbone only: 4 or 8 (64-px images leave 8x8 maps at 8)
+    backbone: str
+    aspp_rates: list[int]
+    multi_scale: bool  # MSC: inputs at msc_scales, logits fused by max (training: loss on each)
+    msc_scales: list[float]
+    freeze_bn: bool  # True with pretrained weights: batches of 10 crops cannot estimate BN statistics
+    width: int  # small backbone only: channels of its first stage
+    small_output_stride: int  # small backbone only: 4 or 8 (64-px images leave 8x8 maps at 8)
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:

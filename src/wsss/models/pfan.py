@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsss.io import BadInputError
+from wsss.schema import schema_defaults
 
 # Index (1-based) of the conv layers whose ReLU outputs are tapped: conv1_2, conv2_2, conv3_3,
 # conv4_3, conv5_3 in VGG-16 (configuration "D").
@@ -57,11 +58,12 @@ def vgg16_features(channels: list, batch_norm: bool) -> nn.Sequential:
 
 
 @dataclass
+@schema_defaults("saliency.model")
 class PFANConfig:
-    width: float = 1.0            # channel multiplier for every layer (1.0 = the published model)
-    batch_norm: bool = False      # VGG-16-BN backbone: needed to train from scratch, off for ImageNet VGG
-    kernel: int = 9               # spatial-attention kernel length k (paper: 9)
-    backbone_weights: str | None = None  # torchvision VGG-16 state-dict file; None = random init
+    width: float  # channel multiplier for every layer (1.0 = the published model)
+    batch_norm: bool  # VGG-16-BN backbone: needed to train from scratch, off for ImageNet VGG
+    kernel: int  # spatial-attention kernel length k (paper: 9)
+    backbone_weights: str | None  # torchvision VGG-16 state-dict file; None = random init
 
 
 def _ch(channels: int, width: float) -> int:
@@ -219,9 +221,10 @@ _LAPLACE = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.
 
 
 @dataclass
+@schema_defaults("saliency.train", alpha="edge_alpha")
 class PFANLossConfig:
-    pos_weight: float = 1.12   # weight of the positive term of the saliency BCE (PFAN paper)
-    alpha: float = 0.7         # L = alpha * weighted BCE + (1 - alpha) * edge BCE (PFAN paper)
+    pos_weight: float  # weight of the positive term of the saliency BCE (PFAN paper)
+    alpha: float  # L = alpha * weighted BCE + (1 - alpha) * edge BCE (PFAN paper)
 
 
 def laplacian_edges(prob: torch.Tensor) -> torch.Tensor:

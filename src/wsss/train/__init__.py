@@ -1,7 +1,8 @@
 """Training: one shared loop (`wsss.train.loop`) plus one small module per model."""
 
-from wsss.train.loop import (LoopConfig, is_distributed, is_main_process, load_model, poly_scheduler,
-                             save_model, train)
+from wsss.distributed import is_distributed, is_main_process
+from wsss.train.loop import LoopConfig, TrainingRecipe, poly_scheduler, train
+from wsss.train.model_files import load_model, save_model
 
-__all__ = ["LoopConfig", "train", "poly_scheduler", "save_model", "load_model", "is_distributed",
-           "is_main_process"]
+__all__ = ["LoopConfig", "TrainingRecipe", "train", "poly_scheduler", "save_model", "load_model",
+           "is_distributed", "is_main_process"]

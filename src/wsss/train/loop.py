@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from wsss.device import resolve_device
+from wsss.distributed import barrier, dist_env, init_distributed, is_distributed, is_main_process
 from wsss.io import BadInputError, atomic_path
 
 log = logging.getLogger("wsss.train")
@@ -50,43 +51,29 @@ class LoopConfig:
     amp: bool = True              # autocast + GradScaler, CUDA only
     channels_last: bool = True    # CUDA only
 
-
-# ----------------------------------------------------------------------------- distributed helpers
-def dist_env() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from the torchrun environment; (0, 1, 0) without it."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
-
-
-def is_distributed() -> bool:
-    """True when launched by torchrun (or equivalent) with more than one process."""
-    return dist_env()[1] > 1
+    @classmethod
+    def from_recipe(cls, recipe: "TrainingRecipe", seed: int, device: str) -> "LoopConfig":
+        """The loop's settings from a trainer's recipe (its `channels_last`, where it has one)."""
+        return cls(iterations=recipe.iterations, batch_size=recipe.batch_size, num_workers=recipe.num_workers,
+                   checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every, seed=seed, device=device,
+                   amp=recipe.amp, channels_last=getattr(recipe, "channels_last", True))
 
 
-def is_main_process() -> bool:
-    return dist_env()[0] == 0
+@dataclass
+class TrainingRecipe:
+    """What every trainer's recipe has (classifier, PFAN, DeepLab extend it). No defaults here:
+    each subclass takes them from its config section in the schema (wsss.schema.schema_defaults)."""
 
-
-def init_distributed(device: torch.device) -> tuple[torch.device, bool]:
-    """Join the process group named by the environment; returns (this rank's device, created).
-
-    `created` is True when this call initialised the group (the loop then also destroys it).
-    """
-    if not is_distributed():
-        return device, False
-    _, _, local_rank = dist_env()
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if dist.is_initialized():
-        return device, False
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device, True
-
-
-def _barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    iterations: int
+    batch_size: int               # global batch (split over DDP ranks)
+    lr: float                     # base learning rate, poly-decayed
+    momentum: float
+    weight_decay: float
+    poly_power: float             # lr = base * (1 - step / iterations) ** power
+    num_workers: int              # DataLoader workers
+    checkpoint_every: int         # resumable checkpoint interval (0 = end only)
+    log_every: int
+    amp: bool                     # mixed precision (CUDA only)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -131,28 +118,6 @@ class StepBatchSampler(Sampler):
 
     def __len__(self) -> int:
         return max(0, self.iterations - self.start)
-
-
-# ----------------------------------------------------------------------------- model files
-def save_model(path: str | os.PathLike, model: nn.Module, run_config: dict) -> None:
-    """Write {"model": state_dict, "config": run_config} atomically (DDP wrapper removed)."""
-    model = model.module if hasattr(model, "module") else model
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"model": state, "config": run_config}, tmp)
-
-
-def load_model(path: str | os.PathLike) -> dict:
-    """Read what `save_model` wrote (on CPU); a missing or corrupt file is a BadInputError."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: model file is missing; re-run the training rule that produces it") from None
-    except Exception as err:  # torch raises several types for truncated/corrupt pickles
-        raise BadInputError(f"{path}: cannot read model file ({err}); delete it and re-run its training rule") from err
-    if not isinstance(obj, dict) or "model" not in obj:
-        raise BadInputError(f"{path}: not a wsss model file (no 'model' entry); delete it and re-run its training rule")
-    return obj
 
 
 def poly_scheduler(optimizer: torch.optim.Optimizer, iterations: int, power: float = 0.9):
@@ -366,11 +331,11 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
                 if main and checkpoint is not None:
                     _save_checkpoint(checkpoint, done, model, optimizer, scheduler, scaler, run_config,
                                      losses.rows)
-                _barrier()
+                barrier()
         if main and checkpoint is not None and start < cfg.iterations:
             _save_checkpoint(checkpoint, cfg.iterations, model, optimizer, scheduler, scaler, run_config,
                              losses.rows)
-        _barrier()
+        barrier()
     finally:
         progress.close()
         losses.close()

@@ -11,30 +11,24 @@ import torch
 
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, list_duts, split_duts
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
-from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
+from wsss.distributed import is_main_process
+from wsss.train.loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
+from wsss.train.model_files import save_model
+from wsss.schema import JOB_KEYS, from_section, schema_defaults
 
 log = logging.getLogger("wsss.saliency")
 
 
 @dataclass
-class SaliencyTrainConfig:
-    iterations: int = 300
-    batch_size: int = 16
-    optimizer: str = "adam"          # adam (fast from scratch) | sgd (momentum)
-    lr: float = 3e-3
-    momentum: float = 0.9            # sgd only
-    weight_decay: float = 0.0
-    poly_power: float = 0.9          # lr = base * (1 - step / iterations) ** power
-    min_crop: float = 0.75           # augmentation: random crop side fraction in [min_crop, 1]
-    crop_size: int | None = None     # then a square crop (px) of the input_size sample; None = whole
-    flip: bool = True
-    color_jitter: float = 0.1
-    pos_weight: float = 1.12         # PFAN loss: weight of the positive BCE term
-    edge_alpha: float = 0.7          # PFAN loss: alpha * BCE + (1 - alpha) * edge BCE
-    num_workers: int = 0
-    checkpoint_every: int = 100
-    log_every: int = 25
-    amp: bool = True
+@schema_defaults("saliency.train")
+class SaliencyTrainConfig(TrainingRecipe):
+    optimizer: str                   # adam (fast from scratch) | sgd (momentum)
+    min_crop: float                  # augmentation: random crop side fraction in [min_crop, 1]
+    crop_size: int | None            # then a square crop (px) of the input_size sample; None = whole
+    flip: bool
+    color_jitter: float
+    pos_weight: float                # PFAN loss: weight of the positive BCE term
+    edge_alpha: float                # PFAN loss: alpha * BCE + (1 - alpha) * edge BCE
 
 
 def make_optimizer(model: torch.nn.Module, cfg: SaliencyTrainConfig) -> torch.optim.Optimizer:
@@ -58,7 +52,7 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     """
     model = dict(model)
     input_size = int(model.pop("input_size"))
-    mcfg, tcfg = PFANConfig(**model), SaliencyTrainConfig(**train_cfg)
+    mcfg, tcfg = from_section(PFANConfig, model), from_section(SaliencyTrainConfig, train_cfg, ignore=JOB_KEYS)
     ids = list_duts(duts_dir)
     train_ids, held = split_duts(ids, holdout, seed)
     log.info("PFAN: %d training images, %d held out; input %d px, width %.3g", len(train_ids), len(held),
@@ -76,9 +70,7 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     def step(m, batch):
         return pfan_loss(m(batch["image"]), batch["mask"], loss_cfg)
 
-    loop = LoopConfig(iterations=tcfg.iterations, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers,
-                      checkpoint_every=tcfg.checkpoint_every, log_every=tcfg.log_every, seed=seed,
-                      device=device, amp=tcfg.amp)
+    loop = LoopConfig.from_recipe(tcfg, seed, device)
     run_config = {"model": {**asdict(mcfg), "input_size": input_size}, "train": asdict(tcfg),
                   "holdout": holdout, "seed": seed, "num_train": len(train_ids),
                   # a regenerated saliency set must not resume the old set's checkpoint

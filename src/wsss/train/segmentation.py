@@ -21,45 +21,35 @@ from torch import nn
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
-from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
+from wsss.distributed import is_main_process
+from wsss.train.loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
+from wsss.train.model_files import save_model
+from wsss.schema import JOB_KEYS, from_section, schema_defaults
 
 log = logging.getLogger("wsss.segmentation")
 
 
 @dataclass
-class SegTrainConfig:
-    crop_size: int = 56
-    scale_range: list[int] | None = field(default_factory=lambda: [48, 80])  # random long side, pixels
-    flip: bool = True
-    iterations: int = 400
-    batch_size: int = 10
-    lr: float = 0.005
-    aspp_weight_lr_mult: float = 10.0
-    aspp_bias_lr_mult: float = 20.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    poly_power: float = 0.9
-    num_workers: int = 0
-    checkpoint_every: int = 0
-    log_every: int = 20
-    amp: bool = True
+@schema_defaults("deeplab")
+class SegTrainConfig(TrainingRecipe):
+    crop_size: int
+    scale_range: list[int] | None    # random long side, pixels (None: no rescaling)
+    flip: bool
+    aspp_weight_lr_mult: float       # Caffe's lr_mult of the ASPP weights (10)
+    aspp_bias_lr_mult: float         # ... and biases (20; their decay_mult is 0)
 
 
-# Keys of the `deeplab` config section that are not the model's or the trainer's: used by the
+# Keys of the `deeplab` config section that are neither the model's nor the trainer's: used by the
 # rules (methods, train_on_crf, threads, runtime), by initialisation and by inference.
-OTHER_KEYS = {"methods", "train_on_crf", "init_weights", "infer_scales", "infer_flip", "threads", "runtime"}
+OTHER_KEYS = ("methods", "train_on_crf", "init_weights", "infer_scales", "infer_flip", *JOB_KEYS)
 
 
 def split_config(section: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
     """The `deeplab` config section → (model config, training config); an unknown key is an error."""
     model_keys = {f.name for f in fields(DeepLabModelConfig)}
     train_keys = {f.name for f in fields(SegTrainConfig)}
-    unknown = set(section) - model_keys - train_keys - OTHER_KEYS
-    if unknown:
-        raise ValueError(f"unknown deeplab config key(s): {sorted(unknown)}")
-    model = DeepLabModelConfig(**{k: v for k, v in section.items() if k in model_keys})
-    tr = SegTrainConfig(**{k: v for k, v in section.items() if k in train_keys})
-    return model, tr
+    model = from_section(DeepLabModelConfig, section, ignore=(*OTHER_KEYS, *train_keys))
+    return model, from_section(SegTrainConfig, section, ignore=(*OTHER_KEYS, *model_keys))
 
 
 def build_optimizer(model, cfg: SegTrainConfig) -> torch.optim.SGD:
@@ -125,9 +115,7 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
     run_config = {"num_classes": num_classes, "class_names": class_names, "model": asdict(model_cfg),
                   "train": asdict(cfg), "init_weights": deeplab.get("init_weights"), "seed": seed,
                   "num_images": len(ids), "masks_sha1": fingerprint}
-    loop = LoopConfig(iterations=cfg.iterations, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                      checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every, seed=seed, device=device,
-                      amp=cfg.amp)
+    loop = LoopConfig.from_recipe(cfg, seed, device)
     log.info("DeepLab (%s) on %d images from %s, %d classes, %d iterations", model_cfg.backbone, len(ids),
              masks_dir, num_classes, cfg.iterations)
     model = train(model, optimizer, scheduler, dataset, seg_step, loop, checkpoint, loss_csv, run_config)

@@ -15,7 +15,6 @@ Ignore handling (documented in config/README.md, section `evaluation`):
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_label_png
+from wsss.parallel import chunks, map_chunks
 
 
 @dataclass
@@ -181,24 +181,6 @@ def _evaluate_chunk(args: tuple) -> ConfusionMatrix:
     return cm
 
 
-def _chunks(ids: list[str], n: int) -> list[list[str]]:
-    return [ids[k::n] for k in range(n) if ids[k::n]]
-
-
-def map_chunks(fn, chunk_args: list[tuple], processes: int) -> list:
-    """Run `fn` over per-chunk arguments, in a process pool when processes > 1.
-
-    Work is split into a few chunks per process (not one task per image): each task returns
-    one small matrix, so the pickling cost is negligible and the PNG decoding — the actual
-    work — scales with the cores. 'fork' avoids re-importing numpy/PIL in every worker.
-    """
-    if processes <= 1 or len(chunk_args) <= 1:
-        return [fn(a) for a in chunk_args]
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(processes) as pool:
-        return pool.map(fn, chunk_args, chunksize=1)
-
-
 def evaluate_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, ids: list[str],
                   num_classes: int, processes: int = 1) -> ConfusionMatrix:
     """Confusion matrix of `<pred_dir>/<id>.png` against `<gt_dir>/<id>.png` over `ids`.
@@ -208,8 +190,7 @@ def evaluate_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, ids: l
     """
     if not ids:
         raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
-    n_chunks = 1 if processes <= 1 else processes * 4
-    args = [(str(pred_dir), str(gt_dir), chunk, num_classes) for chunk in _chunks(list(ids), n_chunks)]
+    args = [(str(pred_dir), str(gt_dir), chunk, num_classes) for chunk in chunks(ids, processes)]
     total = ConfusionMatrix(num_classes)
     for cm in map_chunks(_evaluate_chunk, args, processes):
         total.merge(cm)

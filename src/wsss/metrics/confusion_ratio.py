@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from wsss.io import IGNORE_INDEX, BadInputError, read_label_png
-from wsss.metrics.confusion import ConfusionMatrix, _chunks, map_chunks
+from wsss.metrics.confusion_matrix import ConfusionMatrix
+from wsss.parallel import chunks, map_chunks
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Pair:
 
 
 @dataclass
-class CooccurrenceCounts:
+class ConfusionRatioCounts:
     pairs: list[Pair]
     fp: np.ndarray = field(default=None)  # (P,) FP_{k,c} per pair
     tp: np.ndarray = field(default=None)  # (P,) TP_c per pair
@@ -50,7 +51,7 @@ class CooccurrenceCounts:
             self.tp[j] += int(np.count_nonzero(predicted & (gt == p.target)))
             self.fp[j] += int(np.count_nonzero(predicted & (gt != p.target) & (context == p.coincident)))
 
-    def merge(self, other: "CooccurrenceCounts") -> "CooccurrenceCounts":
+    def merge(self, other: "ConfusionRatioCounts") -> "ConfusionRatioCounts":
         if other.pairs != self.pairs:
             raise ValueError("cannot merge confusion-ratio counts of different class pairs")
         self.fp += other.fp
@@ -86,9 +87,9 @@ def resolve_pairs(pairs: list[dict], class_names: list[str], scene_names: list[s
     return out
 
 
-def _cooc_chunk(args: tuple) -> tuple[CooccurrenceCounts, ConfusionMatrix]:
+def _confusion_ratio_chunk(args: tuple) -> tuple[ConfusionRatioCounts, ConfusionMatrix]:
     pred_dir, gt_dir, context_dir, ids, pairs, num_classes = args
-    counts, cm = CooccurrenceCounts(list(pairs)), ConfusionMatrix(num_classes)
+    counts, cm = ConfusionRatioCounts(list(pairs)), ConfusionMatrix(num_classes)
     for i in ids:
         pred_path = Path(pred_dir) / f"{i}.png"
         gt, pred = read_label_png(Path(gt_dir) / f"{i}.png"), read_label_png(pred_path)
@@ -97,17 +98,16 @@ def _cooc_chunk(args: tuple) -> tuple[CooccurrenceCounts, ConfusionMatrix]:
     return counts, cm
 
 
-def evaluate_cooccurrence(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, context_dir: str | os.PathLike,
+def evaluate_confusion_ratio_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, context_dir: str | os.PathLike,
                           ids: list[str], pairs: list[Pair], num_classes: int,
-                          processes: int = 1) -> tuple[CooccurrenceCounts, ConfusionMatrix]:
+                          processes: int = 1) -> tuple[ConfusionRatioCounts, ConfusionMatrix]:
     """Confusion-ratio counts and the confusion matrix (for the target IoU) over the same ids."""
     if not ids:
         raise BadInputError(f"no ids to evaluate in {pred_dir}: none has a scene-label map in {context_dir}")
-    n_chunks = 1 if processes <= 1 else processes * 4
     args = [(str(pred_dir), str(gt_dir), str(context_dir), c, tuple(pairs), num_classes)
-            for c in _chunks(list(ids), n_chunks)]
-    counts, cm = CooccurrenceCounts(list(pairs)), ConfusionMatrix(num_classes)
-    for c, m in map_chunks(_cooc_chunk, args, processes):
+            for c in chunks(ids, processes)]
+    counts, cm = ConfusionRatioCounts(list(pairs)), ConfusionMatrix(num_classes)
+    for c, m in map_chunks(_confusion_ratio_chunk, args, processes):
         counts.merge(c)
         cm.merge(m)
     return counts, cm

@@ -1,4 +1,4 @@
-"""Rule pseudo_mask_summary: mIoU of each method's pseudo-masks on the ground truth (results/tables/pseudo_mask_miou.csv)."""
+"""Rule pseudo_mask_miou: mIoU of each method's pseudo-masks on the ground truth (results/tables/pseudo_mask_miou.csv)."""
 
 from wsss.pseudo_masks import pseudo_mask_miou
 from wsss.runlog import log_to

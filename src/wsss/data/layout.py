@@ -1,0 +1,69 @@
+"""Folder layouts, stated once: the raw VOC 2012 / SBD / DUTS / scene-label layouts a data source
+writes, and the prepared layout every stage after prepare_dataset reads. The package and the
+workflow (workflow/rules/common.smk) both build their paths from here.
+
+    R = dataset.root
+    R/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/{train,val}.txt}
+    R/benchmark_RELEASE/dataset/{cls/<id>.mat, img/<id>.jpg, train.txt, val.txt}
+    R/DUTS-TR/{DUTS-TR-Image/<id>.jpg, DUTS-TR-Mask/<id>.png}
+    R/context/{<id>.png, classes.txt}            scene labels (0 none, 1.. = lines of classes.txt)
+    R/prepared/                                  see PREPARED
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Top-level raw folders under dataset.root, by role (what a data source's rule file writes).
+RAW = {"voc": "VOCdevkit", "sbd": "benchmark_RELEASE", "duts": "DUTS-TR", "context": "context"}
+
+# Inside VOCdevkit/
+VOC_ROOT = "VOC2012"
+VOC = {"images": f"{VOC_ROOT}/JPEGImages", "masks": f"{VOC_ROOT}/SegmentationClass",
+       "sets": f"{VOC_ROOT}/ImageSets/Segmentation"}
+# Inside benchmark_RELEASE/
+SBD = {"cls": "dataset/cls", "img": "dataset/img", "train": "dataset/train.txt", "val": "dataset/val.txt"}
+# Inside DUTS-TR/
+DUTS = {"images": "DUTS-TR-Image", "masks": "DUTS-TR-Mask"}
+# Inside context/
+CONTEXT_CLASSES = "classes.txt"
+
+# The prepared layout (R/prepared/), by name.
+PREPARED_DIR = "prepared"
+PREPARED = {
+    "images": "JPEGImages",               # <id>.jpg, hard links to the raw images
+    "masks": "SegmentationClassAug",      # <id>.png, VOC palette, 255 = ignore
+    "boundaries": "boundaries",           # <id>.png, uint8 0/1 class-agnostic boundary
+    "labels": "labels.csv",               # id + one 0/1 column per class, in class order
+    "classes": "classes.txt",             # foreground class names, one a line (label 1..)
+    "train_aug": "lists/train_aug.txt",
+    "train": "lists/train.txt",
+    "val": "lists/val.txt",
+}
+
+
+def raw(root: str | os.PathLike, role: str) -> str:
+    """A raw top-level folder (`voc`, `sbd`, `duts`, `context`) under dataset.root."""
+    return f"{root}/{RAW[role]}"
+
+
+def prepared(root: str | os.PathLike, name: str | None = None) -> str:
+    """The prepared folder under dataset.root, or one of its entries (PREPARED's names)."""
+    base = f"{root}/{PREPARED_DIR}"
+    return base if name is None else f"{base}/{PREPARED[name]}"
+
+
+def inside(folder: str | os.PathLike, table: dict[str, str], name: str) -> Path:
+    """An entry of a raw layout table (VOC, SBD, DUTS) inside its top-level folder."""
+    return Path(folder) / table[name]
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link `src` to `dst` (no extra disk), copying where links cannot cross file systems."""
+    import shutil
+
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

@@ -1,0 +1,66 @@
+"""One source of config truth: the schema's defaults, the dataclasses bound to it, the generated
+config/README.md, and config files that hold only changes to the defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from conftest import REPO
+from wsss import schema
+
+
+def test_config_readme_is_generated_from_the_schema():
+    expected = schema.config_readme(schema.README_CONFIGS)
+    assert (REPO / "config" / "README.md").read_text() == expected, \
+        "config/README.md is stale: run `.venv/bin/python -m wsss.schema`"
+
+
+def _leaves(d, prefix=""):
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and v and not {"cam", "eps"} & set(v) and k not in ("context",):
+            yield from _leaves(v, key)
+        else:
+            yield key, v
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "voc12.yaml"])
+def test_config_files_hold_only_changes_to_the_defaults(name):
+    defaults = dict(_leaves(schema.section_defaults("")))
+    text = (REPO / "config" / name).read_text()
+    for key, value in _leaves(yaml.safe_load(text)):
+        assert key in defaults, f"{name}: {key} is not a schema key"
+        assert value != defaults[key], f"{name}: {key} repeats the default {value!r}"
+    for line in text.splitlines():  # each value line carries its one-line reason
+        if line.strip() and not line.lstrip().startswith(("#", "- {")) and not line.rstrip().endswith(":"):
+            assert "#" in line, f"{name}: no reason given on {line.strip()!r}"
+
+
+def test_dataclasses_take_their_defaults_from_the_schema():
+    from wsss.crf import CRFConfig
+    from wsss.train.classifier import ClassifierRecipe
+
+    assert CRFConfig().bi_xy_std == schema.section_defaults("crf")["bi_xy_std"]
+    assert ClassifierRecipe().iterations == schema.section_defaults("classifier.train")["iterations"]
+    with pytest.raises(TypeError, match="states a default in code"):
+        @dataclasses.dataclass
+        @schema.schema_defaults("crf")
+        class Twice:
+            iterations: int = 3
+
+
+def test_from_section_names_unknown_keys():
+    from wsss.crf import CRFConfig
+
+    with pytest.raises(ValueError, match="bi_wx"):
+        schema.from_section(CRFConfig, {"bi_wx": 1})
+    assert schema.from_section(CRFConfig, {"processes": 4, "bi_w": 2.0}, ignore=schema.JOB_KEYS).bi_w == 2.0
+
+
+def test_load_config_merges_files_onto_the_defaults():
+    cfg = schema.load_config(REPO / "config" / "config.yaml")
+    assert cfg["dataset"]["source"] == "synthetic" and cfg["crf"]["pos_w"] == 3.0  # changed / default
+    assert schema.load_config(REPO / "config" / "voc12.yaml")["classifier"]["tau"] == 0.4
