@@ -19,7 +19,9 @@ from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.io import BadInputError, read_id_list
 from wsss.losses import classification_loss, eps_loss, select_maps
 from wsss.models.classifier import LocalizationClassifier, build_classifier
-from wsss.train.loop import LoopConfig, files_fingerprint, load_model, poly_scheduler, save_model, train
+from wsss.train.loop import (
+    LoopConfig, discard_checkpoint, files_fingerprint, load_model, poly_scheduler, save_model, train,
+)
 
 log = logging.getLogger("wsss.classifier")
 
@@ -182,6 +184,7 @@ def train_classifier(method: str, images_dir: str | os.PathLike, labels_csv: str
 
     if is_main_process():
         save_model(model_out, model, run_config)
+        discard_checkpoint(checkpoint)  # a forced rerun must retrain, not "resume" at the end
     return _log_selection_rates(loss_csv, class_names) if (method == "eps" and loss_csv) else {}
 
 

@@ -11,7 +11,9 @@ import torch
 
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, list_duts, split_duts
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
-from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
+from wsss.train.loop import (
+    LoopConfig, discard_checkpoint, files_fingerprint, is_main_process, poly_scheduler, save_model, train,
+)
 
 log = logging.getLogger("wsss.saliency")
 
@@ -87,4 +89,5 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     net = train(net, optimizer, scheduler, dataset, step, loop, checkpoint, loss_csv, run_config)
     if is_main_process():  # under torchrun only rank 0 writes
         save_model(model_out, net, run_config)
+        discard_checkpoint(checkpoint)  # a forced rerun must retrain, not "resume" at the end
     log.info("PFAN model written to %s", model_out)

@@ -21,7 +21,9 @@ from torch import nn
 
 from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
-from wsss.train.loop import LoopConfig, files_fingerprint, is_main_process, poly_scheduler, save_model, train
+from wsss.train.loop import (
+    LoopConfig, discard_checkpoint, files_fingerprint, is_main_process, poly_scheduler, save_model, train,
+)
 
 log = logging.getLogger("wsss.segmentation")
 
@@ -137,3 +139,7 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
     if loss_out is not None and loss_csv is not None:
         with atomic_path(loss_out) as tmp:
             shutil.copyfile(loss_csv, tmp)
+    # The working CSV lives beside the checkpoint only to survive a failed job; with the model
+    # written, both go, so that a forced rerun retrains from step 0 (and does not append to it).
+    # Without loss_out the caller reads the working CSV itself: it then stays.
+    discard_checkpoint(checkpoint, loss_csv if loss_out is not None else None)
