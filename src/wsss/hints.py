@@ -52,7 +52,7 @@ def rules_for(path: str | os.PathLike) -> list[tuple[str, str]]:
 
 
 def rerun_hint(path: str | os.PathLike) -> str:
-    """How to regenerate `path`, e.g. "regenerate it with `snakemake --forcerun prepare_dataset`".
+    """How to regenerate `path`, e.g. "regenerate with `snakemake --forcerun prepare_dataset`".
 
     Paths no rule writes (user files, checkpoints) get a hint to replace the file.
     """
@@ -66,4 +66,4 @@ def rerun_hint(path: str | os.PathLike) -> str:
     options = [f"`snakemake --forcerun {rule}`" + (f" ({when})" if when else "") for rule, when in rules]
     verb = "re-extract" if rules[0][0].startswith("extract") else (
         "re-download" if rules[0][0].startswith("download") else "regenerate")
-    return f"{verb} it with " + " or ".join(options)
+    return f"{verb} with " + " or ".join(options)
