@@ -197,9 +197,12 @@ def test_precomputed_missing_map_names_first_missing_id(tmp_path):
 
 def test_precomputed_resizes_with_warning(tmp_path, caplog):
     images, maps, lists, ids = _precomputed_setup(tmp_path, [(12, 16), (10, 10)])
-    Image.new("RGB", (5, 6), (255, 0, 0)).save(maps / "im1.png")  # wrong size, colour
+    Image.new("RGB", (5, 6), (90, 90, 90)).save(maps / "im1.png")  # wrong size, grey stored as RGB
+    with pytest.raises(BadInputError, match=r"im1\.png: saliency map is 5x6 but its image is 10x10"):
+        check_precomputed(maps, images, lists, tmp_path / "out")  # resizing is opt-in
+    assert not (tmp_path / "out").exists()
     with caplog.at_level(logging.WARNING, logger="wsss.saliency"):
-        resized = check_precomputed(maps, images, lists, tmp_path / "out")
+        resized = check_precomputed(maps, images, lists, tmp_path / "out", resize_mismatched=True)
     assert resized == 1 and "im1.png" in caplog.text
     with Image.open(tmp_path / "out" / "im1.png") as im:
         assert im.mode == "L" and im.size == (10, 10)
