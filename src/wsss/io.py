@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from wsss.errors import BadInputError  # noqa: F401 (re-exported: wsss.io.BadInputError)
 from wsss.hints import rerun_hint
 
 IGNORE_INDEX = 255
@@ -44,10 +45,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-class BadInputError(RuntimeError):
-    """Input that a stage cannot use; the message names the file and the fix."""
 
 
 # mkstemp/mkdtemp insert 8 characters of this set between prefix and suffix; matching exactly that
