@@ -161,3 +161,41 @@ def test_validation_of_the_default_size_is_fast(tmp_path):
 
 def test_rerun_hint_of_a_prepared_file_names_forcerun():
     assert "`snakemake --forcerun prepare_dataset`" in rerun_hint("resources/synthetic/prepared/labels.csv")
+
+
+@pytest.mark.parametrize("path, rule", [
+    ("resources/voc/prepared/SegmentationClassAug/x.png", "prepare_dataset"),
+    ("/w/resources/voc/VOCdevkit/VOC2012/JPEGImages/x.jpg", "extract_voc"),
+    ("resources/voc/benchmark_RELEASE/dataset/cls/x.mat", "extract_sbd"),
+    ("results/saliency/maps/x.png", "infer_saliency"),
+    ("results/saliency/maps/x.png", "precomputed_saliency"),
+    ("results/cams/eps/x.npz", "infer_cams"),
+    ("results/pseudo_masks/eps/x.png", "make_pseudo_masks"),
+    ("results/pseudo_masks_crf/eps/x.png", "refine_crf"),
+    ("results/classifier/eps/model.pt", "train_classifier"),
+    ("results/deeplab/eps/model.pt", "train_segmentation"),
+    ("results/deeplab/eps/pred_crf/x.png", "infer_segmentation"),
+])
+def test_rerun_hint_maps_paths_to_rules(path, rule):
+    assert f"`snakemake --forcerun {rule}`" in rerun_hint(path)
+
+
+def test_readers_name_the_file_and_the_forcerun_command(tmp_path):
+    from wsss.io import load_maps, read_image, read_label_png
+    from wsss.train.loop import load_model
+
+    prep = tmp_path / "prepared"
+    (prep / "SegmentationClassAug").mkdir(parents=True)
+    bad = prep / "SegmentationClassAug" / "x.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(BadInputError, match=r"x\.png: cannot decode label PNG .*--forcerun prepare_dataset"):
+        read_label_png(bad)
+    with pytest.raises(BadInputError, match=r"y\.jpg: image is missing.*--forcerun prepare_dataset"):
+        read_image(prep / "JPEGImages" / "y.jpg")
+    with pytest.raises(BadInputError, match=r"z\.npz: map file is missing; .*--forcerun infer_cams"):
+        load_maps(tmp_path / "results" / "cams" / "eps" / "z.npz")
+    model = tmp_path / "results" / "classifier" / "eps" / "model.pt"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"truncated")
+    with pytest.raises(BadInputError, match=r"model\.pt: cannot read model file .*--forcerun train_classifier"):
+        load_model(model)
