@@ -9,11 +9,13 @@ from pathlib import Path
 
 class ArchiveServer:
     """Serve `files` (name → path) on 127.0.0.1. `cut_after[name] = n` sends only n bytes of the next
-    response for that file (declaring the full length), then closes: a cut connection."""
+    response for that file (declaring the full length), then closes: a cut connection.
+    `fail_next[name] = [503, ...]` answers the next requests for that file with those HTTP errors."""
 
     def __init__(self, files: dict[str, Path], honour_range: bool = True):
         self.files = {k: Path(v) for k, v in files.items()}
         self.cut_after: dict[str, int] = {}
+        self.fail_next: dict[str, list[int]] = {}  # name -> HTTP error codes to answer first, in order
         self.honour_range = honour_range
         self.requests: list[tuple[str, str | None]] = []
         server = self
@@ -28,6 +30,9 @@ class ArchiveServer:
                 server.requests.append((name, rng))
                 if name not in server.files:
                     self.send_error(404)
+                    return
+                if server.fail_next.get(name):
+                    self.send_error(server.fail_next[name].pop(0))
                     return
                 data = server.files[name].read_bytes()
                 start = 0

@@ -130,6 +130,10 @@ def test_saliency_of_wrong_size_is_named(synthetic_root, tmp_path):
         WSSSDataset(ids, prep / "JPEGImages", saliency_dir=tmp_path)[0]
 
 
+# The paper setting's ImageNet/COCO weight files are the user's to place; the data tests need none.
+NO_WEIGHTS = {"saliency": {"model": {"backbone_weights": None}}, "deeplab": {"init_weights": None}}
+
+
 def _tar_dir(out, src_root, top, mode):
     with tarfile.open(out, mode) as tar:
         tar.add(src_root / top, arcname=top)
@@ -147,6 +151,7 @@ def test_voc_rules_against_loopback_server(synthetic_root, tmp_path):
         config = {"dataset": {"source": "voc", "root": "resources/voc", "classes": CLASSES,
                               "voc_url": f"{srv.url}/{voc_tar.name}", "voc_md5": voc_md5,
                               "sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": sbd_md5}}
+        config.update(NO_WEIGHTS)  # data targets only: the weight files the config check wants are not needed
         cfg = tmp_path / "voc.yaml"
         cfg.write_text(yaml.safe_dump(config))
         snakemake("resources/voc/prepared", "--cores", "2", "--configfile", str(cfg), workdir=work)
@@ -165,6 +170,7 @@ def test_wrong_checksum_rule_leaves_no_output(synthetic_root, tmp_path):
     with ArchiveServer({sbd_tgz.name: sbd_tgz}) as srv:
         config = {"dataset": {"source": "voc", "root": "resources/voc", "classes": CLASSES,
                               "sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": "f" * 32}}
+        config.update(NO_WEIGHTS)  # data targets only: the weight files the config check wants are not needed
         cfg = tmp_path / "voc.yaml"
         cfg.write_text(yaml.safe_dump(config))
         proc = snakemake("resources/downloads/benchmark.tgz", "--cores", "1", "--configfile", str(cfg),

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from wsss.data.duts import DUTSDataset, SaliencyAugment, extract_duts, list_duts, split_duts
-from wsss.infer.saliency import check_precomputed, evaluate_saliency, infer_saliency, load_pfan
+from wsss.infer.saliency import import_precomputed_saliency, evaluate_saliency, infer_saliency, load_pfan
 from wsss.io import BadInputError, read_gray_png, write_gray_png, write_id_list, write_image
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.train.saliency import train_saliency
@@ -189,17 +189,20 @@ def test_precomputed_missing_map_names_first_missing_id(tmp_path):
     (maps / "im1.png").unlink()
     (maps / "im3.png").unlink()
     with pytest.raises(BadInputError, match=r"im1\.png: no saliency map for image id im1 \(2 of 4"):
-        check_precomputed(maps, images, lists, tmp_path / "out")
+        import_precomputed_saliency(maps, images, lists, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing that looks finished
     with pytest.raises(BadInputError, match="precomputed_dir does not exist"):
-        check_precomputed(tmp_path / "nowhere", images, lists, tmp_path / "out")
+        import_precomputed_saliency(tmp_path / "nowhere", images, lists, tmp_path / "out")
 
 
 def test_precomputed_resizes_with_warning(tmp_path, caplog):
     images, maps, lists, ids = _precomputed_setup(tmp_path, [(12, 16), (10, 10)])
-    Image.new("RGB", (5, 6), (255, 0, 0)).save(maps / "im1.png")  # wrong size, colour
+    Image.new("RGB", (5, 6), (90, 90, 90)).save(maps / "im1.png")  # wrong size, grey stored as RGB
+    with pytest.raises(BadInputError, match=r"im1\.png: saliency map is 5x6 but its image is 10x10"):
+        import_precomputed_saliency(maps, images, lists, tmp_path / "out")  # resizing is opt-in
+    assert not (tmp_path / "out").exists()
     with caplog.at_level(logging.WARNING, logger="wsss.saliency"):
-        resized = check_precomputed(maps, images, lists, tmp_path / "out")
+        resized = import_precomputed_saliency(maps, images, lists, tmp_path / "out", resize_mismatched=True)
     assert resized == 1 and "im1.png" in caplog.text
     with Image.open(tmp_path / "out" / "im1.png") as im:
         assert im.mode == "L" and im.size == (10, 10)

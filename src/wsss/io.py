@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
+
+from wsss.errors import BadInputError  # noqa: F401 (re-exported: wsss.io.BadInputError)
+from wsss.hints import rerun_hint
 
 IGNORE_INDEX = 255
 
@@ -43,19 +47,50 @@ def _umask() -> int:
     return mask
 
 
-class BadInputError(RuntimeError):
-    """Input that a stage cannot use; the message names the file and the fix."""
+# mkstemp/mkdtemp insert 8 characters of this set between prefix and suffix; matching exactly that
+# keeps the stale-temp cleanup off the temp files of *other* outputs (e.g. `a.b.png` beside `a.png`).
+_RANDOM = r"[a-z0-9_]{8}"
+
+
+def _inside_temp_dir(path: Path) -> bool:
+    """True when `path` lies inside an atomic_dir temp folder (fresh: nothing stale to clean)."""
+    return any(re.fullmatch(rf"\..+\.{_RANDOM}\.tmp", part) for part in path.parent.parts)
+
+
+def _remove_stale(parent: Path, pattern: str) -> None:
+    """Remove leftovers of a killed (SIGKILL: no `finally`) earlier write of the same output.
+
+    Snakemake runs at most one job per output at a time, so a sibling temp of the same output is
+    never a live one.
+    """
+    import shutil
+
+    regex = re.compile(pattern)
+    try:
+        entries = list(os.scandir(parent))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if regex.fullmatch(entry.name):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename onto `path` only if the block succeeds.
 
-    A killed job therefore never leaves a file that looks finished.
+    A killed job therefore never leaves a file that looks finished; the temp file a SIGKILL
+    leaves (`.<stem>.<random>.tmp<suffix>`) is removed by the next write of the same output.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
+    if not _inside_temp_dir(path):  # per-image writes into a fresh temp folder skip the scan
+        _remove_stale(path.parent, rf"\.{re.escape(path.stem)}\.{_RANDOM}\.tmp{re.escape(suffix)}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -70,11 +105,17 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside `path`; rename onto `path` only on success."""
+    """Yield a temporary directory beside `path`; rename onto `path` only on success.
+
+    The temp folder (`.<name>.<random>.tmp`) is removed on failure; one left by a SIGKILLed
+    earlier run of the same output is removed when this one starts.
+    """
     import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not _inside_temp_dir(path):
+        _remove_stale(path.parent, rf"\.{re.escape(path.name)}\.{_RANDOM}\.tmp")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -105,15 +146,15 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
             if img.mode not in ("P", "L"):
                 raise BadInputError(
                     f"{path}: label PNG has mode {img.mode}; expected a palette (P) or grey (L) PNG of "
-                    "class indices. Re-save it without converting to RGB (OpenCV does that: use PIL)."
-                )
+                    "class indices (OpenCV converts to RGB: save with PIL). Or "
+                    f"{rerun_hint(path)}")
             return np.array(img, dtype=np.uint8)
     except FileNotFoundError:
-        raise BadInputError(f"{path}: label PNG is missing; re-run the rule that produces it") from None
+        raise BadInputError(f"{path}: label PNG is missing; {rerun_hint(path)}") from None
     except (OSError, SyntaxError) as err:
         if isinstance(err, BadInputError):
             raise
-        raise BadInputError(f"{path}: cannot decode label PNG ({err}); delete it and re-run its rule") from err
+        raise BadInputError(f"{path}: cannot decode label PNG ({err}); {rerun_hint(path)}") from err
 
 
 def write_gray_png(path: str | os.PathLike, values: np.ndarray) -> None:
@@ -126,14 +167,18 @@ def write_gray_png(path: str | os.PathLike, values: np.ndarray) -> None:
 
 
 def read_gray_png(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit grey PNG (e.g. a saliency map) as float32 in [0, 1]."""
+    """Read an 8-bit grey PNG written by this package (e.g. a saliency map) as float32 in [0, 1].
+
+    User-supplied maps go through `wsss.saliency_maps.read_saliency_map`, which states a
+    conversion per format instead of PIL's convert("L").
+    """
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     except FileNotFoundError:
-        raise BadInputError(f"{path}: map is missing; re-run the rule that produces it") from None
+        raise BadInputError(f"{path}: map is missing; {rerun_hint(path)}") from None
     except OSError as err:
-        raise BadInputError(f"{path}: cannot decode PNG ({err}); delete it and re-run its rule") from err
+        raise BadInputError(f"{path}: cannot decode PNG ({err}); {rerun_hint(path)}") from err
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -142,9 +187,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
-        raise BadInputError(f"{path}: image is missing; check dataset.root or re-run prepare_dataset") from None
+        raise BadInputError(f"{path}: image is missing; check dataset.root, or {rerun_hint(path)}") from None
     except OSError as err:
-        raise BadInputError(f"{path}: cannot decode image ({err}); replace the file or re-download") from err
+        raise BadInputError(f"{path}: cannot decode image ({err}); {rerun_hint(path)}") from err
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
@@ -167,18 +212,41 @@ def load_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path) as data:
             out = {k: data[k] for k in data.files}
     except FileNotFoundError:
-        raise BadInputError(f"{path}: map file is missing; re-run the rule that produces it") from None
+        raise BadInputError(f"{path}: map file is missing; {rerun_hint(path)}") from None
+    except (OSError, ValueError, EOFError) as err:  # truncated zip / not an npz
+        raise BadInputError(f"{path}: cannot read map file ({err}); {rerun_hint(path)}") from err
+    if "maps" not in out:
+        raise BadInputError(f"{path}: no 'maps' array (not written by save_maps); {rerun_hint(path)}")
     out["maps"] = out["maps"].astype(np.float32)
     return out
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
-    """Read an ImageSets-style id list (one id per line, blank lines ignored)."""
+    """Read an ImageSets-style id list (one id per line, blank lines ignored).
+
+    An id must be free of whitespace: cutting "2008 000001" at the space would hand a wrong id to
+    every later stage, whose error would then blame another file.
+    """
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
-        raise BadInputError(f"{path}: id list is missing; re-run prepare_dataset") from None
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
+        raise BadInputError(f"{path}: id list is missing; {rerun_hint(path)}") from None
+    except UnicodeDecodeError as err:
+        raise BadInputError(f"{path}: id list is not text ({err}); {rerun_hint(path)}") from err
+    ids, bad = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        item = line.strip()
+        if not item:
+            continue
+        if len(item.split()) > 1:
+            bad.append((number, item))
+        ids.append(item)
+    if bad:
+        number, item = bad[0]
+        raise BadInputError(f"{path}: line {number} holds {item!r}, an id with whitespace "
+                            f"({len(bad)} such line(s)); ids name files and must have none — fix the "
+                            f"list (one id per line), or {rerun_hint(path)}")
+    return ids
 
 
 def write_id_list(path: str | os.PathLike, ids: list[str]) -> None:

@@ -1,12 +1,6 @@
 # Helpers shared by all the .smk files: paths from the layout module, the method registry's
 # wildcards and per-method params, input functions. The wsss package never builds paths itself.
 # NB for editors: snakemake --lint takes the word r-u-l-e, a space, then any text and a colon on one line, as a rule definition. Avoid that in comments of this file.
-import os
-import sys
-
-# The package beside the workflow (also when it is not installed, e.g. Snakemake's own env).
-sys.path.insert(0, os.path.normpath(os.path.join(workflow.basedir, "..", "src")))
-
 from wsss import methods
 from wsss.data import layout
 

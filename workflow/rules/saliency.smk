@@ -83,8 +83,8 @@ if SAL["source"] == "pfan":
 
 else:
 
-    rule precomputed_saliency:
-        """Check user-supplied maps (every id present; other sizes resized with a warning) into results/saliency/maps."""
+    rule import_precomputed_saliency:
+        """Import user-supplied maps into results/saliency/maps: every id present, every map's format and size checked."""
         input:
             maps=SAL["precomputed_dir"],
             prepared=PREP,
@@ -93,18 +93,19 @@ else:
         params:
             images=prep("images"),
             id_lists=SAL_ID_LISTS,
+            resize_mismatched=SAL["resize_mismatched"],
         log:
-            "logs/precomputed_saliency/precomputed_saliency.log",
+            "logs/import_precomputed_saliency/import_precomputed_saliency.log",
         benchmark:
-            "benchmarks/precomputed_saliency/precomputed_saliency.tsv"
+            "benchmarks/import_precomputed_saliency/import_precomputed_saliency.tsv"
         conda:
             ENV
-        threads: 1
+        threads: SAL["infer"]["threads"]
         resources:
             mem_mb=1000,
             runtime=30,
         script:
-            "../scripts/precomputed_saliency.py"
+            "../scripts/import_precomputed_saliency.py"
 
 
 rule evaluate_saliency:

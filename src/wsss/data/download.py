@@ -12,6 +12,7 @@ import http.client
 import logging
 import os
 import shutil
+import socket
 import tarfile
 import time
 import urllib.error
@@ -60,28 +61,63 @@ def _fetch_once(url: str, part: Path, timeout: float) -> bool:
         return True
 
 
-def download(url: str, out: str | os.PathLike, md5: str, retries: int = 5, timeout: float = 60.0,
+def _retryable(err: BaseException) -> bool:
+    """Network trouble that a later attempt can get past (resuming with Range).
+
+    Retried: connection reset/refused/aborted, timeouts, a cut body (IncompleteRead, our own
+    ConnectionError for a short file), the server hanging up, HTTP 5xx. Not retried: HTTP 4xx (a
+    wrong URL stays wrong), DNS/URL errors, local OSErrors (disk full, permissions), and a checksum
+    mismatch (a different file behind the URL: downloading it again gives the same wrong bytes).
+    """
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500
+    if isinstance(err, urllib.error.URLError):
+        return isinstance(err.reason, (ConnectionError, TimeoutError, socket.timeout))
+    return isinstance(err, (ConnectionError, TimeoutError, socket.timeout, http.client.IncompleteRead,
+                            http.client.RemoteDisconnected, http.client.BadStatusLine))
+
+
+def download(url: str, out: str | os.PathLike, md5: str | None, retries: int = 5, timeout: float = 60.0,
              backoff: float = 1.0) -> Path:
-    """Download `url` to `out`, verified by `md5`, resuming after cuts. Nothing to do if `out` is valid."""
+    """Download `url` to `out`, verified by `md5`, resuming after cuts. Nothing to do if `out` is valid.
+
+    Network errors (see `_retryable`) are retried `retries` times, waiting backoff * 2**k seconds;
+    a checksum mismatch fails at once and deletes the partial file. `md5=None` trusts the file on
+    first use (for sources that publish no checksum, e.g. DUTS): an existing `out` is kept, a new
+    one is logged with its MD5 so that it can be pinned in the config.
+    """
     out = Path(out)
-    if out.exists() and md5sum(out) == md5:
-        log.info("%s already present with the right checksum; nothing downloaded", out)
-        return out
+    if out.exists():
+        if md5 is None:
+            log.info("%s already present (no checksum configured: trusted); nothing downloaded", out)
+            return out
+        if md5sum(out) == md5:
+            log.info("%s already present with the right checksum; nothing downloaded", out)
+            return out
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     for attempt in range(1, retries + 2):
         try:
             _fetch_once(url, part, timeout)
             break
-        except (ConnectionError, TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        except Exception as err:  # classified below: only network trouble is retried
             if isinstance(err, urllib.error.HTTPError) and err.code < 500:
                 raise BadInputError(f"{url}: HTTP {err.code}; check the URL config key for {out.name}") from err
+            if not _retryable(err):
+                raise
             if attempt > retries:
                 raise RuntimeError(f"{url}: download failed after {retries} retries ({err}); "
                                    f"rerun to resume from {part}") from err
-            log.warning("download of %s interrupted (%s); resuming (attempt %d)", url, err, attempt)
-            time.sleep(backoff * attempt)
+            wait = backoff * 2 ** (attempt - 1)
+            log.warning("download of %s interrupted (%s); resuming in %.3gs (attempt %d of %d)", url, err, wait,
+                        attempt, retries)
+            time.sleep(wait)
     got = md5sum(part)
+    if md5 is None:
+        os.replace(part, out)
+        log.warning("%s: no checksum configured; the downloaded file has MD5 %s — set its md5 config key "
+                    "(e.g. saliency.duts_md5) to it to verify future downloads", out, got)
+        return out
     if got != md5:
         part.unlink()
         raise BadInputError(f"{out}: MD5 {got} does not match the expected {md5} (from {url}); the partial file "

@@ -126,37 +126,15 @@ class DUTSDataset:
 
 
 def download_duts(url: str, out: str | Path, md5: str | None) -> Path:
-    """Fetch DUTS-TR.zip: resumable and atomic via `wsss.data.download`.
+    """Fetch DUTS-TR.zip with the package's one downloader (`wsss.data.download.download`).
 
     The DUTS site publishes no checksum. With `md5` set, the file is verified like the VOC
     archives; with None it is trusted on first use and its MD5 is logged so it can be pinned
-    in the config (a later mismatch then stops the run).
+    in the config (saliency.duts_md5; a later mismatch then stops the run).
     """
-    import logging
-    import os
+    from wsss.data.download import download
 
-    from wsss.data import download as dl
-
-    if md5:
-        return dl.download(url, out, md5)
-    out = Path(out)
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    for attempt in range(1, 7):
-        try:
-            dl._fetch_once(url, part, timeout=60.0)
-            break
-        except (ConnectionError, TimeoutError, OSError) as err:
-            if attempt == 6:
-                raise RuntimeError(f"{url}: download failed ({err}); rerun to resume from {part}") from err
-            logging.getLogger(__name__).warning("download of %s interrupted (%s); resuming", url, err)
-    got = dl.md5sum(part)
-    os.replace(part, out)
-    logging.getLogger(__name__).warning("%s: no saliency.duts_md5 configured; downloaded file has MD5 %s — "
-                                        "set saliency.duts_md5 to it to verify future downloads", out, got)
-    return out
+    return download(url, out, md5 or None)
 
 
 def extract_duts(archive: str | Path, out_dir: str | Path) -> int:

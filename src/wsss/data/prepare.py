@@ -21,7 +21,9 @@ import numpy as np
 import scipy.io
 
 from wsss.data.layout import PREPARED, SBD, VOC, inside, link_or_copy
-from wsss.io import BadInputError, atomic_dir, read_id_list, read_label_png, write_id_list, write_label_png
+from wsss.data.validate import Problem, check_item, raise_problems
+from wsss.hints import rerun_hint
+from wsss.io import BadInputError, atomic_dir, read_id_list, write_id_list, write_label_png
 from wsss.parallel import chunks, map_chunks
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,8 @@ def read_sbd_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         boundary = np.zeros(seg.shape, bool)
         for cell in gt["Boundaries"].ravel():
             boundary |= np.asarray(cell.toarray() if hasattr(cell, "toarray") else cell, dtype=bool)
-    except (OSError, KeyError, ValueError, IndexError) as err:
-        raise BadInputError(f"{path}: not a readable SBD GTcls .mat ({err}); re-extract benchmark.tgz") from err
+    except (OSError, KeyError, ValueError, IndexError, TypeError, scipy.io.matlab.MatReadError) as err:
+        raise BadInputError(f"{path}: not a readable SBD GTcls .mat ({err}); {rerun_hint(path)}") from err
     return seg, boundary
 
 
@@ -51,68 +53,79 @@ def mask_boundary(label: np.ndarray) -> np.ndarray:
     return diff & (lab > 0)
 
 
-def _prepare_one(args) -> tuple[str, list[int]]:
-    image_id, voc_mask, sbd_mat, out, num_classes = args
-    sbd_seg = boundary = None
-    if sbd_mat is not None:
-        sbd_seg, boundary = read_sbd_mat(sbd_mat)
-    if voc_mask is not None:
-        mask, source = read_label_png(voc_mask), voc_mask
-    elif sbd_seg is not None:
-        mask, source = sbd_seg, sbd_mat
-    else:
-        raise BadInputError(f"no mask for id '{image_id}' in VOC SegmentationClass or SBD cls; "
-                            "the VOC/SBD folders are incomplete — re-extract the archives")
+def _prepare_one(args) -> tuple[str, list[int], list[Problem]]:
+    """Check one id's raw files (validate.check_item) and, when they are sound, write its outputs."""
+    image_id, image, voc_mask, sbd_mat, out, num_classes = args
+    mask, boundary, problems = check_item(image, voc_mask, sbd_mat, num_classes)
+    if problems:
+        return image_id, [], problems
     present = sorted(int(v) for v in np.unique(mask) if 0 < v < 255)
-    if present and present[-1] > num_classes:
-        raise BadInputError(f"{source}: label {present[-1]} but dataset.classes lists only {num_classes} "
-                            "classes; fix dataset.classes in the config")
     if boundary is None or boundary.shape != mask.shape:
         boundary = mask_boundary(mask)
     write_label_png(Path(out) / PREPARED["masks"] / f"{image_id}.png", mask)
     write_label_png(Path(out) / PREPARED["boundaries"] / f"{image_id}.png", boundary.astype(np.uint8))
-    return image_id, present
+    return image_id, present, []
 
 
-def _prepare_chunk(jobs: list) -> list[tuple[str, list[int]]]:
+def _prepare_chunk(jobs: list) -> list[tuple[str, list[int], list[Problem]]]:
     return [_prepare_one(j) for j in jobs]
 
 
+def _read_lists(paths: list[Path], problems: list[Problem]) -> list[list[str]]:
+    """Every list, each problem (missing list, id with whitespace) collected instead of raised."""
+    out = []
+    for path in paths:
+        try:
+            out.append(read_id_list(path))
+        except BadInputError as err:
+            problems.append(Problem(str(path), str(err).split(": ", 1)[-1].split("; ")[0]))
+            out.append([])
+    return out
+
+
 def prepare_dataset(voc_dir, sbd_dir, out_dir, classes: list[str], processes: int = 1) -> dict[str, int]:
-    """Build the prepared layout in `out_dir` (atomically) from `voc_dir` (VOCdevkit) and `sbd_dir` (benchmark_RELEASE)."""
+    """Build the prepared layout in `out_dir` (atomically) from `voc_dir` (VOCdevkit) and `sbd_dir` (benchmark_RELEASE).
+
+    Every raw file is checked first (wsss.data.validate), in `processes` worker processes; any
+    problem stops the run with one BadInputError listing the bad files, and `out_dir` is not written.
+    """
     sets = inside(voc_dir, VOC, "sets")
-    voc_train, voc_val = read_id_list(sets / "train.txt"), read_id_list(sets / "val.txt")
-    sbd_ids = read_id_list(inside(sbd_dir, SBD, "train")) + read_id_list(inside(sbd_dir, SBD, "val"))
+    problems: list[Problem] = []
+    voc_train, voc_val, sbd_train, sbd_val = _read_lists(
+        [sets / "train.txt", sets / "val.txt", inside(sbd_dir, SBD, "train"), inside(sbd_dir, SBD, "val")], problems)
+    sbd_ids = sbd_train + sbd_val
     val_set = set(voc_val)
     train_aug = sorted((set(sbd_ids) | set(voc_train)) - val_set)
     sbd_set = set(sbd_ids)
     all_ids = sorted(set(train_aug) | val_set)
+    images = inside(voc_dir, VOC, "images")
     with atomic_dir(out_dir) as tmp:
         for name in ("images", "masks", "boundaries"):
             (tmp / PREPARED[name]).mkdir()
         (tmp / PREPARED["train_aug"]).parent.mkdir()
         jobs = []
         for image_id in all_ids:
-            src = inside(voc_dir, VOC, "images") / f"{image_id}.jpg"
-            if not src.exists():
-                raise BadInputError(f"{src}: image listed in the VOC/SBD split files is missing; re-extract the archives")
-            link_or_copy(src, tmp / PREPARED["images"] / src.name)
             voc_mask = inside(voc_dir, VOC, "masks") / f"{image_id}.png"
-            jobs.append((image_id, voc_mask if voc_mask.exists() else None,
+            jobs.append((image_id, images / f"{image_id}.jpg", voc_mask if voc_mask.exists() else None,
                          inside(sbd_dir, SBD, "cls") / f"{image_id}.mat" if image_id in sbd_set else None, tmp,
                          len(classes)))
-        done = dict(r for chunk in map_chunks(_prepare_chunk, chunks(jobs, processes), processes) for r in chunk)
-        results = [(image_id, done[image_id]) for image_id in all_ids]
+        done = {r[0]: r for chunk in map_chunks(_prepare_chunk, chunks(jobs, processes), processes) for r in chunk}
+        results = [done[image_id] for image_id in all_ids]
+        for _, _, found in results:
+            problems += found
+        raise_problems(problems, f"prepare_dataset ({voc_dir}, {sbd_dir})")
+        for image_id in all_ids:  # hard links only once every file is known to be sound
+            link_or_copy(images / f"{image_id}.jpg", tmp / PREPARED["images"] / f"{image_id}.jpg")
         with open(tmp / PREPARED["labels"], "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["id", *classes])
-            for image_id, present in results:
+            for image_id, present, _ in results:
                 writer.writerow([image_id, *(int(c + 1 in present) for c in range(len(classes)))])
         (tmp / PREPARED["classes"]).write_text("".join(f"{c}\n" for c in classes))
         write_id_list(tmp / PREPARED["train_aug"], train_aug)
         write_id_list(tmp / PREPARED["train"], sorted(voc_train))
         write_id_list(tmp / PREPARED["val"], sorted(voc_val))
-        empty = [i for i, p in results if not p]
+        empty = [i for i, p, _ in results if not p]
         if empty:
             log.warning("%d images have no foreground class (e.g. %s); they stay in the lists", len(empty), empty[0])
     counts = {"train_aug": len(train_aug), "train": len(voc_train), "val": len(voc_val)}

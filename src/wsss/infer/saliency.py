@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,11 @@ from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
 from wsss.data.layout import link_or_copy
 from wsss.device import resolve_device
+from wsss.hints import rerun_hint
 from wsss.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_id_list, read_image, write_gray_png
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
+from wsss.saliency_maps import find_map, read_saliency_map
 from wsss.sharding import shard_ids
 from wsss.train.model_files import load_model
 
@@ -87,52 +88,85 @@ def infer_saliency(model_path: str | os.PathLike, images_dir: str | os.PathLike,
     return len(ids)
 
 
-def check_precomputed(src_dir: str | os.PathLike, images_dir: str | os.PathLike, id_lists: list,
-                      out_dir: str | os.PathLike) -> int:
-    """Bring user-supplied maps `<src_dir>/<id>.png` into `out_dir` (8-bit grey, image size).
+def _import_one(args) -> tuple[str, str | None, bool]:
+    """Check and bring in one precomputed map: (id, problem or None, resized)."""
+    image_id, found, image, out_dir, resize = args
+    if len(found) > 1:
+        return image_id, (f"{found[0]}: {len(found)} maps for id {image_id} "
+                          f"({', '.join(p.name for p in found)}); keep one"), False
+    src = found[0]
+    try:
+        with Image.open(image) as im:
+            size = im.size
+    except OSError as err:
+        return image_id, f"{image}: cannot read the image ({err}); {rerun_hint(image)}", False
+    try:
+        sal = read_saliency_map(src, size, resize=resize)  # full decode and format rule, even to link
+        if src.suffix.lower() == ".npy":
+            mode, msize = None, np.load(src, mmap_mode="r").shape[::-1]
+        else:
+            with Image.open(src) as m:
+                mode, msize = m.mode, m.size
+    except BadInputError as err:
+        return image_id, str(err), False
+    dest = Path(out_dir) / f"{image_id}.png"
+    if src.suffix.lower() == ".png" and mode == "L" and msize == size:
+        # already the contract of results/saliency/maps: link, do not re-encode
+        link_or_copy(src, dest)
+    else:
+        write_gray_png(dest, sal)
+    return image_id, None, tuple(msize) != tuple(size)
 
-    Every id must have a map; a map of another size is resized (bilinear) with a logged warning;
-    maps that already fit are hard-linked. Returns the number of resized maps.
+
+def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os.PathLike, id_lists: list,
+                      out_dir: str | os.PathLike, *, resize_mismatched: bool = False, processes: int = 1,
+                      max_listed: int = 10) -> int:
+    """Bring user-supplied maps `<src_dir>/<id>.<png|npy|tif|...>` into `out_dir` (8-bit grey PNG, image size).
+
+    Every id must have exactly one map, readable by `wsss.saliency_maps.read_saliency_map` (its
+    docstring states the conversion of each format). A map of another size than its image is an
+    error unless `resize_mismatched` (config saliency.resize_mismatched; then bilinear, logged).
+    Grey 8-bit PNGs that fit are hard-linked. All maps are checked (in `processes` processes) and
+    every problem is reported in one BadInputError; nothing is written then. Returns the number
+    of resized maps.
     """
     src_dir, images_dir = Path(src_dir), Path(images_dir)
     ids = _union_ids(id_lists)
     if not src_dir.is_dir():
         raise BadInputError(f"{src_dir}: saliency.precomputed_dir does not exist; point it at a folder of "
                             "<id>.png saliency maps, or set saliency.source: pfan")
-    missing = [i for i in ids if not (src_dir / f"{i}.png").is_file()]
+    found = {i: find_map(src_dir, i) for i in ids}
+    missing = [i for i in ids if not found[i]]
     if missing:
         raise BadInputError(f"{src_dir / (missing[0] + '.png')}: no saliency map for image id {missing[0]} "
-                            f"({len(missing)} of {len(ids)} ids missing); add the maps, or set "
-                            "saliency.source: pfan to compute them")
-    resized = 0
+                            f"({len(missing)} of {len(ids)} ids missing, e.g. {', '.join(missing[:max_listed])}); "
+                            "add the maps, or set saliency.source: pfan to compute them")
     with atomic_dir(out_dir) as tmp:
-        for i in ids:
-            src = src_dir / f"{i}.png"
-            try:
-                with Image.open(images_dir / f"{i}.jpg") as im:
-                    size = im.size
-            except OSError as err:
-                raise BadInputError(f"{images_dir / (i + '.jpg')}: cannot read the image ({err}); "
-                                    "re-run prepare_dataset") from err
-            try:
-                with Image.open(src) as m:
-                    mode, msize = m.mode, m.size
-            except OSError as err:
-                raise BadInputError(f"{src}: cannot decode saliency map ({err}); replace the file") from err
-            if mode == "L" and msize == size:
-                link_or_copy(src, tmp / src.name)
-                continue
-            sal = read_gray_png(src)
-            if msize != size:
-                resized += 1
-                if resized <= 5:
-                    log.warning("%s: map is %dx%d, image is %dx%d: resized (bilinear)", src, *msize, *size)
-                sal = np.asarray(Image.fromarray(sal, mode="F").resize(size, Image.BILINEAR))
-            write_gray_png(tmp / src.name, sal)
+        jobs = [(i, found[i], images_dir / f"{i}.jpg", tmp, resize_mismatched) for i in ids]
+        if processes > 1 and len(jobs) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(processes) as pool:
+                results = list(pool.map(_import_one, jobs, chunksize=max(1, min(64, len(jobs) // processes))))
+        else:
+            results = [_import_one(j) for j in jobs]
+        bad = [problem for _, problem, _ in results if problem]
+        if bad:
+            listed = bad[:max_listed]
+            more = f"\n  ... and {len(bad) - len(listed)} more" if len(bad) > len(listed) else ""
+            raise BadInputError(f"{src_dir}: {len(bad)} of {len(ids)} precomputed saliency maps are unusable; "
+                                f"nothing was written. First {len(listed)}:\n  " + "\n  ".join(listed) + more
+                                + "\nFix: replace (or re-export) the listed maps in saliency.precomputed_dir, "
+                                "then rerun.")
+    resized = [i for i, _, r in results if r]
+    for i in resized[:5]:
+        log.warning("%s: map size differs from its image: resized (bilinear, saliency.resize_mismatched)",
+                    found[i][0])
     if resized:
-        log.warning("%d of %d precomputed maps did not match their image size and were resized", resized, len(ids))
+        log.warning("%d of %d precomputed maps did not match their image size and were resized", len(resized),
+                    len(ids))
     log.info("precomputed saliency: %d maps from %s", len(ids), src_dir)
-    return resized
+    return len(resized)
 
 
 def evaluate_saliency(model_path: str | os.PathLike, duts_dir: str | os.PathLike, out_csv: str | os.PathLike,

@@ -20,7 +20,7 @@ from wsss.io import BadInputError, read_id_list
 from wsss.models.classifier import LocalizationClassifier, build_classifier
 from wsss.schema import JOB_KEYS, from_section, schema_defaults
 from wsss.train.loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
-from wsss.train.model_files import load_model, save_model
+from wsss.train.model_files import discard_checkpoint, load_model, save_model
 
 log = logging.getLogger("wsss.classifier")
 
@@ -119,6 +119,7 @@ def train_classifier(method: str, images_dir: str | os.PathLike, labels_csv: str
                   checkpoint, loss_csv, run_config)
     if is_main_process():
         save_model(model_out, model, run_config)
+        discard_checkpoint(checkpoint)  # a forced rerun must retrain, not "resume" at the end
     return _log_selection_rates(loss_csv, class_names) if loss_csv else {}
 
 

@@ -11,6 +11,9 @@ import os
 import torch
 from torch import nn
 
+from pathlib import Path
+
+from wsss.hints import rerun_hint
 from wsss.io import BadInputError, atomic_path
 
 
@@ -27,9 +30,22 @@ def load_model(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
-        raise BadInputError(f"{path}: model file is missing; re-run the training rule that produces it") from None
+        raise BadInputError(f"{path}: model file is missing; {rerun_hint(path)}") from None
     except Exception as err:  # torch raises several types for truncated/corrupt pickles
-        raise BadInputError(f"{path}: cannot read model file ({err}); delete it and re-run its training rule") from err
+        raise BadInputError(f"{path}: cannot read model file ({err}); {rerun_hint(path)}") from err
     if not isinstance(obj, dict) or "model" not in obj:
-        raise BadInputError(f"{path}: not a wsss model file (no 'model' entry); delete it and re-run its training rule")
+        raise BadInputError(f"{path}: not a wsss model file (no 'model' entry); {rerun_hint(path)}")
     return obj
+
+
+def discard_checkpoint(checkpoint: str | os.PathLike | None, *side_files: str | os.PathLike | None) -> None:
+    """Remove the resume checkpoint (and files kept beside it) once the model file is written.
+
+    Call it right after `save_model`. The checkpoint exists to survive a killed job; kept after
+    success it would turn `snakemake -f <model>` into a no-op "resume" at the last step that
+    returns the old weights. A kill between save_model and this call leaves both: the rerun then
+    resumes at the last step and rewrites the same model.
+    """
+    for path in (checkpoint, *side_files):
+        if path is not None:
+            Path(path).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, li
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
 from wsss.distributed import is_main_process
 from wsss.train.loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
-from wsss.train.model_files import save_model
+from wsss.train.model_files import discard_checkpoint, save_model
 from wsss.schema import JOB_KEYS, from_section, schema_defaults
 
 log = logging.getLogger("wsss.saliency")
@@ -79,4 +79,5 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     net = train(net, optimizer, scheduler, dataset, step, loop, checkpoint, loss_csv, run_config)
     if is_main_process():  # under torchrun only rank 0 writes
         save_model(model_out, net, run_config)
+        discard_checkpoint(checkpoint)  # a forced rerun must retrain, not "resume" at the end
     log.info("PFAN model written to %s", model_out)

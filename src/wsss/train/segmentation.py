@@ -23,7 +23,7 @@ from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
 from wsss.distributed import is_main_process
 from wsss.train.loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
-from wsss.train.model_files import save_model
+from wsss.train.model_files import discard_checkpoint, save_model
 from wsss.schema import JOB_KEYS, from_section, schema_defaults
 
 log = logging.getLogger("wsss.segmentation")
@@ -125,3 +125,7 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
     if loss_out is not None and loss_csv is not None:
         with atomic_path(loss_out) as tmp:
             shutil.copyfile(loss_csv, tmp)
+    # The working CSV lives beside the checkpoint only to survive a failed job; with the model
+    # written, both go, so that a forced rerun retrains from step 0 (and does not append to it).
+    # Without loss_out the caller reads the working CSV itself: it then stays.
+    discard_checkpoint(checkpoint, loss_csv if loss_out is not None else None)

@@ -20,7 +20,6 @@ rule download_voc:
     resources:
         mem_mb=500,
         runtime=240,
-    retries: 2
     script:
         "../../scripts/download.py"
 
@@ -41,7 +40,6 @@ rule download_sbd:
     resources:
         mem_mb=500,
         runtime=240,
-    retries: 2
     script:
         "../../scripts/download.py"
 
@@ -105,7 +103,6 @@ rule download_duts:
     resources:
         mem_mb=500,
         runtime=120,
-    retries: 2
     script:
         "../../scripts/download_duts.py"
 
@@ -149,7 +146,6 @@ rule download_context:
     resources:
         mem_mb=500,
         runtime=60,
-    retries: 2
     script:
         "../../scripts/download_context.py"
 

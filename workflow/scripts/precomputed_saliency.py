@@ -1,8 +1,0 @@
-"""Rule precomputed_saliency: check user-supplied saliency maps into results/saliency/maps."""
-
-from wsss.infer.saliency import check_precomputed
-from wsss.runlog import log_to
-
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    p = snakemake.params  # noqa: F821
-    check_precomputed(snakemake.input.maps, p.images, list(p.id_lists), snakemake.output.maps)  # noqa: F821
