@@ -43,6 +43,12 @@ def _download(args) -> None:
     download(args.url, args.out, args.md5)
 
 
+def _convert_mxnet(args) -> None:
+    from wsss.models.mxnet_params import convert_mxnet
+
+    print(f"{convert_mxnet(args.params, args.out)} tensors written to {args.out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     p.add_argument("md5")
     p.set_defaults(func=_download)
+    p = sub.add_parser("convert-mxnet", help="MXNet ResNet-38 .params → torch state dict (resnet38d layout)")
+    p.add_argument("params", help="e.g. ilsvrc-cls_rna-a1_cls1000_ep-0001.params")
+    p.add_argument("out", help="the .pth to write")
+    p.set_defaults(func=_convert_mxnet)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args.func(args)

@@ -20,7 +20,7 @@ from wsss.io import BadInputError
 log = logging.getLogger("wsss.models")
 
 RESNETS = ("resnet50", "resnet101")
-BACKBONES = RESNETS + ("small",)
+BACKBONES = RESNETS + ("resnet38d", "small")
 
 
 class ResNetFeatures(nn.Module):
@@ -107,9 +107,16 @@ def build_backbone(name: str, pretrained: str | None = None, width: int = 32) ->
         if pretrained:
             _load_resnet_weights(features, name, pretrained)
         return features
+    if name == "resnet38d":  # EPS's own backbone (wsss.models.resnet38d); `width` does not apply
+        from wsss.models.resnet38d import ResNet38d, load_resnet38d_weights
+
+        features = ResNet38d()
+        if pretrained:
+            load_resnet38d_weights(features, pretrained)
+        return features
     if name == "small":
         if pretrained:
             raise BadInputError("classifier.pretrained is set but the 'small' backbone has no pretrained "
-                                "weights; set it to null or choose resnet50/resnet101")
+                                "weights; set it to null or choose resnet50/resnet101/resnet38d")
         return SmallCnn(width)
     raise ValueError(f"unknown backbone '{name}'; choose one of {BACKBONES}")

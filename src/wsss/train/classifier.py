@@ -30,7 +30,7 @@ log = logging.getLogger("wsss.classifier")
 class ModelConfig:
     """Network shape: enough to rebuild the model from a saved file."""
 
-    backbone: str  # small | resnet50 | resnet101
+    backbone: str  # small | resnet50 | resnet101 | resnet38d
     width: int  # channels of the small CNN's first layer
     pretrained: str | None  # ImageNet weights: file path or torchvision enum name
 
