@@ -165,3 +165,26 @@ def test_forced_rerun_of_a_finished_training_retrains(tmp_path, monkeypatch, cap
     assert len((tmp_path / "loss.csv").read_text().splitlines()) == 4
     for k, v in first["model"].items():  # seeded: the retrained model is the same
         torch.testing.assert_close(second["model"][k], v, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_hint_for_a_damaged_prepared_file_reruns_prepare_dataset(tmp_path):
+    """A truncated label PNG inside prepared/: the reader's hint names `snakemake --forcerun
+    prepare_dataset`; following it (a plain rerun would do nothing: the folder output exists)
+    restores the file."""
+    from conftest import TINY, snakemake
+    from wsss.io import BadInputError, read_label_png
+
+    target = "resources/synthetic/prepared"
+    snakemake(target, "--cores", "2", "--configfile", str(TINY), workdir=tmp_path)
+    mask = next((tmp_path / target / "SegmentationClassAug").glob("*.png"))
+    good = mask.read_bytes()
+    mask.unlink()  # a hard link's sibling must not be damaged too
+    mask.write_bytes(good[: len(good) // 2])
+    with pytest.raises(BadInputError) as err:
+        read_label_png(mask)
+    assert str(mask) in str(err.value) and "--forcerun prepare_dataset" in str(err.value)
+    proc = snakemake(target, "--cores", "2", "--configfile", str(TINY), workdir=tmp_path)
+    assert "Nothing to be done" in proc.stdout + proc.stderr  # why the old hint did not work
+    snakemake(target, "--cores", "2", "--configfile", str(TINY), "--forcerun", "prepare_dataset", workdir=tmp_path)
+    assert read_label_png(mask).shape and mask.read_bytes() == good
