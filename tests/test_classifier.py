@@ -78,10 +78,13 @@ def write_dataset(root, n=12, size=32):
 
 
 SECTION = {"backbone": "small", "width": 4, "pretrained": None, "tau": 0.2, "lam": 0.5,
+           "freeze_bn": False, "frozen_blocks": [], "head_init": "normal", "head_dropout": 0.0,
+           "saliency_resize": "bilinear",
            "train": {"iterations": 4, "batch_size": 4, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
                      "head_lr_mult": 10, "poly_power": 0.9, "crop_size": 32, "scale_range": [28, 36],
                      "flip": True, "color_jitter": 0.1, "num_workers": 0, "checkpoint_every": 2,
-                     "log_every": 2, "amp": True, "channels_last": True}}
+                     "log_every": 2, "amp": True, "channels_last": True, "hue_jitter": 0.0,
+                     "resize_mode": "bilinear"}}
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,8 @@ def test_saliency_of_wrong_size_is_named(synthetic_root, tmp_path):
 
 
 # The paper setting's ImageNet/COCO weight files are the user's to place; the data tests need none.
-NO_WEIGHTS = {"saliency": {"model": {"backbone_weights": None}}, "deeplab": {"init_weights": None}}
+NO_WEIGHTS = {"saliency": {"model": {"backbone_weights": None}}, "deeplab": {"init_weights": None},
+              "classifier": {"pretrained": None}}
 
 
 def _tar_dir(out, src_root, top, mode):

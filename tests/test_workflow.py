@@ -45,7 +45,7 @@ def test_lint_is_clean():
 def test_dry_run_plans(configfile, tmp_path):
     # voc12's ImageNet/COCO weight files are the user's to place (no rule makes them): the config
     # check stops the run without them, so place stand-ins for planning.
-    for key in (("saliency", "model", "backbone_weights"), ("deeplab", "init_weights")):
+    for key in (("saliency", "model", "backbone_weights"), ("deeplab", "init_weights"), ("classifier", "pretrained")):
         value = load_config(REPO / configfile)
         for k in key:
             value = value[k]

@@ -28,10 +28,12 @@ import torch.nn.functional as F
 from wsss.schema import schema_defaults
 
 
-def resize_saliency(saliency: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, 1, H, W) → (N, 1, h, w), bilinear (area-like averaging is unnecessary: maps are coarse)."""
+def resize_saliency(saliency: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """(N, 1, H, W) → (N, 1, h, w): bilinear, or nearest (the official EPS code's F.interpolate default)."""
     if tuple(saliency.shape[-2:]) == tuple(size):
         return saliency
+    if mode == "nearest":
+        return F.interpolate(saliency, size=size, mode="nearest")
     return F.interpolate(saliency, size=size, mode="bilinear", align_corners=False)
 
 
@@ -56,7 +58,7 @@ def select_maps(probs: torch.Tensor, saliency: torch.Tensor, labels: torch.Tenso
 
 
 def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, tau: float, lam: float,
-             skip_unclaimed: bool = False):
+             skip_unclaimed: bool = False, saliency_resize: str = "bilinear"):
     """The EPS saliency loss.
 
     maps (N, C+1, h, w) raw localization maps (last = background); saliency (N, 1, H, W) in
@@ -67,7 +69,7 @@ def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, t
         raise ValueError(f"eps_loss: maps {tuple(maps.shape)} and labels {tuple(labels.shape)} do not match "
                          "(expected maps (N, C+1, h, w) and labels (N, C))")
     probs = torch.softmax(maps.float(), dim=1)
-    sal = resize_saliency(saliency.float(), tuple(maps.shape[-2:]))
+    sal = resize_saliency(saliency.float(), tuple(maps.shape[-2:]), saliency_resize)
     fg_sel, bg_sel = select_maps(probs, sal, labels, tau, skip_unclaimed)
     cls_probs = probs[:, :-1]
     fg_map = (cls_probs * fg_sel[:, :, None, None]).sum(dim=1, keepdim=True)
@@ -96,6 +98,7 @@ class EpsConfig:
     # Present classes whose rounded softmax map is empty join neither group (module docstring:
     # not in the paper, which starts from ImageNet weights; needed from scratch).
     skip_unclaimed: bool
+    saliency_resize: str  # saliency to the map size: nearest (official) | bilinear
 
 
 def _logits(model, maps: torch.Tensor) -> torch.Tensor:
@@ -126,13 +129,14 @@ def eps_step(num_classes: int, section: dict, class_names: list[str]):
         labels = batch["label"]
         l_cls = classification_loss(_logits(model, maps), labels)
         out = {"loss": l_cls, "cls": l_cls.detach()}
-        l_sal, *_ = eps_loss(maps, batch["saliency"], labels, cfg.tau, cfg.lam, cfg.skip_unclaimed)
+        l_sal, *_ = eps_loss(maps, batch["saliency"], labels, cfg.tau, cfg.lam, cfg.skip_unclaimed,
+                             cfg.saliency_resize)
         if batch.get("_step", cfg.sal_warmup) >= cfg.sal_warmup:
             out["loss"] = l_cls + l_sal
         out["sal"] = l_sal.detach()
         with torch.no_grad():
             probs = torch.softmax(maps.float(), 1)
-            sal = resize_saliency(batch["saliency"].float(), tuple(maps.shape[-2:]))
+            sal = resize_saliency(batch["saliency"].float(), tuple(maps.shape[-2:]), cfg.saliency_resize)
             fg, _ = select_maps(probs, sal, labels, cfg.tau, cfg.skip_unclaimed)
             present = (labels > 0.5).sum(0)
             rate = fg.sum(0).float() / present.clamp(min=1)

@@ -56,7 +56,7 @@ def make_pseudo_masks(method: str, cams_dir: str | os.PathLike, ids_file: str | 
     if record.needs_saliency and saliency_dir is None:
         raise BadInputError(f"{method} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
     ids = read_id_list(ids_file)
-    params = {k: params[k] for k in ("threshold", "saliency_threshold") if k in params}
+    params = {k: params[k] for k in ("threshold", "saliency_threshold", "eps_rule") if k in params}
     sal_dir = str(saliency_dir) if record.needs_saliency else None
     with atomic_dir(out_dir) as tmp:
         args = [(method, str(cams_dir), sal_dir, c, str(tmp), params) for c in chunks(ids, processes)]

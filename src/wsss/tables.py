@@ -96,3 +96,25 @@ def table_confusion_ratio(result_jsons: list[str], out_csv: str) -> pd.DataFrame
                                                "target_IoU", "confusion_ratio"]))
     _write_csv(table, out_csv)
     return table
+
+
+def released_checkpoints(pseudo_mask_csv: str, checkpoints: dict[str, str], out_csv: str) -> pd.DataFrame:
+    """released_checkpoints.csv: the pseudo-mask mIoU of each method whose classifier was imported
+    (classifier.checkpoint) beside the official README's number for the released VOC model."""
+    measured = pd.read_csv(pseudo_mask_csv)
+    rows = []
+    for _, r in measured.iterrows():
+        record = methods.method(r["method"])
+        if record.classifier not in checkpoints or record.published_voc_train_miou is None:
+            continue
+        ours = _pct(float(r["miou"]))
+        rows.append({"method": r["method"], "checkpoint": checkpoints[record.classifier], "images": int(r["images"]),
+                     "mIoU": ours, "published_mIoU": record.published_voc_train_miou,
+                     "difference": round(ours - record.published_voc_train_miou, 2)})
+    if not rows:
+        raise BadInputError(f"{pseudo_mask_csv}: no method with a published number reads an imported classifier; "
+                            "set classifier.checkpoint (e.g. {cam: PATH, eps: PATH}) to the released checkpoints")
+    table = pd.DataFrame(rows)
+    _write_csv(table, out_csv)
+    return table
+

@@ -20,6 +20,8 @@ rule train_classifier:
         seed=config["seed"],
         device=config["device"],
         checkpoint="resources/checkpoints/classifier/{classifier}.pt",
+    wildcard_constraints:
+        classifier=TRAINED_RE,
     log:
         "logs/train_classifier/{classifier}.log",
     benchmark:
@@ -33,6 +35,30 @@ rule train_classifier:
         gpu=GPU,
     script:
         "../scripts/train_classifier.py"
+
+
+rule import_classifier:
+    """Use classifier.checkpoint[{classifier}] (a model file, or an official EPS checkpoint_cls.pth) instead of training."""
+    input:
+        checkpoint=lambda wildcards: CLS["checkpoint"][wildcards.classifier],
+    output:
+        model="results/classifier/{classifier}/model.pt",
+    params:
+        classes=config["dataset"]["classes"],
+    wildcard_constraints:
+        classifier=IMPORTED_RE,
+    log:
+        "logs/import_classifier/{classifier}.log",
+    benchmark:
+        "benchmarks/import_classifier/{classifier}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/import_classifier.py"
 
 
 rule infer_cams:
@@ -94,7 +120,7 @@ rule make_pseudo_masks:
         masks=directory("results/pseudo_masks/{method}"),
     params:
         ids=prep("train_aug"),
-        pseudo_masks={k: PM[k] for k in ("threshold", "saliency_threshold")},
+        pseudo_masks={k: PM[k] for k in ("threshold", "saliency_threshold", "eps_rule")},
     wildcard_constraints:
         method=MASK_METHODS,
     log:
@@ -164,3 +190,25 @@ rule pseudo_mask_miou:
         runtime=PM["runtime"],
     script:
         "../scripts/pseudo_mask_miou.py"
+
+
+rule released_checkpoints:
+    """Pseudo-mask mIoU of the imported (released) classifiers beside the official README's numbers."""
+    input:
+        table="results/tables/pseudo_mask_miou.csv",
+    output:
+        table="results/tables/released_checkpoints.csv",
+    params:
+        checkpoints=CLS["checkpoint"],
+    log:
+        "logs/released_checkpoints/released_checkpoints.log",
+    benchmark:
+        "benchmarks/released_checkpoints/released_checkpoints.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/released_checkpoints.py"

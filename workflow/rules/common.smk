@@ -153,7 +153,8 @@ def eval_loss_csvs():
     if SAL["source"] == "pfan" and not SAL["checkpoint"]:
         runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
     for c in used_classifiers():
-        runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
+        if c not in IMPORTED:
+            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
     for m in eval_methods("deeplab"):
         runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
     return runs
@@ -241,6 +242,14 @@ if EVAL["pseudo_mask_split"] == "val":
                         "only (as in the paper): set it to train or train_aug")
 
 
+# Classifiers given as files (classifier.checkpoint) are imported; the others are trained. A
+# regex that matches nothing keeps a rule out when its list is empty.
+IMPORTED = [c for c in methods.CLASSIFIERS if c in CLS["checkpoint"]]
+NONE = "(?!x)x"
+TRAINED_RE = "|".join(c for c in methods.CLASSIFIERS if c not in IMPORTED) or NONE
+IMPORTED_RE = "|".join(IMPORTED) or NONE
+
+
 def used_classifiers():
     """The classifiers the configured methods read, in registry order."""
     used = {methods.method(m).classifier for m in config["methods"]}
@@ -259,7 +268,7 @@ def classifier_train_section(wildcards):
 
 def classifier_infer_section(wildcards):
     """Params of infer_cams: this classifier's inference keys, scales and flip resolved."""
-    return methods.classifier_infer_params(CLS["infer"], wildcards.classifier)
+    return methods.classifier_infer_params(CLS["infer"], wildcards.classifier, PM["eps_rule"])
 
 
 def cams_shards(wildcards):

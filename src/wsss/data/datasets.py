@@ -64,6 +64,8 @@ class TrainTransform:
     scale_range: tuple[int, int] | None = None  # random long side in pixels, inclusive
     flip: bool = True
     color_jitter: float = 0.0  # max relative change of brightness, contrast and saturation
+    resize_mode: str = "bilinear"  # image and saliency resize: bilinear | bicubic (the official EPS code)
+    hue_jitter: float = 0.0  # max hue shift, as a fraction of the hue circle (official 0.1)
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, saliency=None, mask=None):
         h, w = image.shape[:2]
@@ -71,9 +73,10 @@ class TrainTransform:
             long_side = int(rng.integers(self.scale_range[0], self.scale_range[1] + 1))
             s = long_side / max(h, w)
             nh, nw = max(1, round(h * s)), max(1, round(w * s))
-            image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
+            mode = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[self.resize_mode]
+            image = np.asarray(Image.fromarray(image).resize((nw, nh), mode))
             if saliency is not None:
-                saliency = np.asarray(Image.fromarray(saliency).resize((nw, nh), Image.BILINEAR))
+                saliency = np.asarray(Image.fromarray(saliency).resize((nw, nh), mode))
             if mask is not None:
                 mask = np.asarray(Image.fromarray(mask).resize((nw, nh), Image.NEAREST))
             h, w = nh, nw
@@ -83,6 +86,8 @@ class TrainTransform:
             mask = None if mask is None else mask[:, ::-1]
         if self.color_jitter > 0:
             image = _jitter(rng, image, self.color_jitter)
+        if self.hue_jitter > 0:  # drawn only when on, so the other settings keep their random stream
+            image = _hue_shift(image, float(rng.uniform(-self.hue_jitter, self.hue_jitter)))
         # Random crop with padding: the crop window may extend past the image.
         c = self.crop_size
         top = int(rng.integers(min(0, h - c), max(0, h - c) + 1))
@@ -102,6 +107,13 @@ def _jitter(rng: np.random.Generator, image: np.ndarray, strength: float) -> np.
     grey = x.mean(axis=2, keepdims=True)
     x = (x - grey) * s + grey
     return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _hue_shift(image: np.ndarray, shift: float) -> np.ndarray:
+    """Rotate the hue of an RGB uint8 image by `shift` of the hue circle (torchvision's adjust_hue)."""
+    hsv = np.array(Image.fromarray(image).convert("HSV"))
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + int(round(shift * 255))) % 256).astype(np.uint8)
+    return np.asarray(Image.fromarray(hsv, mode="HSV").convert("RGB"))
 
 
 def _crop(a: np.ndarray, top: int, left: int, size: int, fill) -> np.ndarray:

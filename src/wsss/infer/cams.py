@@ -37,6 +37,7 @@ class CamInferConfig:
     flip: bool
     num_workers: int  # DataLoader workers decoding images
     amp: bool  # float16 autocast on CUDA
+    official: bool = False  # the official infer.py protocol (pseudo_masks.eps_rule official), eps only
 
 
 @torch.no_grad()
@@ -72,6 +73,17 @@ def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInfe
     return result
 
 
+def save_official(path: Path, model, image_path: Path, present: list[int], cfg: CamInferConfig) -> None:
+    """The official protocol's maps of one image, divided by their per-class max (+1e-5) as the
+    official code does, stored with an `official` flag (float16 like every map file)."""
+    from wsss.infer.official_eps import NORM_EPSILON, official_maps
+    from wsss.io import read_image
+
+    summed = official_maps(model, read_image(image_path), present, cfg.scales, cfg.flip)
+    peak = summed.reshape(len(summed), -1).max(axis=1) if len(summed) else np.zeros(0)
+    save_maps(path, np.array(present), summed / (peak[:, None, None] + NORM_EPSILON), official=np.array(True))
+
+
 def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, labels_csv: str | os.PathLike,
                ids_file: str | os.PathLike, out_dir: str | os.PathLike, cfg: CamInferConfig | dict,
                shard: int = 0, num_shards: int = 1, device: str = "auto") -> int:
@@ -97,6 +109,10 @@ def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, lab
         for item in tqdm(loader, total=len(ids), desc="cams", mininterval=2.0):
             present = torch.nonzero(item["label"] > 0.5).flatten().tolist()
             image = item["image"].to(dev, non_blocking=True)
+            if cfg.official:
+                save_official(Path(tmp) / f"{item['id']}.npz", model, Path(images_dir) / f"{item['id']}.jpg",
+                              present, cfg)
+                continue
             out = multiscale_maps(model, image, present, cfg, use_amp)
             extra = {"probs": out["probs"].cpu().numpy()} if "probs" in out else {}
             save_maps(Path(tmp) / f"{item['id']}.npz", np.array(present), out["maps"].cpu().numpy(), **extra)

@@ -54,6 +54,10 @@ class Method:
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
     grid: bool = True                # a column of the pseudo-mask qualitative grid
     grid_crf: bool = False           # ... and a column of its CRF refinement
+    # Train-split pseudo-mask mIoU (%) of the authors' released VOC 2012 checkpoint, as the official
+    # README reports it (halbielee/EPS, README "Pretrained models"): what released_checkpoints.csv
+    # compares against.
+    published_voc_train_miou: float | None = None
 
     @property
     def is_ground_truth(self) -> bool:
@@ -115,15 +119,16 @@ def classifier_train_params(section: dict, name: str) -> dict:
 
     own = set(classifier(name).own_keys)
     others = {k for c in CLASSIFIERS.values() for k in c.own_keys} - own
-    params = {k: v for k, v in section.items() if k != "infer" and k not in others}
+    params = {k: v for k, v in section.items() if k not in ("infer", "checkpoint") and k not in others}
     params["train"] = {k: v for k, v in section.get("train", {}).items() if k not in JOB_KEYS}
     return params
 
 
-def classifier_infer_params(infer: dict, name: str) -> dict:
+def classifier_infer_params(infer: dict, name: str, eps_rule: str = "argmax") -> dict:
     """The `classifier.infer` section for classifier `name`: job-resource keys dropped, and
     `scales` / `flip` resolved where they are given per classifier (a classifier not named gets
-    the schema's default, the paper's four scales + flip)."""
+    the schema's default, the paper's four scales + flip). With pseudo_masks.eps_rule official, a
+    classifier with a background map (eps) computes its maps by the official infer.py protocol."""
     from wsss.schema import JOB_KEYS, section_defaults
 
     params = {k: v for k, v in infer.items() if k not in JOB_KEYS}
@@ -131,6 +136,8 @@ def classifier_infer_params(infer: dict, name: str) -> dict:
     for key in ("scales", "flip"):
         if isinstance(params.get(key), dict):
             params[key] = params[key].get(name, defaults[key])
+    if eps_rule == "official" and classifier(name).background_map:
+        params["official"] = True
     return params
 
 
@@ -142,17 +149,18 @@ def crf_unary(unary: str | dict, name: str) -> str:
 
 
 # ---- the built-in records ------------------------------------------------------------------
-register_classifier(Classifier("cam", background_map=False, trains_on_saliency=False, own_keys=(),
+register_classifier(Classifier("cam", background_map=False, trains_on_saliency=False, own_keys=("head_dropout",),
                                loss="wsss.losses:cam_step"))
 register_classifier(Classifier("eps", background_map=True, trains_on_saliency=True,
-                               own_keys=("tau", "lam", "sal_warmup", "skip_unclaimed"),
+                               own_keys=("tau", "lam", "sal_warmup", "skip_unclaimed", "saliency_resize"),
                                loss="wsss.losses:eps_step"))
 
-register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_mask", threshold_sweep=True))
+register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_mask", threshold_sweep=True,
+                       published_voc_train_miou=47.05))
 register_method(Method("cam_sal", "CAM × saliency", "cam", needs_saliency=True,
                        pseudo_mask="wsss.methods.cam:cam_sal_mask", grid=False))
 register_method(Method("eps", "EPS", "eps", pseudo_mask="wsss.methods.eps:eps_mask", crf_unary="probs",
-                       grid_crf=True))
+                       grid_crf=True, published_voc_train_miou=69.22))
 register_method(Method("gt", "ground truth", None, grid=False))
 
 

@@ -108,9 +108,10 @@ def build_backbone(name: str, pretrained: str | None = None, width: int = 32) ->
             _load_resnet_weights(features, name, pretrained)
         return features
     if name == "resnet38d":  # EPS's own backbone (wsss.models.resnet38d); `width` does not apply
-        from wsss.models.resnet38d import ResNet38d, load_resnet38d_weights
+        from wsss.models.resnet38d import ResNet38d, ResNet38dConfig, load_resnet38d_weights
 
-        features = ResNet38d()
+        # Freezing is the classifier's (classifier.freeze_bn / frozen_blocks), not the backbone's.
+        features = ResNet38d(ResNet38dConfig(freeze_bn=False, frozen_blocks=()))
         if pretrained:
             load_resnet38d_weights(features, pretrained)
         return features

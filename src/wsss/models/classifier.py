@@ -9,6 +9,8 @@ The classifier's registry record (wsss.methods) says whether its head adds a bac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -16,16 +18,57 @@ from wsss import methods
 from wsss.models.backbones import build_backbone
 
 
+@dataclass(frozen=True)
+class Freezing:
+    """What the official recipe keeps fixed: every BatchNorm (eval mode, affine not trained) and
+    the early blocks (named children of the backbone; resnet38d: conv1a, b2, b2_1, b2_2)."""
+
+    freeze_bn: bool = False
+    frozen_blocks: tuple[str, ...] = ()
+
+
 class LocalizationClassifier(nn.Module):
-    def __init__(self, backbone: nn.Module, num_classes: int, method: str):
+    def __init__(self, backbone: nn.Module, num_classes: int, method: str, head_init: str = "normal",
+                 head_dropout: float = 0.0, freezing: Freezing = Freezing()):
         super().__init__()
         self.method, self.num_classes = method, num_classes
         self.background_map = methods.classifier(method).background_map
         self.backbone = backbone
         out_maps = num_classes + 1 if self.background_map else num_classes
+        # Dropout2d on the features before the 1x1 head: resnet38_cls's `dropout7` (GAP and the
+        # head are linear, so dropping before the head is the same network).
+        self.dropout = nn.Dropout2d(head_dropout) if head_dropout > 0 else nn.Identity()
         self.head = nn.Conv2d(backbone.out_channels, out_maps, 1, bias=False)
-        # Small init: the head starts near zero so early EPS softmax is near uniform.
-        nn.init.normal_(self.head.weight, std=0.01)
+        if head_init == "xavier":  # the official fc8
+            nn.init.xavier_uniform_(self.head.weight)
+        elif head_init == "normal":  # small: from scratch the EPS softmax starts near uniform
+            nn.init.normal_(self.head.weight, std=0.01)
+        else:
+            raise ValueError(f"classifier.head_init must be xavier or normal, got {head_init!r}")
+        self.freezing = freezing
+        children = dict(backbone.named_children())
+        unknown = [b for b in freezing.frozen_blocks if b not in children]
+        if unknown:
+            raise ValueError(f"classifier.frozen_blocks {unknown} are not blocks of this backbone; its blocks: "
+                             f"{list(children)}")
+        self._freeze()
+
+    def _freeze(self) -> None:
+        for name in self.freezing.frozen_blocks:
+            for p in getattr(self.backbone, name).parameters():
+                p.requires_grad_(False)
+        if self.freezing.freeze_bn:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+                    for p in m.parameters():
+                        p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "LocalizationClassifier":
+        # Re-applied on every train(): a frozen BN keeps its ImageNet statistics.
+        super().train(mode)
+        self._freeze()
+        return self
 
     @property
     def output_stride(self) -> int:
@@ -33,18 +76,35 @@ class LocalizationClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) → maps (N, C or C+1, H/os, W/os)."""
-        return self.head(self.backbone(x))
+        return self.head(self.dropout(self.backbone(x)))
 
     def logits(self, maps: torch.Tensor) -> torch.Tensor:
         """Image-level class scores: GAP of the C class maps (the background map excluded)."""
         return maps[:, : self.num_classes].mean(dim=(2, 3))
 
-    def param_groups(self, lr: float, weight_decay: float, head_lr_mult: float) -> list[dict]:
-        """SGD groups: backbone at lr, the new head at head_lr_mult × lr (10× in the paper)."""
-        return [{"params": list(self.backbone.parameters()), "lr": lr, "weight_decay": weight_decay},
-                {"params": list(self.head.parameters()), "lr": lr * head_lr_mult, "weight_decay": weight_decay}]
+    def param_groups(self, lr: float, weight_decay: float, head_lr_mult: float, bias_lr_mult: float = 1.0,
+                     bias_weight_decay: bool = True) -> list[dict]:
+        """SGD groups (PSA/EPS): backbone weights (and trainable BN parameters) at lr with decay; conv
+        biases at bias_lr_mult x lr, decayed only if bias_weight_decay; the new head at
+        head_lr_mult x lr. Frozen parameters are left out (they get no gradient anyway)."""
+        bn = {id(p) for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              for p in m.parameters()}
+        trainable = [(n, p) for n, p in self.backbone.named_parameters() if p.requires_grad]
+        biases = [p for n, p in trainable if n.endswith("bias") and id(p) not in bn]
+        weights = [p for n, p in trainable if not (n.endswith("bias") and id(p) not in bn)]
+        groups = [{"params": weights, "lr": lr, "weight_decay": weight_decay}]
+        if biases:
+            groups.append({"params": biases, "lr": lr * bias_lr_mult,
+                           "weight_decay": weight_decay if bias_weight_decay else 0.0})
+        groups.append({"params": list(self.head.parameters()), "lr": lr * head_lr_mult,
+                       "weight_decay": weight_decay})
+        return groups
 
 
 def build_classifier(method: str, num_classes: int, backbone: str, pretrained: str | None = None,
-                     width: int = 32) -> LocalizationClassifier:
-    return LocalizationClassifier(build_backbone(backbone, pretrained, width), num_classes, method)
+                     width: int = 32, head_init: str = "normal", head_dropout: float = 0.0,
+                     freeze_bn: bool = False, frozen_blocks=()) -> LocalizationClassifier:
+    """The classifier `method` (wsss.methods) on a backbone (wsss.models.backbones). The keyword
+    defaults rebuild model files written before these options existed."""
+    return LocalizationClassifier(build_backbone(backbone, pretrained, width), num_classes, method, head_init,
+                                  head_dropout, Freezing(freeze_bn, tuple(frozen_blocks)))

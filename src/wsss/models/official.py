@@ -144,3 +144,18 @@ def import_official_checkpoint(path: str | os.PathLike, num_classes: int, class_
     save_model(out_model_path, model, run_config)
     log.info("imported official %s checkpoint %s → %s", method, path, out_model_path)
     return run_config
+
+
+def import_classifier(path: str | os.PathLike, classifier: str, class_names: list[str],
+                      out_model_path: str | os.PathLike) -> dict:
+    """Stage entry (rule import_classifier): `path` as the model file of classifier `classifier`.
+
+    A checkpoint of the other classifier (e.g. a resnet38_cls file given for eps) is an error, so
+    the table rows never mix up the baseline and EPS.
+    """
+    run_config = import_official_checkpoint(path, len(class_names), class_names, out_model_path)
+    if run_config["method"] != classifier:
+        Path(out_model_path).unlink(missing_ok=True)
+        raise BadInputError(f"{path}: a {run_config['method']} classifier, given as classifier.checkpoint.{classifier}; "
+                            f"give it under classifier.checkpoint.{run_config['method']}")
+    return run_config

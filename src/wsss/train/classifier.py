@@ -33,12 +33,19 @@ class ModelConfig:
     backbone: str  # small | resnet50 | resnet101 | resnet38d
     width: int  # channels of the small CNN's first layer
     pretrained: str | None  # ImageNet weights: file path or torchvision enum name
+    freeze_bn: bool  # every BN in eval mode, affine fixed (the official recipe)
+    frozen_blocks: list[str]  # backbone blocks never trained (official: conv1a, b2, b2_1, b2_2)
+    head_init: str  # xavier (official fc8) | normal (std 0.01)
 
 
 @dataclass
 @schema_defaults("classifier.train")
 class ClassifierRecipe(TrainingRecipe):
     head_lr_mult: float  # the new 1x1 head learns this many times faster (10x in the paper)
+    bias_lr_mult: float  # conv biases (PSA/EPS: 2x, no decay)
+    bias_weight_decay: bool
+    resize_mode: str  # long-side resize of image and saliency: bicubic (official) | bilinear
+    hue_jitter: float  # max hue shift as a fraction of the hue circle (official 0.1)
     crop_size: int
     scale_range: list[int] | None  # random long side, px (None: no resize)
     flip: bool
@@ -47,8 +54,8 @@ class ClassifierRecipe(TrainingRecipe):
 
 
 # Keys of the `classifier` section that are not the model's, not the recipe's and not a
-# classifier's own (wsss.methods): inference settings of infer_cams.
-_INFER_KEYS = ("infer",)
+# classifier's own (wsss.methods): inference settings of infer_cams, the files import_classifier reads.
+_INFER_KEYS = ("infer", "checkpoint")
 
 
 def split_section(section: dict, classifier: str) -> tuple[ModelConfig, ClassifierRecipe, dict]:
@@ -97,12 +104,17 @@ def train_classifier(method: str, images_dir: str | os.PathLike, labels_csv: str
     class_names, _ = read_labels_csv(labels_csv)
     ids = read_id_list(ids_file)
     transform = TrainTransform(recipe.crop_size, tuple(recipe.scale_range) if recipe.scale_range else None,
-                               recipe.flip, recipe.color_jitter)
+                               recipe.flip, recipe.color_jitter, resize_mode=recipe.resize_mode,
+                               hue_jitter=recipe.hue_jitter)
     sal_dir = saliency_dir if record.trains_on_saliency else None
     dataset = WSSSDataset(ids, images_dir, labels_csv, sal_dir, transform=transform)
     torch.manual_seed(seed)  # model initialisation is part of the deterministic run
-    model = build_classifier(method, len(class_names), model_cfg.backbone, model_cfg.pretrained, model_cfg.width)
-    optimizer = torch.optim.SGD(model.param_groups(recipe.lr, recipe.weight_decay, recipe.head_lr_mult),
+    model = build_classifier(method, len(class_names), **dataclasses.asdict(model_cfg),
+                             head_dropout=own.get("head_dropout", 0.0))
+    # momentum: the official PolyOptimizer passes its weight decay into SGD's momentum slot, so
+    # the paper's recipe runs with momentum 5e-4 (classifier.train.momentum's default).
+    optimizer = torch.optim.SGD(model.param_groups(recipe.lr, recipe.weight_decay, recipe.head_lr_mult,
+                                                   recipe.bias_lr_mult, recipe.bias_weight_decay),
                                 lr=recipe.lr, momentum=recipe.momentum)
     scheduler = poly_scheduler(optimizer, recipe.iterations, recipe.poly_power)
     run_config = {"method": method, "class_names": class_names, "model": dataclasses.asdict(model_cfg),
@@ -128,8 +140,8 @@ def load_classifier(path: str | os.PathLike) -> tuple[LocalizationClassifier, di
     obj = load_model(path)
     cfg = obj["config"]
     try:
-        m = cfg["model"]
-        model = build_classifier(cfg["method"], len(cfg["class_names"]), m["backbone"], None, m["width"])
+        m = {**cfg["model"], "pretrained": None}  # the trained weights follow: fetch nothing
+        model = build_classifier(cfg["method"], len(cfg["class_names"]), **m)
         model.load_state_dict(obj["model"])
     except (KeyError, RuntimeError, ValueError) as err:
         raise BadInputError(f"{path}: not a classifier model file ({err}); re-run train_classifier") from err

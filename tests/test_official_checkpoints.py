@@ -1,0 +1,50 @@
+"""The released-checkpoint path: classifier.checkpoint pointing at state dicts in the official EPS
+layout (resnet38_cls / resnet38_eps, saved by the test with random weights) runs the DAG to the
+tables on the embedded data, and released_checkpoints.csv sets their pseudo-masks beside the
+official README's numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import TINY, snakemake
+
+pytestmark = pytest.mark.slow
+CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
+
+
+def official_state(method: str) -> dict:
+    """What the official code's torch.save(model.module.state_dict(), 'checkpoint_cls.pth') holds."""
+    from wsss.models.classifier import build_classifier
+    from wsss.models.official import project_to_official
+
+    torch.manual_seed(0 if method == "cam" else 1)
+    return project_to_official(build_classifier(method, len(CLASSES), "resnet38d").state_dict())
+
+
+def test_official_checkpoints_run_to_the_tables(tmp_path):
+    for method in ("cam", "eps"):
+        torch.save(official_state(method), tmp_path / f"{method}_checkpoint_cls.pth")
+    overlay = tmp_path / "released.yaml"
+    overlay.write_text(yaml.safe_dump({"classifier": {"checkpoint": {
+        "cam": str(tmp_path / "cam_checkpoint_cls.pth"), "eps": str(tmp_path / "eps_checkpoint_cls.pth")}}}))
+    work = tmp_path / "work"
+    proc = snakemake("-n", "--configfile", str(TINY), str(overlay), workdir=work)
+    assert "import_classifier" in proc.stdout and "train_classifier" not in proc.stdout
+    snakemake("all", "results/tables/released_checkpoints.csv", "--cores", "2", "--configfile", str(TINY),
+              str(overlay), workdir=work, timeout=1200)
+    miou = pd.read_csv(work / "results/tables/miou.csv")
+    assert {"cam", "eps"} <= set(miou.method)
+    released = pd.read_csv(work / "results/tables/released_checkpoints.csv")
+    assert list(released.method) == ["cam", "eps"] and list(released.published_mIoU) == [47.05, 69.22]
+    # a cam checkpoint given as eps's is refused, naming the file
+    bad = tmp_path / "swapped.yaml"
+    bad.write_text(yaml.safe_dump({"classifier": {"checkpoint": {"eps": str(tmp_path / "cam_checkpoint_cls.pth")}}}))
+    proc = snakemake("results/classifier/eps/model.pt", "--cores", "1", "--configfile", str(TINY), str(bad),
+                     workdir=tmp_path / "swapped", check=False)
+    log = (tmp_path / "swapped/logs/import_classifier/eps.log").read_text()
+    assert proc.returncode != 0 and "cam_checkpoint_cls.pth" in log and "classifier.checkpoint.cam" in log
+    assert not (tmp_path / "swapped/results/classifier/eps/model.pt").exists()
