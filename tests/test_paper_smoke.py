@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from conftest import REPO, snakemake
 from test_mxnet_params import mxnet_name
+from wsss.data.weights import digests
 from wsss.schema import load_config
 
 pytestmark = pytest.mark.slow
@@ -31,6 +33,7 @@ def write_weight_files(workdir, config) -> None:
     torch.manual_seed(0)
     vgg = workdir / config["saliency"]["model"]["backbone_weights"]
     vgg.parent.mkdir(parents=True, exist_ok=True)
+    assert vgg.parent == workdir / config["weights"]["dir"]  # the paper setting reads the weights stage's files
     pfan = PFAN(PFANConfig(width=1.0, batch_norm=False, kernel=9, backbone_weights=None))
     torch.save(pfan.features.state_dict(), vgg)  # torchvision's VGG-16 `features` keys
     # ResNet-38d under ademxapp's MXNet names (the naming-scheme oracle of test_mxnet_params).
@@ -44,8 +47,14 @@ def test_paper_setting_runs_end_to_end(tmp_path):
     config = load_config(REPO / "config" / "voc12.yaml", SMOKE)
     assert config["classifier"]["backbone"] == "resnet38d" and config["pseudo_masks"]["eps_rule"] == "official"
     write_weight_files(tmp_path, config)
+    # The weights stage verifies the placed files against weights.files: give it their checksums.
+    folder = tmp_path / config["weights"]["dir"]
+    files = {p.name: {"url": f"http://127.0.0.1:9/{p.name}", "sha256": digests(p)["sha256"]}
+             for p in folder.iterdir() if p.is_file()}
+    (tmp_path / "placed.yaml").write_text(yaml.safe_dump({"weights": {"files": files}}))
     snakemake("--cores", "2", "--resources", "gpu=0", "--configfile", str(REPO / "config" / "voc12.yaml"),
-              str(SMOKE), workdir=tmp_path, timeout=1500)
+              str(SMOKE), str(tmp_path / "placed.yaml"), workdir=tmp_path, timeout=1500)
+    assert len(list((folder / ".verified").iterdir())) == 3  # every weights file was verified
     miou = pd.read_csv(tmp_path / "results/tables/miou.csv")
     assert {"cam", "cam_sal", "eps", "gt"} <= set(miou.method) and np.isfinite(miou.mIoU).all()
     log = (tmp_path / "logs/train_classifier/eps.log").read_text()

@@ -168,6 +168,13 @@ def check_device(device: str | None) -> list[str]:
     return []
 
 
+def weights_paths(config: dict) -> set[str]:
+    """The files the weights stage makes (weights.dir / each name of weights.files), normalised."""
+    weights = config.get("weights") or {}
+    folder = weights.get("dir", "resources/weights")
+    return {os.path.normpath(f"{folder}/{name}") for name in (weights.get("files") or {})}
+
+
 def check_input_files(config: dict, workdir: str | os.PathLike | None = None) -> list[str]:
     """Problems with the configured files that must exist because no rule can make them."""
     base = Path(workdir or os.getcwd())
@@ -185,9 +192,10 @@ def check_input_files(config: dict, workdir: str | os.PathLike | None = None) ->
             ("deeplab.init_weights", True, "a torchvision ResNet-101 ImageNet state dict or a converted "
              "COCO-pretrained DeepLab-v2 (README, 'Paper setting'); null trains from scratch, useless at VOC scale")]
     problems = []
+    made = weights_paths(config)  # the weights stage downloads these
     for key, used, what in keys:
         value = _get(config, key)
-        if not used or value in (None, ""):
+        if not used or value in (None, "") or os.path.normpath(str(value)) in made:
             continue
         value = str(value)
         if key == "classifier.pretrained" and not _looks_like_path(value):

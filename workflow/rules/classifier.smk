@@ -9,6 +9,7 @@ rule train_classifier:
     input:
         prepared=PREP,
         saliency=classifier_saliency_input,
+        weights=weights_record(CLS["pretrained"]),
     output:
         model="results/classifier/{classifier}/model.pt",
         losses="results/classifier/{classifier}/loss.csv",
@@ -41,6 +42,7 @@ rule import_classifier:
     """Use classifier.checkpoint[{classifier}] (a model file, or an official EPS checkpoint_cls.pth) instead of training."""
     input:
         checkpoint=lambda wildcards: CLS["checkpoint"][wildcards.classifier],
+        verified=lambda wildcards: weights_record(CLS["checkpoint"][wildcards.classifier]),
     output:
         model="results/classifier/{classifier}/model.pt",
     params:

@@ -1,6 +1,9 @@
 # Helpers shared by all the .smk files: paths from the layout module, the method registry's
 # wildcards and per-method params, input functions. The wsss package never builds paths itself.
 # NB for editors: snakemake --lint takes the word r-u-l-e, a space, then any text and a colon on one line, as a rule definition. Avoid that in comments of this file.
+import os
+import re
+
 from wsss import methods
 from wsss.data import layout
 
@@ -65,6 +68,24 @@ def check_method_names():
 def classifier_maps(method):
     """The localization-map folder a pseudo-mask method reads: its classifier's."""
     return f"results/cams/{methods.method(method).classifier}"
+
+
+# ---- weights (stage: weights) ------------------------------------------------------------------
+WEIGHTS_DIR = config["weights"]["dir"]
+WEIGHTS = config["weights"]["files"]
+WEIGHTS_RE = "|".join(re.escape(name) for name in WEIGHTS) or "(?!x)x"
+
+
+def weights_record(path):
+    """The verification record a job that reads weights file `path` depends on: the weights stage
+    downloads (or verifies) every file of weights.files; any other path is the user's (checked to
+    exist when the config loads), and a torchvision weights name or null needs nothing."""
+    if not path:
+        return []
+    path = os.path.normpath(str(path))
+    if os.path.dirname(path) == os.path.normpath(WEIGHTS_DIR) and os.path.basename(path) in WEIGHTS:
+        return f"{WEIGHTS_DIR}/.verified/{os.path.basename(path)}.json"
+    return []
 
 
 def final_targets():

@@ -6,6 +6,7 @@ rule train_saliency:
     """Train PFAN on the DUTS-layout set minus its held-out split (resumable)."""
     input:
         duts=RAW_DUTS,
+        weights=weights_record(SAL["model"]["backbone_weights"]),
     output:
         model=SAL_MODEL,
         losses="results/saliency/pfan/loss.csv",

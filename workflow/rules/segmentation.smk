@@ -62,6 +62,7 @@ rule train_segmentation:
     input:
         prepared=PREP,
         masks=seg_masks_input,
+        weights=weights_record(DEEPLAB["init_weights"]),
     output:
         model="results/deeplab/{method}/model.pt",
         loss="results/deeplab/{method}/loss.csv",

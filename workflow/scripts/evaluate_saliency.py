@@ -3,9 +3,11 @@
 import torch
 
 from wsss.infer.saliency import evaluate_saliency
+from wsss.device import claim_gpus
 from wsss.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+    claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     p = snakemake.params  # noqa: F821
     evaluate_saliency(snakemake.input.model, snakemake.input.duts, snakemake.output.table,  # noqa: F821

@@ -3,9 +3,11 @@
 import torch
 
 from wsss.infer.cams import infer_cams
+from wsss.device import claim_gpus
 from wsss.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
+    claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     p = snakemake.params  # noqa: F821
     n = infer_cams(snakemake.input.model, p.images, p.labels, p.ids, snakemake.output.maps, dict(p.infer),  # noqa: F821

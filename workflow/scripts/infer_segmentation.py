@@ -1,9 +1,11 @@
 """Rule infer_segmentation: DeepLab predictions on val, with and without the dense CRF."""
 
 from wsss.infer.segmentation import infer_segmentation
+from wsss.device import claim_gpus
 from wsss.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821
+    claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)
     infer_segmentation(
         model_path=snakemake.input.model,  # noqa: F821
         id_list=snakemake.params.ids,  # noqa: F821

@@ -3,10 +3,12 @@
 import torch
 
 from wsss.distributed import relaunched_under_torchrun
+from wsss.device import claim_gpus
 from wsss.runlog import log_to
 from wsss.train.classifier import train_classifier
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+    claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     if not relaunched_under_torchrun(snakemake.resources.get("gpu", 0)):  # noqa: F821
         p = snakemake.params  # noqa: F821

@@ -79,7 +79,14 @@ def _load_resnet_weights(features: ResNetFeatures, name: str, weights: str) -> N
 
         enum_name = weights.split(".")[-1]
         try:
-            state = torchvision.models.get_model_weights(name)[enum_name].get_state_dict(progress=False)
+            enum = torchvision.models.get_model_weights(name)[enum_name]
+            # No job downloads anything: only torchvision's cache is read.
+            cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+            if not cached.is_file():
+                raise BadInputError(f"classifier.pretrained '{weights}': {cached} is not in torchvision's cache, and a "
+                                    f"training job downloads nothing; add {Path(enum.url).name} (url {enum.url}) to "
+                                    "weights.files and set classifier.pretrained to resources/weights/<that file>")
+            state = enum.get_state_dict(progress=False)
         except KeyError:
             raise BadInputError(f"classifier.pretrained '{weights}' is neither a file nor a torchvision weights "
                                 f"name of {name}; use e.g. IMAGENET1K_V2 or a path to a .pth file") from None

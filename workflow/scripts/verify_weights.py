@@ -1,0 +1,8 @@
+"""Rule verify_weights: the checksum of a weights file that is there, recorded once."""
+
+from wsss.data.weights import verify_weights
+from wsss.runlog import log_to
+
+with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+    e = snakemake.params.entry  # noqa: F821
+    verify_weights(snakemake.input.weights, snakemake.output.record, e.get("md5"), e.get("sha256"))  # noqa: F821
