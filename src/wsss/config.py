@@ -170,9 +170,10 @@ def check_device(device: str | None) -> list[str]:
 
 def weights_paths(config: dict) -> set[str]:
     """The files the weights stage makes (weights.dir / each name of weights.files), normalised."""
-    weights = config.get("weights") or {}
-    folder = weights.get("dir", "resources/weights")
-    return {os.path.normpath(f"{folder}/{name}") for name in (weights.get("files") or {})}
+    from wsss.schema import weights_table
+
+    folder = (config.get("weights") or {}).get("dir", "resources/weights")
+    return {os.path.normpath(f"{folder}/{name}") for name in weights_table(config)}
 
 
 def check_input_files(config: dict, workdir: str | os.PathLike | None = None) -> list[str]:
@@ -184,7 +185,7 @@ def check_input_files(config: dict, workdir: str | os.PathLike | None = None) ->
              "saliency.source: pfan"),
             ("saliency.checkpoint", not precomputed, "a PFAN model file written by train_saliency, or null to "
              "train PFAN"),
-            ("saliency.model.backbone_weights", not precomputed and not sal.get("checkpoint"),
+            ("saliency.model.backbone_weights", sal.get("source", "pfan") == "pfan" and not sal.get("checkpoint"),
              "a torchvision VGG-16 ImageNet state dict, e.g. torch.save(torchvision.models.vgg16("
              "weights='IMAGENET1K_V1').state_dict(), PATH) on a machine with internet (null trains PFAN "
              "from scratch, which is useless at VOC scale)"),

@@ -43,14 +43,20 @@ def pick_ids(ids_file: str, requested: list[str], count: int) -> list[str]:
     return list(requested)
 
 
+def _saliency_or_blank(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The saliency map, or mid-grey where there is none (released maps may lack the val ids)."""
+    return read_gray_png(path) if path.is_file() else np.full(shape, 0.5, np.float32)
+
+
 def figure_qualitative(ids: list[str], images_dir: str, gt_dir: str, saliency_dir: str,
                      columns: list[tuple[str, str]], out_png: str, title: str = "") -> None:
     """One row per id: image, ground truth, saliency, then one label-map column per (title, folder)."""
     heads = ["image", "ground truth", "saliency"] + [t for t, _ in columns]
     fig, axes = plt.subplots(len(ids), len(heads), figsize=(1.6 * len(heads), 1.6 * len(ids)), squeeze=False)
     for r, i in enumerate(ids):
-        panels = [read_image(Path(images_dir) / f"{i}.jpg"), colorize(read_label_png(Path(gt_dir) / f"{i}.png")),
-                  read_gray_png(Path(saliency_dir) / f"{i}.png")]
+        image = read_image(Path(images_dir) / f"{i}.jpg")
+        panels = [image, colorize(read_label_png(Path(gt_dir) / f"{i}.png")),
+                  _saliency_or_blank(Path(saliency_dir) / f"{i}.png", image.shape[:2])]
         panels += [colorize(read_label_png(Path(d) / f"{i}.png")) for _, d in columns]
         for c, panel in enumerate(panels):
             ax = axes[r, c]

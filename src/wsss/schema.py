@@ -105,6 +105,14 @@ def load_config(*paths: str | Path) -> dict:
     return config
 
 
+def weights_table(config: dict) -> dict[str, dict]:
+    """weights.files: the schema's table with the config's entries added or replaced (a config that
+    names one file of its own keeps the others)."""
+    table = copy.deepcopy(section_schema("weights.files").get("default", {}))
+    table.update(copy.deepcopy((config.get("weights") or {}).get("files") or {}))
+    return table
+
+
 def from_section(cls, section: dict | None, ignore=(), **override):
     """A dataclass from a config section: unknown keys are an error, keys in `ignore` are skipped
     (keys other code of the same section reads), missing ones take the dataclass defaults."""

@@ -5,6 +5,7 @@ import os
 import re
 
 from wsss import methods
+from wsss.schema import weights_table
 from wsss.data import layout
 
 ROOT = config["dataset"]["root"]
@@ -72,7 +73,7 @@ def classifier_maps(method):
 
 # ---- weights (stage: weights) ------------------------------------------------------------------
 WEIGHTS_DIR = config["weights"]["dir"]
-WEIGHTS = config["weights"]["files"]
+WEIGHTS = weights_table(config)  # the schema's table plus the config's own entries
 WEIGHTS_RE = "|".join(re.escape(name) for name in WEIGHTS) or "(?!x)x"
 
 
@@ -233,6 +234,9 @@ STAGE_TARGETS += [
 SAL = config["saliency"]
 SAL_MODEL = "results/saliency/pfan/model.pt"
 SAL_ID_LISTS = [prep("train_aug"), prep("val")]
+RELEASED_MAPS = f"{ROOT}/released_saliency"
+# The folder import_precomputed_saliency reads: the user's, or the released archive's maps.
+IMPORTED_MAPS = RELEASED_MAPS if SAL["source"] == "released" else SAL["precomputed_dir"]
 if SAL["source"] == "precomputed" and not SAL["precomputed_dir"]:
     raise WorkflowError("saliency.source is precomputed but saliency.precomputed_dir is not set: "
                         "point it at a folder of <id>.png maps, or set saliency.source: pfan")

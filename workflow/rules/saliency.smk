@@ -82,18 +82,46 @@ if SAL["source"] == "pfan":
         script:
             "../scripts/merge_shards.py"
 
-else:
+if SAL["source"] == "released":
+
+    rule extract_released_saliency:
+        """The EPS authors' PFAN maps: their archive extracted, its folder of <id>.png maps found and checked."""
+        input:
+            archive=SAL["released_archive"],
+            verified=weights_record(SAL["released_archive"]),
+            prepared=PREP,
+        output:
+            maps=directory(RELEASED_MAPS),
+        params:
+            ids=prep("train_aug"),
+        log:
+            "logs/extract_released_saliency/extract_released_saliency.log",
+        benchmark:
+            "benchmarks/extract_released_saliency/extract_released_saliency.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        script:
+            "../scripts/extract_released_saliency.py"
+
+
+if SAL["source"] in ("precomputed", "released"):
 
     rule import_precomputed_saliency:
         """Import user-supplied maps into results/saliency/maps: every id present, every map's format and size checked."""
         input:
-            maps=SAL["precomputed_dir"],
+            maps=IMPORTED_MAPS,
             prepared=PREP,
         output:
             maps=directory("results/saliency/maps"),
         params:
             images=prep("images"),
-            id_lists=SAL_ID_LISTS,
+            id_lists=[prep("train_aug")] if SAL["source"] == "released" else SAL_ID_LISTS,
+            # the released archive may lack val maps: only the figures read them
+            optional_lists=[prep("val")] if SAL["source"] == "released" else [],
             resize_mismatched=SAL["resize_mismatched"],
         log:
             "logs/import_precomputed_saliency/import_precomputed_saliency.log",

@@ -25,6 +25,7 @@ from wsss.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
 from wsss.saliency_maps import find_map, read_saliency_map
+from wsss.parallel import chunks, map_chunks
 from wsss.sharding import shard_ids
 from wsss.train.model_files import load_model
 
@@ -118,38 +119,44 @@ def _import_one(args) -> tuple[str, str | None, bool]:
     return image_id, None, tuple(msize) != tuple(size)
 
 
+def _import_chunk(jobs: list) -> list:
+    return [_import_one(j) for j in jobs]
+
+
 def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os.PathLike, id_lists: list,
-                      out_dir: str | os.PathLike, *, resize_mismatched: bool = False, processes: int = 1,
-                      max_listed: int = 10) -> int:
+                                out_dir: str | os.PathLike, *, resize_mismatched: bool = False, processes: int = 1,
+                                max_listed: int = 10, optional_lists: list = ()) -> int:
     """Bring user-supplied maps `<src_dir>/<id>.<png|npy|tif|...>` into `out_dir` (8-bit grey PNG, image size).
 
     Every id must have exactly one map, readable by `wsss.saliency_maps.read_saliency_map` (its
     docstring states the conversion of each format). A map of another size than its image is an
     error unless `resize_mismatched` (config saliency.resize_mismatched; then bilinear, logged).
     Grey 8-bit PNGs that fit are hard-linked. All maps are checked (in `processes` processes) and
-    every problem is reported in one BadInputError; nothing is written then. Returns the number
-    of resized maps.
+    every problem is reported in one BadInputError; nothing is written then. Ids of
+    `optional_lists` (e.g. val, which only the figures read) are imported where a map exists.
+    Returns the number of resized maps.
     """
     src_dir, images_dir = Path(src_dir), Path(images_dir)
     ids = _union_ids(id_lists)
+    required = set(ids)
+    optional = [i for i in _union_ids(optional_lists) if i not in required] if optional_lists else []
     if not src_dir.is_dir():
         raise BadInputError(f"{src_dir}: saliency.precomputed_dir does not exist; point it at a folder of "
                             "<id>.png saliency maps, or set saliency.source: pfan")
-    found = {i: find_map(src_dir, i) for i in ids}
+    found = {i: find_map(src_dir, i) for i in ids + optional}
     missing = [i for i in ids if not found[i]]
+    skipped = [i for i in optional if not found[i]]
+    if skipped:
+        log.warning("%d of %d optional ids (e.g. %s) have no map in %s: left out (figures show them blank)",
+                    len(skipped), len(optional), skipped[0], src_dir)
+    ids = ids + [i for i in optional if found[i]]
     if missing:
         raise BadInputError(f"{src_dir / (missing[0] + '.png')}: no saliency map for image id {missing[0]} "
                             f"({len(missing)} of {len(ids)} ids missing, e.g. {', '.join(missing[:max_listed])}); "
                             "add the maps, or set saliency.source: pfan to compute them")
     with atomic_dir(out_dir) as tmp:
         jobs = [(i, found[i], images_dir / f"{i}.jpg", tmp, resize_mismatched) for i in ids]
-        if processes > 1 and len(jobs) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(processes) as pool:
-                results = list(pool.map(_import_one, jobs, chunksize=max(1, min(64, len(jobs) // processes))))
-        else:
-            results = [_import_one(j) for j in jobs]
+        results = [r for chunk in map_chunks(_import_chunk, chunks(jobs, processes), processes) for r in chunk]
         bad = [problem for _, problem, _ in results if problem]
         if bad:
             listed = bad[:max_listed]
@@ -167,6 +174,48 @@ def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os
                     len(ids))
     log.info("precomputed saliency: %d maps from %s", len(ids), src_dir)
     return len(resized)
+
+
+def extract_released_saliency(archive: str | os.PathLike, ids_file: str | os.PathLike, out_dir: str | os.PathLike,
+                              max_listed: int = 10) -> int:
+    """The authors' saliency-map archive (zip or tar) → `out_dir`, the folder of its `<id>.png` maps.
+
+    The archive's nesting is not fixed (e.g. `SALImages/`, or one more level): the folder holding
+    the most maps of the ids in `ids_file` is taken, and every one of those ids must be there.
+    Returns the number of maps.
+    """
+    import tarfile
+    import tempfile
+    import zipfile
+
+    archive = Path(archive)
+    ids = read_id_list(ids_file)
+    with tempfile.TemporaryDirectory(dir=Path(out_dir).parent if Path(out_dir).parent.exists() else None) as raw:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(raw)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                tf.extractall(raw, filter="data")
+        else:
+            raise BadInputError(f"{archive}: neither a zip nor a tar archive; re-download it "
+                                f"({rerun_hint(archive)})")
+        wanted = set(ids)
+        counts = {}
+        for folder, _, files in os.walk(raw):
+            counts[folder] = sum(f.endswith(".png") and f[:-4] in wanted for f in files)
+        best = max(counts, key=counts.get) if counts else raw
+        missing = [i for i in ids if not (Path(best) / f"{i}.png").is_file()]
+        if missing:
+            raise BadInputError(f"{archive}: its map folder ({Path(best).relative_to(raw) if counts[best] else 'none'}) "
+                                f"lacks {len(missing)} of {len(ids)} ids (e.g. {', '.join(missing[:max_listed])}); "
+                                "is it the archive for this dataset? Re-download it, or use saliency.source: pfan")
+        with atomic_dir(out_dir) as tmp:
+            for f in Path(best).iterdir():
+                if f.suffix == ".png":
+                    os.replace(f, tmp / f.name)
+    log.info("released saliency: %d maps of %d ids from %s", len(list(Path(out_dir).iterdir())), len(ids), archive)
+    return len(ids)
 
 
 def evaluate_saliency(model_path: str | os.PathLike, duts_dir: str | os.PathLike, out_csv: str | os.PathLike,
