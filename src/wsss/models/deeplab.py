@@ -3,6 +3,9 @@ and ASPP — four parallel 3x3 classifiers with dilation rates 6/12/18/24 whose 
 summed — with optional multi-scale inputs (1, 0.75, 0.5) fused by a pixel-wise max, and
 BatchNorm frozen (batches of 10 crops are too small to estimate its statistics).
 
+`backbone: resnet101_caffe` is the Caffe ResNet-101 of the COCO-pretrained DeepLab-v2 the paper
+starts from (wsss.models.caffe_resnet); `load_init_weights` reads deeplab-pytorch's conversion of it.
+
 `backbone: small` builds a network of the same shape (a small dilated conv backbone + ASPP)
 for the embedded 64-px benchmark, trained from scratch in seconds on a CPU.
 """
@@ -18,11 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsss.io import BadInputError
+from wsss.models.caffe_resnet import CaffeResNetBackbone, caffe_key_map, is_deeplab_pytorch_layout
 from wsss.schema import schema_defaults
 
 log = logging.getLogger("wsss.deeplab")
 
-BACKBONES = ("small", "resnet50", "resnet101")
+BACKBONES = ("small", "resnet50", "resnet101", "resnet101_caffe")
 
 
 @dataclass
@@ -133,6 +137,8 @@ class DeepLabV2(nn.Module):
         norm = FrozenBatchNorm2d if cfg.freeze_bn else nn.BatchNorm2d
         if cfg.backbone == "small":
             self.backbone = SmallBackbone(cfg.width, cfg.small_output_stride, norm)
+        elif cfg.backbone == "resnet101_caffe":  # expects ImageNet-normalised RGB too: converts it itself
+            self.backbone = CaffeResNetBackbone(norm)
         else:
             self.backbone = ResNetBackbone(int(cfg.backbone[len("resnet"):]), norm)
         self.aspp = ASPP(self.backbone.out_channels, num_classes, cfg.aspp_rates)
@@ -166,9 +172,12 @@ def load_init_weights(model: DeepLabV2, path: str | os.PathLike) -> dict[str, in
     """Initialise from a weights file; returns counts of loaded/skipped tensors.
 
     Accepted: a torchvision ResNet state dict (ImageNet; `fc.*` dropped), a DeepLab state dict
-    with this model's key names (`backbone.*`, `aspp.*`, e.g. a converted COCO-pretrained
-    DeepLab-v2, optionally under "model"/"state_dict" and with a `module.` prefix). Tensors whose
-    shape differs (the ASPP of another class count) are skipped and logged.
+    with this model's key names (`backbone.*`, `aspp.*`), or deeplab-pytorch's conversion of the
+    Caffe DeepLab-v2 (COCO-pretrained `deeplabv1_resnet101-coco.pth`, or a DeepLabV2_ResNet101_MSC
+    file with `base.` keys) for `deeplab.backbone: resnet101_caffe`, keys mapped by
+    `caffe_key_map` and the backbone loaded strictly. Any of them optionally under
+    "model"/"state_dict" and with a `module.` prefix. Tensors whose shape differs (the ASPP of
+    another class count) are skipped and logged.
     """
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
@@ -182,9 +191,11 @@ def load_init_weights(model: DeepLabV2, path: str | os.PathLike) -> dict[str, in
             obj = obj[key]
     if not isinstance(obj, dict):
         raise BadInputError(f"{path}: not a state dict; give a torchvision ResNet or DeepLab state dict")
+    sd = {k.removeprefix("module."): v for k, v in obj.items() if torch.is_tensor(v)}
+    if is_deeplab_pytorch_layout(sd):
+        return _load_deeplab_pytorch(model, sd, path)
     # num_batches_tracked: BatchNorm bookkeeping that FrozenBatchNorm2d does not have.
-    sd = {k.removeprefix("module."): v for k, v in obj.items()
-          if torch.is_tensor(v) and not k.endswith("num_batches_tracked")}
+    sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
     if not any(k.startswith(("backbone.", "aspp.")) for k in sd):  # a bare ResNet: goes into the backbone
         sd = {f"backbone.{k}": v for k, v in sd.items() if not k.startswith("fc.")}
     own = model.state_dict()
@@ -201,6 +212,38 @@ def load_init_weights(model: DeepLabV2, path: str | os.PathLike) -> dict[str, in
                     skipped[:3])
     log.info("init weights %s: loaded %d tensors", path, len(loaded))
     return {"loaded": len(loaded), "skipped": len(skipped)}
+
+
+def _load_deeplab_pytorch(model: DeepLabV2, sd: dict[str, torch.Tensor], path) -> dict[str, int]:
+    """deeplab-pytorch's layout: every backbone tensor must be there with its shape and nothing
+    else may be (strict); its ASPP loads only if it matches this model's (rates and class count),
+    else it is skipped as a whole (e.g. COCO-Stuff's 182 classes for VOC's 21)."""
+    if model.cfg.backbone != "resnet101_caffe":
+        raise BadInputError(f"{path}: deeplab-pytorch's Caffe ResNet-101 layout (layer1.conv1.conv.weight, ...) "
+                            f"needs deeplab.backbone: resnet101_caffe, not '{model.cfg.backbone}'")
+    mapped, dropped = caffe_key_map(sd)
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    own_aspp = {k for k in own if k.startswith("aspp.")}
+    backbone = {k: v for k, v in mapped.items() if not k.startswith("aspp.")}
+    aspp = {k: v for k, v in mapped.items() if k.startswith("aspp.")}
+    problems = [f"missing {k}" for k in sorted(set(own) - own_aspp - set(backbone))]
+    problems += [f"unexpected {k}" for k in sorted(set(backbone) - set(own))]
+    problems += [f"{k}: shape {tuple(v.shape)}, model {tuple(own[k].shape)}" for k, v in backbone.items()
+                 if k in own and own[k].shape != v.shape]
+    if problems:
+        raise BadInputError(f"{path}: not deeplab-pytorch's DeepLab-v2 ResNet-101 ({len(problems)} problem(s), "
+                            f"e.g. {'; '.join(problems[:3])}); re-convert it with its convert.py")
+    aspp_fits = set(aspp) == own_aspp and all(own[k].shape == v.shape for k, v in aspp.items())
+    result = model.load_state_dict({**backbone, **(aspp if aspp_fits else {})}, strict=False)
+    left = [k for k in result.missing_keys if not k.endswith("num_batches_tracked") and k not in own_aspp]
+    assert not left and not result.unexpected_keys, (left, result.unexpected_keys)
+    skipped = [k for k in dropped if not k.endswith("num_batches_tracked")] + ([] if aspp_fits else sorted(aspp))
+    if not aspp_fits:
+        log.warning("init weights %s: ASPP left at its initialisation (file: %d ASPP tensors of another shape "
+                    "or count, e.g. %s)", path, len(aspp), sorted(aspp)[:2])
+    loaded = len(backbone) + (len(aspp) if aspp_fits else 0)
+    log.info("init weights %s (deeplab-pytorch layout): loaded %d tensors, skipped %d", path, loaded, len(skipped))
+    return {"loaded": loaded, "skipped": len(skipped)}
 
 
 def build_deeplab(num_classes: int, cfg: DeepLabModelConfig, init_weights: str | None = None) -> DeepLabV2:
