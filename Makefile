@@ -29,6 +29,7 @@ GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --resources gpu=$(or $(GPUS),0)
 	$(SNAKEMAKE) --report results/report.html
+	$(PY) -m wsss.readme README.md results/tables
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slurm"

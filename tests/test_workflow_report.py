@@ -52,3 +52,17 @@ def test_boundary_table_plans_no_deeplab(tmp_path):
     assert "evaluate_boundary" in proc.stdout and "table_boundary" in proc.stdout
     for rule in ("train_segmentation", "infer_segmentation", "evaluate_miou", "evaluate_confusion_ratio"):
         assert rule not in proc.stdout, f"{rule} planned for the boundary table"
+
+
+def test_readme_results_are_generated_from_the_csvs(tiny_run, tmp_path):
+    from wsss.readme import END, START, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nstale 99.99\n{END}\noutro\n")
+    update_readme(readme, tiny_run / "results" / "tables")
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro") and text.endswith("outro\n")
+    miou = pd.read_csv(tiny_run / "results" / "tables" / "miou.csv")
+    eps_pseudo = miou[(miou.method == "eps") & (miou.stage == "pseudo")].mIoU.item()
+    assert f"{eps_pseudo:g}" in text.split("pseudo-masks (train) |")[1].split("\n")[0]
+
