@@ -55,6 +55,13 @@ bench: $(STAMP)
 	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
 		--out results/bench/bench.csv
 
+# ---- seeds: the embedded default over seeds x data seeds x CPU kernel sets (slow: 12 full runs) ----
+# Writes results/bench/seeds.csv (cell x method x stage x metric) and seeds_summary.csv (mean, std and
+# the minimum EPS-CAM margin over the cells). See src/wsss/seeds.py.
+.PHONY: seeds
+seeds: $(STAMP)
+	$(PY) -m wsss.seeds --out results/bench --cores $(CORES)
+
 # ---- scale-out (stage: slurm) ----------------------------------------------------------------
 # A real single-node SLURM on localhost runs the tiny config through profiles/slurm (needs root;
 # installs slurmctld/slurmd/slurm-client/munge with apt-get when missing; ~1-2 min).
