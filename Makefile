@@ -60,7 +60,8 @@ bench: $(STAMP)
 # the minimum EPS-CAM margin over the cells). See src/wsss/seeds.py.
 .PHONY: seeds
 seeds: $(STAMP)
-	$(PY) -m wsss.seeds --out results/bench --cores $(CORES)
+	$(PY) -m wsss.seeds --out results/bench --cores $(CORES) --readme README.md
+	$(SNAKEMAKE) --cores $(CORES) results/tables/seeds.csv
 
 # ---- scale-out (stage: slurm) ----------------------------------------------------------------
 # A real single-node SLURM on localhost runs the tiny config through profiles/slurm (needs root;

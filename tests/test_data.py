@@ -76,6 +76,9 @@ def test_prepared_layout(synthetic_root):
     train_aug, train, val = (read_id_list(prep / f"lists/{s}.txt") for s in ("train_aug", "train", "val"))
     assert len(train_aug) == 24 and len(train) == 12 and len(val) == 8
     assert set(train) <= set(train_aug) and not set(val) & set(train_aug)
+    # heldout: where values are chosen; disjoint from both reported splits, labelled by SBD.
+    heldout = read_id_list(prep / "lists/heldout.txt")
+    assert heldout == sorted(set(train_aug) - set(train)) and len(heldout) == 12
     classes, labels = read_labels_csv(prep / "labels.csv")
     assert classes == CLASSES and set(labels) == set(train_aug) | set(val)
     for image_id in train_aug + val:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from wsss.readme import update_readme
 from wsss.seeds import cell_name, summarize
 
 
@@ -17,7 +18,53 @@ def test_summary_gives_mean_std_and_the_minimum_margin():
     summary = summarize(pd.DataFrame(rows))
     eps = summary[(summary.kind == "value") & (summary.method == "eps")].iloc[0]
     assert eps["mean"] == pytest.approx(63.0) and eps["count"] == 3
-    margin = summary[summary.kind == "margin"].iloc[0]
+    margin = summary[summary.kind == "difference"].iloc[0]
     assert margin["min"] == pytest.approx(7.0) and margin["max"] == pytest.approx(22.0)
     assert not margin["holds"]  # 7 points is under the 8-point bar in one cell
     assert cell_name(1, 3, "default") == "seed1_data3_default"
+
+
+def _grid(cam_ratio: float, eps_ratio: float) -> pd.DataFrame:
+    rows = []
+    for seed in (0, 1):
+        cell = {"seed": seed, "data_seed": 0, "kernel": "native", "cpu": "Test CPU, AVX2"}
+        values = {("mIoU", "pseudo"): {"cam": 50.0, "eps": 60.0 + seed},
+                  ("mIoU", "deeplab"): {"cam": 50.0, "eps": 68.0, "gt": 80.0},
+                  ("F1", "pseudo"): {"cam": 40.0, "eps": 45.0},
+                  ("confusion_water_boat", "pseudo"): {"cam": cam_ratio, "eps": eps_ratio}}
+        rows += [{**cell, "method": m, "stage": stage, "metric": metric, "value": v}
+                 for (metric, stage), per in values.items() for m, v in per.items()]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("eps_ratio, holds", [(0.2, True), (0.4, False)])
+def test_ratio_claims_check_every_cell(eps_ratio, holds):
+    summary = summarize(_grid(0.9, eps_ratio)).set_index(["metric", "stage", "method"])
+    boat = summary.loc[("confusion_water_boat", "pseudo", "eps / cam")]
+    assert boat["worst"] == pytest.approx(eps_ratio / 0.9) and bool(boat["holds"]) is holds
+    gt = summary.loc[("mIoU", "deeplab", "eps / gt")]
+    assert gt["worst"] == pytest.approx(0.85) and gt["holds"]  # 68 / 80 = 0.85: the bar itself passes
+
+
+def test_readme_seeds_block_is_generated_from_the_csvs(tmp_path):
+    table = _grid(0.9, 0.4)
+    table.to_csv(tmp_path / "seeds.csv", index=False)
+    summarize(table).to_csv(tmp_path / "seeds_summary.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- seeds:start -->\nstale\n<!-- seeds:end -->\noutro\n")
+    update_readme(readme, tmp_path, block="seeds")
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "Test CPU, AVX2" in text and "60.5 ± 0.71" in text  # EPS pseudo-mask mIoU over the 2 seeds
+    assert "| water → boat confusion (train): eps / cam | ≤ 0.333 | 0.444 |" in text and "**no**" in text
+
+
+def test_report_table_names_the_grid_and_the_cpu(tmp_path):
+    from wsss.seeds import table_seeds
+
+    table = _grid(0.9, 0.2)
+    table.to_csv(tmp_path / "seeds.csv", index=False)
+    summarize(table).to_csv(tmp_path / "seeds_summary.csv", index=False)
+    out = table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv")
+    assert set(out.runs) == {2} and set(out.cpu) == {"Test CPU, AVX2"}
+    assert pd.read_csv(tmp_path / "t.csv").holds.dropna().astype(bool).all()

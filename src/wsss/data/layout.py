@@ -40,6 +40,7 @@ PREPARED = {
     "train_aug": "lists/train_aug.txt",
     "train": "lists/train.txt",
     "val": "lists/val.txt",
+    "heldout": "lists/heldout.txt",       # train_aug - train: labelled, disjoint from what the tables report
 }
 
 

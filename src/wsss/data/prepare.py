@@ -6,8 +6,9 @@ Output folder:
   boundaries/<id>.png             class-agnostic boundary (0/1): union of SBD's per-class boundary
                                   masks; for ids SBD lacks, the same definition on the mask
   lists/{train_aug,train,val}.txt train_aug = (SBD train ∪ SBD val ∪ VOC train) − VOC val
+  lists/heldout.txt               train_aug − train: where values are chosen by measurement
   labels.csv, classes.txt         image-level labels (classes present in the mask)
-On real data train_aug has 10,582 ids, train 1,464 and val 1,449.
+On real data train_aug has 10,582 ids, train 1,464, val 1,449 and heldout 9,118.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def prepare_dataset(voc_dir, sbd_dir, out_dir, classes: list[str], processes: in
     sbd_ids = sbd_train + sbd_val
     val_set = set(voc_val)
     train_aug = sorted((set(sbd_ids) | set(voc_train)) - val_set)
+    # Where a value is chosen by measurement: labelled (SBD), and disjoint from the train split the
+    # pseudo-mask tables report and from the val split DeepLab is scored on.
+    heldout = sorted(set(train_aug) - set(voc_train))
     sbd_set = set(sbd_ids)
     all_ids = sorted(set(train_aug) | val_set)
     images = inside(voc_dir, VOC, "images")
@@ -125,9 +129,10 @@ def prepare_dataset(voc_dir, sbd_dir, out_dir, classes: list[str], processes: in
         write_id_list(tmp / PREPARED["train_aug"], train_aug)
         write_id_list(tmp / PREPARED["train"], sorted(voc_train))
         write_id_list(tmp / PREPARED["val"], sorted(voc_val))
+        write_id_list(tmp / PREPARED["heldout"], heldout)
         empty = [i for i, p, _ in results if not p]
         if empty:
             log.warning("%d images have no foreground class (e.g. %s); they stay in the lists", len(empty), empty[0])
-    counts = {"train_aug": len(train_aug), "train": len(voc_train), "val": len(voc_val)}
+    counts = {"train_aug": len(train_aug), "train": len(voc_train), "val": len(voc_val), "heldout": len(heldout)}
     log.info("prepared %s: %s", out_dir, counts)
     return counts
