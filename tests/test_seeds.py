@@ -68,3 +68,14 @@ def test_report_table_names_the_grid_and_the_cpu(tmp_path):
     out = table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv")
     assert set(out.runs) == {2} and set(out.cpu) == {"Test CPU, AVX2"}
     assert pd.read_csv(tmp_path / "t.csv").holds.dropna().astype(bool).all()
+
+
+def test_the_dag_adds_the_seeds_table_once_make_seeds_has_run(tmp_path):
+    from conftest import TINY, snakemake
+
+    assert "table_seeds" not in snakemake("-n", "--configfile", str(TINY), workdir=tmp_path).stdout
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    table = _grid(0.9, 0.2)
+    table.to_csv(tmp_path / "results/bench/seeds.csv", index=False)
+    summarize(table).to_csv(tmp_path / "results/bench/seeds_summary.csv", index=False)
+    assert "table_seeds" in snakemake("-n", "--configfile", str(TINY), workdir=tmp_path).stdout
