@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from wsss.io import atomic_path
-from wsss.readme import update_readme
+from wsss.readme import cpu_name, update_readme
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,19 +67,6 @@ BARS = [Bar("mIoU", "pseudo", "eps", "cam", "difference", 8.0),
         Bar("F1", "pseudo", "eps", "cam", "difference", 0.0, strict=True),
         Bar("confusion_water_boat", "pseudo", "eps", "cam", "ratio", 1 / 3, at_most=True),
         Bar("mIoU", "deeplab", "eps", "gt", "ratio", 0.85)]
-
-
-def cpu_name() -> str:
-    """The CPU model and its widest vector ISA (the kernels torch picks natively)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.machine())
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{model}, {isa}"
 
 
 def cell_name(seed: int, data_seed: int, kernel: str) -> str:
