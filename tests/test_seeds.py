@@ -79,3 +79,25 @@ def test_the_dag_adds_the_seeds_table_once_make_seeds_has_run(tmp_path):
     table.to_csv(tmp_path / "results/bench/seeds.csv", index=False)
     summarize(table).to_csv(tmp_path / "results/bench/seeds_summary.csv", index=False)
     assert "table_seeds" in snakemake("-n", "--configfile", str(TINY), workdir=tmp_path).stdout
+
+
+def test_collect_only_summarises_the_finished_cells(tmp_path):
+    from wsss.seeds import main
+
+    tables = tmp_path / "runs" / cell_name(0, 0, "native") / "results" / "tables"
+    tables.mkdir(parents=True)
+    (tmp_path / "runs" / cell_name(1, 0, "native")).mkdir()  # started, never finished
+    methods = ["cam", "eps"]
+    pd.DataFrame({"method": methods, "stage": "pseudo", "mIoU": [50.0, 61.0]}).to_csv(tables / "miou.csv")
+    pd.DataFrame({"method": methods, "stage": "pseudo", "F1": [40.0, 45.0]}).to_csv(tables / "boundary.csv")
+    pd.DataFrame({"method": methods, "stage": "pseudo", "coincident": "water", "target": "boat",
+                  "confusion_ratio": [0.9, 0.1]}).to_csv(tables / "confusion_ratio.csv")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- seeds:start -->\n<!-- seeds:end -->\n")
+    assert main(["--out", str(tmp_path), "--collect-only", "--seeds", "0", "1", "--data-seeds", "0",
+                 "--kernels", "native", "--readme", str(readme)]) == 0
+    cells = pd.read_csv(tmp_path / "seeds.csv")
+    assert set(cells.seed) == {0} and set(cells.planned) == {2}
+    summary = pd.read_csv(tmp_path / "seeds_summary.csv").set_index(["metric", "stage", "method"])
+    assert summary.loc[("mIoU", "pseudo", "eps - cam"), "worst"] == pytest.approx(11.0)
+    assert "1 runs (of 2 planned)" in readme.read_text()

@@ -96,7 +96,8 @@ def seeds_block(bench: str | Path) -> str:
     values = summary[summary.kind == "value"]
     shown = [m for m in methods.METHODS if m in set(values.method)]
     grid = cells.drop_duplicates(["seed", "data_seed", "kernel"])
-    out = [f"Mean ± std over {len(grid)} runs of the embedded default: global seeds "
+    planned = f" (of {cells.planned.iloc[0]} planned)" if "planned" in cells and cells.planned.iloc[0] > len(grid) else ""
+    out = [f"Mean ± std over {len(grid)} runs{planned} of the embedded default: global seeds "
            f"{sorted(set(grid.seed))} × data seeds {sorted(set(grid.data_seed))} × CPU kernels "
            f"{sorted(set(grid.kernel))} (`ATEN_CPU_CAPABILITY=default` vs unset), on "
            f"{cells.cpu.iloc[0] if 'cpu' in cells else cpu_name()}; `results/bench/seeds_summary.csv`:", "",

@@ -5,8 +5,9 @@ Each cell is a full run of the DAG in its own work folder (`<out>/runs/<cell>`),
 `--config seed=S` and `dataset.synthetic.seed=D`, and `ATEN_CPU_CAPABILITY=default` for the
 `default` kernel set (another CPU's float rounding on this one; `native` leaves it unset). It writes
 `seeds.csv` (one row per cell × method × stage × metric) and `seeds_summary.csv` (mean ± std per
-method × stage × metric, and per comparison the minimum margin over the cells). Slow: 12 cells of a
-`make run` each; it belongs to neither `make test` nor `make run`.
+method × stage × metric, and per claim of BARS its worst cell), rewritten after every cell; an
+interrupted grid resumes where it stopped, and `--collect-only` summarises the finished cells. Slow:
+12 cells of a `make run` each; it belongs to neither `make test` nor `make run`.
 """
 
 from __future__ import annotations
@@ -138,24 +139,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", nargs="+", default=["native", "default"], choices=["native", "default"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--readme", help="README whose seeds block is regenerated from the summary (python -m wsss.readme)")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="run nothing: summarise the cells whose runs have finished (e.g. after an interrupted grid)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    grid = list(itertools.product(args.seeds, args.data_seeds, args.kernels))
     rows = []
-    for seed, data_seed, kernel in itertools.product(args.seeds, args.data_seeds, args.kernels):
+    for seed, data_seed, kernel in grid:
         workdir = out / "runs" / cell_name(seed, data_seed, kernel)
-        run_cell(workdir, seed, data_seed, kernel, args.cores)
+        if not args.collect_only:
+            run_cell(workdir, seed, data_seed, kernel, args.cores)
+        elif not (workdir / "results" / "tables" / "miou.csv").exists():
+            print(f"{workdir}: not finished, left out", file=sys.stderr)
+            continue
         rows += collect(workdir / "results" / "tables", {"seed": seed, "data_seed": data_seed, "kernel": kernel})
-    table = pd.DataFrame(rows)
-    table["cpu"] = cpu_name()
-    with atomic_path(out / "seeds.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    summary = summarize(table)
-    with atomic_path(out / "seeds_summary.csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    print(summary.to_string(index=False))
+        # Written after every cell: an interrupted grid still leaves a consistent summary of what ran.
+        write_tables(pd.DataFrame(rows), out, planned=len(grid))
+    if not rows:
+        raise SystemExit(f"{out / 'runs'}: no finished run to summarise; run `make seeds` first")
     if args.readme:
         update_readme(args.readme, out, block="seeds")
     return 0
+
+
+def write_tables(table: pd.DataFrame, out: Path, planned: int) -> pd.DataFrame:
+    """seeds.csv (with the CPU and the grid's planned size) and seeds_summary.csv, atomically."""
+    table = table.assign(cpu=cpu_name(), planned=planned)
+    with atomic_path(out / "seeds.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    summary = summarize(table.drop(columns=["cpu", "planned"]))
+    with atomic_path(out / "seeds_summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    print(summary.to_string(index=False))
+    return summary
 
 
 if __name__ == "__main__":
