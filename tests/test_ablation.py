@@ -125,6 +125,13 @@ def test_rule_all_builds_ablations_only_when_in_all_names_them(tmp_path):
     assert "lam-" not in with_tau.stdout and "saliency-" not in with_tau.stdout
 
 
+def test_an_empty_grid_stops_naming_its_key(tmp_path):
+    proc = snakemake("results/tables/ablation_lam.csv", "-n", "--config", 'ablation={"lam": []}',
+                     workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "ablation.lam is empty" in proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_tiny_ablations_end_to_end(tiny_run):
     """tests/config/tiny.yaml's tau and saliency grids built on the tiny run, and their report."""

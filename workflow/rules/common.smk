@@ -359,6 +359,8 @@ def ablation_variants(name):
     if ablation.CLASSIFIER in IMPORTED:
         raise WorkflowError(f"the {name} ablation trains {ablation.CLASSIFIER} classifiers, but classifier.checkpoint "
                             f"imports {ablation.CLASSIFIER}: drop classifier.checkpoint.{ablation.CLASSIFIER} to run it")
+    if not ABL[name]:
+        raise WorkflowError(f"ablation.{name} is empty: give it the values to compare (config/README.md, `ablation`)")
     return [ablation.variant(name, v, CLS) for v in ABL[name]]
 
 
