@@ -175,6 +175,10 @@ def test_rerun_hint_of_a_prepared_file_names_forcerun():
     ("results/classifier/eps/model.pt", "train_classifier"),
     ("results/deeplab/eps/model.pt", "train_segmentation"),
     ("results/deeplab/eps/pred_crf/x.png", "infer_segmentation"),
+    ("results/ablation/tau-0.3/cams/eps/x.npz", "infer_cams"),
+    ("results/ablation/saliency-centre_prior/pseudo_masks/eps/x.png", "make_pseudo_masks"),
+    ("results/ablation/lam-0.1/classifier/eps/model.pt", "train_classifier"),
+    ("results/ablation/saliency_maps/ground_truth/x.png", "ablation_saliency"),
 ])
 def test_rerun_hint_maps_paths_to_rules(path, rule):
     assert f"`snakemake --forcerun {rule}`" in rerun_hint(path)

@@ -160,3 +160,39 @@ def figure_losses(loss_csvs: list[str], labels: list[str], out_png: str, smooth:
         ax.legend(fontsize=6)
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def figure_ablation(table_csv: str, out_png: str) -> None:
+    """EPS pseudo-mask mIoU over one ablation's points (results/tables/ablation_<name>.csv): a line
+    over a numeric grid (τ, λ), bars for named sources (saliency); the configured point is marked."""
+    from matplotlib.patches import Patch
+
+    from wsss.ablation import ABLATIONS
+
+    try:
+        table = pd.read_csv(table_csv)
+    except FileNotFoundError:
+        raise BadInputError(f"{table_csv}: table missing; re-run table_ablation") from None
+    if table.empty or table["ablation"].nunique() != 1 or table["ablation"].iloc[0] not in ABLATIONS:
+        raise BadInputError(f"{table_csv}: not an ablation table (one `ablation` name of {sorted(ABLATIONS)})")
+    spec = ABLATIONS[table["ablation"].iloc[0]]
+    configured = table["configured"].astype(str).str.lower() == "true"
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    if spec.plot == "line":
+        x = table["value"].astype(float)
+        ax.plot(x, table["mIoU"], marker="o", linewidth=1.2, label="EPS pseudo-masks")
+        ax.plot(x[configured], table["mIoU"][configured], "s", color="tab:red", label="configured run")
+        for xi, yi in zip(x, table["mIoU"]):
+            ax.annotate(f"{yi:.3g}", (xi, yi), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=6)
+        ax.set_xticks(x)
+        ax.legend(fontsize=7)
+    else:
+        colours = ["tab:red" if c else "tab:blue" for c in configured]
+        bars = ax.bar(np.arange(len(table)), table["mIoU"], color=colours)
+        ax.bar_label(bars, fmt="%.3g", fontsize=6)
+        ax.set_xticks(np.arange(len(table)), table["label"], fontsize=7, rotation=10)
+        ax.legend(handles=[Patch(color="tab:red", label="configured run")], fontsize=7)
+    ax.set_xlabel(spec.label, fontsize=8)
+    ax.set_ylabel("pseudo-mask mIoU (%)")
+    ax.set_title(f"EPS ablation: {spec.name} ({int(table['images'].iloc[0])} images)", fontsize=9)
+    _save(fig, out_png)

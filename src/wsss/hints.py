@@ -17,7 +17,9 @@ import re
 from pathlib import Path
 
 # (pattern, [(rule, when)]): `when` says in which setting that rule is the one that writes the path
-# ("" = always). Order matters: more specific patterns first.
+# ("" = always). Order matters: more specific patterns first. _RUN: the configured run's results/
+# or an ablation grid point's results/ablation/<name>-<value>/ (wsss.ablation).
+_RUN = r"(^|/)results/(ablation/[^/]+-[^/]+/)?"
 RULES: list[tuple[str, list[tuple[str, str]]]] = [
     (r"(^|/)prepared(/|$)", [("prepare_dataset", "")]),
     (r"(^|/)VOCdevkit(/|$)", [("extract_voc", "VOC 2012 data"), ("synthesize_dataset", "dataset.source synthetic")]),
@@ -31,10 +33,11 @@ RULES: list[tuple[str, list[tuple[str, str]]]] = [
     (r"(^|/)results/saliency/maps(/|$)", [("infer_saliency", "saliency.source pfan"),
                                          ("import_precomputed_saliency", "saliency.source precomputed")]),
     (r"(^|/)results/saliency/pfan(/|$)", [("train_saliency", "")]),
-    (r"(^|/)results/(shards/)?cams(/|$)", [("infer_cams", "")]),
+    (r"(^|/)results/ablation/saliency_maps(/|$)", [("ablation_saliency", "")]),
+    (_RUN + r"(shards/)?cams(/|$)", [("infer_cams", "")]),
     (r"(^|/)results/(shards/)?pseudo_masks_crf(/|$)", [("refine_crf", "")]),
-    (r"(^|/)results/pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
-    (r"(^|/)results/classifier(/|$)", [("train_classifier", "")]),
+    (_RUN + r"pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
+    (_RUN + r"classifier(/|$)", [("train_classifier", "")]),
     (r"(^|/)results/deeplab/[^/]+/pred(_crf)?(/|$)", [("infer_segmentation", "")]),
     (r"(^|/)results/deeplab(/|$)", [("train_segmentation", "")]),
 ]

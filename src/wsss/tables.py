@@ -98,6 +98,21 @@ def table_confusion_ratio(result_jsons: list[str], out_csv: str) -> pd.DataFrame
     return table
 
 
+def table_ablation(ablation: str, points: list[dict], result_jsons: list[str], out_csv: str) -> pd.DataFrame:
+    """ablation_<name>.csv: one row per grid point (wsss.ablation), in grid order → EPS pseudo-mask
+    mIoU, precision, recall (percent). `points`: {value, label, configured} per point, in the order
+    of `result_jsons` (each point's evaluate_miou JSON)."""
+    if len(points) != len(result_jsons):
+        raise ValueError(f"{len(points)} points but {len(result_jsons)} results")
+    rows = [{"ablation": ablation, "value": p["value"], "label": p["label"], "configured": bool(p["configured"]),
+             "method": r["method"], "images": r["images"], "mIoU": _pct(r["miou"]),
+             "precision": _pct(r["precision"]), "recall": _pct(r["recall"])}
+            for p, r in zip(points, _load(result_jsons))]
+    table = pd.DataFrame(rows)
+    _write_csv(table, out_csv)
+    return table
+
+
 def released_checkpoints(pseudo_mask_csv: str, checkpoints: dict[str, str], out_csv: str) -> pd.DataFrame:
     """released_checkpoints.csv: the pseudo-mask mIoU of each method whose classifier was imported
     (classifier.checkpoint) beside the official README's number for the released VOC model."""

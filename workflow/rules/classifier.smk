@@ -5,14 +5,14 @@
 
 
 rule train_classifier:
-    """Train the {classifier} classifier with its registered loss (cam: L_cls; eps: L_cls + L_sal) on train_aug (resumable)."""
+    """Train the {classifier} classifier with its registered loss (cam: L_cls; eps: L_cls + L_sal) on train_aug (resumable); {variant} is an ablation's grid point."""
     input:
         prepared=PREP,
         saliency=classifier_saliency_input,
         weights=weights_record(CLS["pretrained"]),
     output:
-        model="results/classifier/{classifier}/model.pt",
-        losses="results/classifier/{classifier}/loss.csv",
+        model="results/{variant}classifier/{classifier}/model.pt",
+        losses="results/{variant}classifier/{classifier}/loss.csv",
     params:
         section=classifier_train_section,
         images=prep("images"),
@@ -20,13 +20,13 @@ rule train_classifier:
         ids=prep("train_aug"),
         seed=config["seed"],
         device=config["device"],
-        checkpoint="resources/checkpoints/classifier/{classifier}.pt",
+        checkpoint="resources/checkpoints/classifier/{variant}{classifier}.pt",
     wildcard_constraints:
         classifier=TRAINED_RE,
     log:
-        "logs/train_classifier/{classifier}.log",
+        "logs/train_classifier/{variant}{classifier}.log",
     benchmark:
-        "benchmarks/train_classifier/{classifier}.tsv"
+        "benchmarks/train_classifier/{variant}{classifier}.tsv"
     conda:
         ENV
     threads: CLS["train"]["threads"]
@@ -66,10 +66,10 @@ rule import_classifier:
 rule infer_cams:
     """Multi-scale + flip localization maps of the {classifier} classifier for one shard of train_aug."""
     input:
-        model="results/classifier/{classifier}/model.pt",
+        model="results/{variant}classifier/{classifier}/model.pt",
         prepared=PREP,
     output:
-        maps=directory("results/shards/cams/{classifier}/{shard}"),
+        maps=directory("results/{variant}shards/cams/{classifier}/{shard}"),
     params:
         images=prep("images"),
         labels=prep("labels"),
@@ -78,9 +78,9 @@ rule infer_cams:
         num_shards=config["shards"],
         device=config["device"],
     log:
-        "logs/infer_cams/{classifier}_{shard}.log",
+        "logs/infer_cams/{variant}{classifier}_{shard}.log",
     benchmark:
-        "benchmarks/infer_cams/{classifier}_{shard}.tsv"
+        "benchmarks/infer_cams/{variant}{classifier}_{shard}.tsv"
     conda:
         ENV
     threads: CLS["infer"]["threads"]
@@ -97,11 +97,11 @@ rule merge_cams:
     input:
         shards=cams_shards,
     output:
-        maps=directory("results/cams/{classifier}"),
+        maps=directory("results/{variant}cams/{classifier}"),
     log:
-        "logs/merge_cams/{classifier}.log",
+        "logs/merge_cams/{variant}{classifier}.log",
     benchmark:
-        "benchmarks/merge_cams/{classifier}.tsv"
+        "benchmarks/merge_cams/{variant}{classifier}.tsv"
     conda:
         ENV
     threads: 1
@@ -119,16 +119,16 @@ rule make_pseudo_masks:
         saliency=pseudo_mask_saliency_input,
         prepared=PREP,
     output:
-        masks=directory("results/pseudo_masks/{method}"),
+        masks=directory("results/{variant}pseudo_masks/{method}"),
     params:
         ids=prep("train_aug"),
         pseudo_masks={k: PM[k] for k in ("threshold", "saliency_threshold", "eps_rule")},
     wildcard_constraints:
         method=MASK_METHODS,
     log:
-        "logs/make_pseudo_masks/{method}.log",
+        "logs/make_pseudo_masks/{variant}{method}.log",
     benchmark:
-        "benchmarks/make_pseudo_masks/{method}.tsv"
+        "benchmarks/make_pseudo_masks/{variant}{method}.tsv"
     conda:
         ENV
     threads: PM["threads"]

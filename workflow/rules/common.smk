@@ -4,7 +4,7 @@
 import os
 import re
 
-from wsss import methods
+from wsss import ablation, methods
 from wsss.schema import weights_table
 from wsss.data import layout
 
@@ -45,6 +45,8 @@ wildcard_constraints:
     classifier="|".join(methods.CLASSIFIERS),
     method="|".join(methods.METHODS),
     shard=r"\d+",
+    # "" (the configured run) or ablation/<name>-<value>/ (a grid point of an ablation: wsss.ablation)
+    variant=ablation.VARIANT_RE,
 
 
 def check_method_names():
@@ -66,9 +68,9 @@ def check_method_names():
         )
 
 
-def classifier_maps(method):
-    """The localization-map folder a pseudo-mask method reads: its classifier's."""
-    return f"results/cams/{methods.method(method).classifier}"
+def classifier_maps(method, variant=""):
+    """The localization-map folder a pseudo-mask method reads: its classifier's (of a variant run)."""
+    return f"results/{variant}cams/{methods.method(method).classifier}"
 
 
 # ---- weights (stage: weights) ------------------------------------------------------------------
@@ -104,8 +106,9 @@ STAGE_TARGETS = []
 # the dense CRF) on evaluation.pseudo_mask_split; deeplab/deeplab_crf = DeepLab's predictions on
 # evaluation.segmentation_split. Each table lists its stages in evaluation.tables.
 EVAL = config["evaluation"]
+# {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
 EVAL_STAGE_DIRS = {
-    "pseudo": "results/pseudo_masks/{method}",
+    "pseudo": "results/{variant}pseudo_masks/{method}",
     "pseudo_crf": "results/pseudo_masks_crf/{method}",
     "deeplab": "results/deeplab/{method}/pred",
     "deeplab_crf": "results/deeplab/{method}/pred_crf",
@@ -119,7 +122,7 @@ def eval_methods(stage):
 
 def eval_pred_dir(wildcards):
     """Input function: the prediction folder of one (stage, method)."""
-    return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method)
+    return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method, variant=wildcards.get("variant", ""))
 
 
 def eval_split(stage):
@@ -150,7 +153,7 @@ def eval_grid_columns(split):
         cols = [(f"DeepLab ({m})", "deeplab", m) for m in eval_methods("deeplab")]
         cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in eval_methods("deeplab")
                  if methods.method(m).grid_crf]
-    return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m) for _, s, m in cols]
+    return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
 
 
 def eval_grid_inputs(wildcards):
@@ -281,14 +284,22 @@ def used_classifiers():
     return [c for c in methods.CLASSIFIERS if c in used]
 
 
+def variant_saliency(variant):
+    """The saliency maps a run trains on: the workflow's, or a saliency ablation point's own."""
+    source = ablation.point_saliency(variant)
+    return f"results/ablation/saliency_maps/{source}" if source else "results/saliency/maps"
+
+
 def classifier_saliency_input(wildcards):
     """Input function of train_classifier: the saliency maps, for a classifier that trains on them."""
-    return "results/saliency/maps" if methods.classifier(wildcards.classifier).trains_on_saliency else []
+    trains_on = methods.classifier(wildcards.classifier).trains_on_saliency
+    return variant_saliency(wildcards.variant) if trains_on else []
 
 
 def classifier_train_section(wildcards):
-    """Params of train_classifier: what this classifier's training reads (wsss.methods)."""
-    return methods.classifier_train_params(CLS, wildcards.classifier)
+    """Params of train_classifier: what this classifier's training reads (wsss.methods), with an
+    ablation point's setting (wsss.ablation)."""
+    return methods.classifier_train_params(ablation.point_section(CLS, wildcards.variant), wildcards.classifier)
 
 
 def classifier_infer_section(wildcards):
@@ -298,16 +309,16 @@ def classifier_infer_section(wildcards):
 
 def cams_shards(wildcards):
     """Input function of merge_cams: every shard folder of one classifier's maps."""
-    return [f"results/shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
+    return [f"results/{wildcards.variant}shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
 
 
 def pseudo_mask_cams_input(wildcards):
-    return classifier_maps(wildcards.method)
+    return classifier_maps(wildcards.method, wildcards.get("variant", ""))
 
 
 def pseudo_mask_saliency_input(wildcards):
-    """The saliency maps, for a method whose pseudo-mask rule reads them (cam_sal)."""
-    return "results/saliency/maps" if methods.method(wildcards.method).needs_saliency else []
+    """The saliency maps, for a method whose pseudo-mask function reads them (cam_sal); a variant's own."""
+    return variant_saliency(wildcards.variant) if methods.method(wildcards.method).needs_saliency else []
 
 
 STAGE_TARGETS += [f"results/pseudo_masks/{m}" for m in config["methods"]]
@@ -334,6 +345,42 @@ def eval_final_targets():
     if eval_loss_csvs():
         targets.append("results/figures/losses.png")
     return targets
+
+
+# ---- ablation (stage: ablation) ------------------------------------------------------------
+# The paper's ablations (wsss.ablation): one EPS run per grid point, under
+# results/ablation/<name>-<value>/ (the {variant} wildcard of train_classifier, infer_cams,
+# merge_cams, make_pseudo_masks, evaluate_miou); a point equal to the configured run is that run.
+ABL = config["ablation"]
+
+
+def ablation_variants(name):
+    """The variant folder of each point of ablation `name`, in grid order."""
+    if ablation.CLASSIFIER in IMPORTED:
+        raise WorkflowError(f"the {name} ablation trains {ablation.CLASSIFIER} classifiers, but classifier.checkpoint "
+                            f"imports {ablation.CLASSIFIER}: drop classifier.checkpoint.{ablation.CLASSIFIER} to run it")
+    if not ABL[name]:
+        raise WorkflowError(f"ablation.{name} is empty: give it the values to compare (config/README.md, `ablation`)")
+    return [ablation.variant(name, v, CLS) for v in ABL[name]]
+
+
+def ablation_results(wildcards):
+    """Input function of table_ablation: each point's pseudo-mask mIoU result."""
+    return [f"results/{v}eval/pseudo/{ablation.METHOD}/miou.json" for v in ablation_variants(wildcards.ablation)]
+
+
+def ablation_points(wildcards):
+    """Params of table_ablation: value, label and whether it is the configured run, per point."""
+    return [{"value": ablation.format_value(v), "label": ablation.point_label(wildcards.ablation, v, SAL),
+             "configured": ablation.is_configured(wildcards.ablation, v, CLS)} for v in ABL[wildcards.ablation]]
+
+
+def ablation_targets(names):
+    """The table and figure of each named ablation."""
+    return [f"results/{kind}/ablation_{n}.{ext}" for n in names for kind, ext in (("tables", "csv"), ("figures", "png"))]
+
+
+STAGE_TARGETS += ablation_targets(ABL["in_all"])
 
 
 # ---- scale-out (stage: slurm / multi-GPU) ----------------------------------------------------

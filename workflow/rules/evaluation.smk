@@ -19,8 +19,8 @@ rule evaluate_miou:
         pred=eval_pred_dir,
         prepared=PREP,
     output:
-        matrix="results/eval/{stage}/{method}/confusion_matrix.npz",
-        summary="results/eval/{stage}/{method}/miou.json",
+        matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
+        summary="results/{variant}eval/{stage}/{method}/miou.json",
     wildcard_constraints:
         **EVAL_WILDCARDS,
     params:
@@ -28,9 +28,9 @@ rule evaluate_miou:
         ids=eval_ids,
         classes=prep("classes"),
     log:
-        "logs/evaluate_miou/{stage}_{method}.log",
+        "logs/evaluate_miou/{variant}{stage}_{method}.log",
     benchmark:
-        "benchmarks/evaluate_miou/{stage}_{method}.tsv"
+        "benchmarks/evaluate_miou/{variant}{stage}_{method}.tsv"
     conda:
         ENV
     threads: EVAL["processes"]

@@ -1,0 +1,92 @@
+# Ablation stage: the paper's ablations (wsss.ablation). Every grid point is a full EPS run by the
+# classifier stage's own rules under results/ablation/<name>-<value>/ (one train_classifier job per
+# point, so on SLURM each point is its own job); table_ablation gathers the points' pseudo-mask
+# mIoU, figure_ablation draws it. Not in `rule all` unless ablation.in_all names it: build them
+# with `make ablations` or `snakemake ablations` (or one table: results/tables/ablation_tau.csv).
+
+ABLATION_WILDCARDS = {"ablation": "|".join(ablation.ABLATIONS)}
+
+
+rule ablations:
+    """Every ablation with a non-empty grid: tables and figures."""
+    input:
+        ablation_targets([name for name in ablation.ABLATIONS if ABL[name]]),
+
+
+rule ablation_saliency:
+    """Saliency maps of source {source} (ground-truth foreground or centre prior) for every train_aug id."""
+    input:
+        prepared=PREP,
+    output:
+        maps=directory("results/ablation/saliency_maps/{source}"),
+    wildcard_constraints:
+        source="|".join(ablation.GENERATED_SALIENCY),
+    params:
+        ids=prep("train_aug"),
+        gt=prep("masks"),
+        # only what the source reads: a changed sigma remakes the centre prior alone
+        source_params=lambda wildcards: (
+            {"centre_prior_sigma": SAL["centre_prior_sigma"]} if wildcards.source == "centre_prior" else {}
+        ),
+    log:
+        "logs/ablation_saliency/{source}.log",
+    benchmark:
+        "benchmarks/ablation_saliency/{source}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=PM["runtime"],
+    script:
+        "../scripts/ablation_saliency.py"
+
+
+rule table_ablation:
+    """results/tables/ablation_{ablation}.csv: EPS pseudo-mask mIoU per grid point."""
+    input:
+        results=ablation_results,
+    output:
+        table=report(
+            "results/tables/ablation_{ablation}.csv", caption="../report/ablation_table.rst", category="Ablations"
+        ),
+    wildcard_constraints:
+        **ABLATION_WILDCARDS,
+    params:
+        points=ablation_points,
+    log:
+        "logs/table_ablation/{ablation}.log",
+    benchmark:
+        "benchmarks/table_ablation/{ablation}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/table_ablation.py"
+
+
+rule figure_ablation:
+    """results/figures/ablation_{ablation}.png: the ablation table drawn (line over τ/λ, bars for saliency)."""
+    input:
+        table="results/tables/ablation_{ablation}.csv",
+    output:
+        figure=report(
+            "results/figures/ablation_{ablation}.png", caption="../report/fig_ablation.rst", category="Ablations"
+        ),
+    wildcard_constraints:
+        **ABLATION_WILDCARDS,
+    log:
+        "logs/figure_ablation/{ablation}.log",
+    benchmark:
+        "benchmarks/figure_ablation/{ablation}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/figure_ablation.py"

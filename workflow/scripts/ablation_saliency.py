@@ -1,0 +1,8 @@
+"""Rule ablation_saliency: generated saliency maps (ground truth or centre prior) for the saliency ablation."""
+
+from wsss.ablation import ablation_saliency
+from wsss.runlog import log_to
+
+with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+    p = snakemake.params  # noqa: F821
+    ablation_saliency(snakemake.wildcards.source, p.gt, p.ids, snakemake.output.maps, dict(p.source_params))  # noqa: F821
