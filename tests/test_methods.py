@@ -66,3 +66,16 @@ def test_an_unregistered_method_stops_before_any_job(tmp_path):
     proc = snakemake("-n", "--configfile", str(TINY), "--config", "methods=[cam,nope]", workdir=tmp_path, check=False)
     assert proc.returncode != 0
     assert "unknown method or classifier" in proc.stdout + proc.stderr and "'nope'" in proc.stdout + proc.stderr
+
+
+def test_methods_of_one_classifier_share_one_probs_crf(tmp_path):
+    """With the `probs` unary the CRF reads only the classifier's maps, so cam_sal's CRF masks are
+    cam's (hard-linked, one refine_crf job); with `labels` each pseudo-mask is refined on its own."""
+    def crf_jobs(unary):
+        plan = snakemake("-n", "--configfile", str(TINY), "--config", f"crf={{unary: {unary}}}",
+                         workdir=tmp_path / unary).stdout
+        return {m for m in ("cam", "cam_sal", "eps") if f"results/shards/pseudo_masks_crf/{m}/0" in plan}, plan
+    shared, plan = crf_jobs("probs")
+    assert shared == {"cam", "eps"} and "results/pseudo_masks_crf/cam_sal" in plan
+    own, _ = crf_jobs("labels")
+    assert own == {"cam", "cam_sal", "eps"}

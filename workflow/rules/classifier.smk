@@ -34,6 +34,8 @@ rule train_classifier:
         mem_mb=4000,
         runtime=CLS["train"]["runtime"],
         gpu=GPU,
+    # EPS's training, after the saliency maps, is the critical path of a run: before the baseline's jobs.
+    priority: 10
     script:
         "../scripts/train_classifier.py"
 

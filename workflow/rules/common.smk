@@ -208,9 +208,20 @@ def crf_params(wildcards):
     return {**CRF, "unary": crf_unary(wildcards.method)}
 
 
+def crf_source(method):
+    """The method whose refine_crf shards `method`'s CRF masks are: with the `probs` unary the CRF
+    reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,
+    cam_sal) get identical masks, and the first of them in `methods` is refined once for all."""
+    if crf_unary(method) != "probs" or methods.method(method).classifier is None:
+        return method
+    classifier = methods.method(method).classifier
+    return next(m for m in [*config["methods"], method]
+                if crf_unary(m) == "probs" and methods.method(m).classifier == classifier)
+
+
 def crf_shards(wildcards):
-    """Input function of merge_refine_crf: every shard folder of one method."""
-    return [f"results/shards/pseudo_masks_crf/{wildcards.method}/{s}" for s in SHARDS]
+    """Input function of merge_refine_crf: every shard folder of the method's CRF source."""
+    return [f"results/shards/pseudo_masks_crf/{crf_source(wildcards.method)}/{s}" for s in SHARDS]
 
 
 def seg_masks_dir(method):

@@ -28,6 +28,8 @@ rule train_saliency:
         mem_mb=4000,
         runtime=SAL["train"]["runtime"],
         gpu=GPU,
+    # The head of a run's critical path (saliency -> EPS classifier): before the baseline's jobs.
+    priority: 10
     script:
         "../scripts/train_saliency.py"
 
@@ -60,6 +62,8 @@ if SAL["source"] == "pfan":
             mem_mb=3000,
             runtime=SAL["infer"]["runtime"],
             gpu=GPU,
+        # On the critical path (saliency -> EPS classifier): as train_saliency.
+        priority: 10
         script:
             "../scripts/infer_saliency.py"
 
@@ -79,6 +83,7 @@ if SAL["source"] == "pfan":
         resources:
             mem_mb=500,
             runtime=10,
+        priority: 10  # as infer_saliency
         script:
             "../scripts/merge_shards.py"
 

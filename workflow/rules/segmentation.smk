@@ -36,7 +36,7 @@ rule refine_crf:
 
 
 rule merge_refine_crf:
-    """Hard-link the CRF shards of {method} into results/pseudo_masks_crf/{method}."""
+    """Hard-link the CRF shards of {method} (of the method it shares them with: crf_source) into results/pseudo_masks_crf/{method}."""
     input:
         shards=crf_shards,
     output:
