@@ -90,6 +90,7 @@ rule infer_cams:
         mem_mb=3000,
         runtime=CLS["infer"]["runtime"],
         gpu=GPU,
+    priority: saliency_chain_priority
     script:
         "../scripts/infer_cams.py"
 
@@ -110,6 +111,7 @@ rule merge_cams:
     resources:
         mem_mb=500,
         runtime=10,
+    priority: saliency_chain_priority
     script:
         "../scripts/merge_shards.py"
 
@@ -137,6 +139,7 @@ rule make_pseudo_masks:
     resources:
         mem_mb=2000,
         runtime=PM["runtime"],
+    priority: saliency_chain_priority
     script:
         "../scripts/make_pseudo_masks.py"
 

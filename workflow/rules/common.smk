@@ -208,6 +208,18 @@ def crf_params(wildcards):
     return {**CRF, "unary": crf_unary(wildcards.method)}
 
 
+def saliency_chain_priority(wildcards):
+    """10 for a job downstream of a classifier that trains on the saliency maps (EPS), else 0.
+
+    saliency -> EPS classifier -> its maps, masks, CRF and DeepLab is the longest chain of a run:
+    on 2 cores the baseline's jobs ran first and put it ~40 s later.
+    """
+    name = wildcards.get("classifier")
+    if name is None:
+        name = methods.method(wildcards.method).classifier
+    return 10 if name is not None and methods.classifier(name).trains_on_saliency else 0
+
+
 def crf_source(method):
     """The method whose refine_crf shards `method`'s CRF masks are: with the `probs` unary the CRF
     reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,

@@ -21,5 +21,8 @@ rule prepare_dataset:
     resources:
         mem_mb=4000,
         runtime=60,
+    # Before train_saliency: queued behind it, this 2-thread job waited for PFAN's whole training
+    # while the second core idled, and the classifiers waited for it.
+    priority: 20
     script:
         "../scripts/prepare_dataset.py"
