@@ -24,6 +24,21 @@ log = logging.getLogger("wsss.device")
 _HELD: list = []  # lock files held for the life of the job process
 
 
+def place_model(model, device, channels_last: bool = True):
+    """`model` moved to `device`, its 4-D weights in channels_last (NHWC) memory format.
+
+    On CUDA that is the tensor-core layout; on the CPU oneDNN's NHWC convolutions ran the embedded
+    default's small nets 15-30 % faster in training and 25-40 % in inference than NCHW
+    (docs/experiments.md). Convolutions follow the weights' format, so inputs need no conversion.
+    """
+    import torch
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def resolve_device(name: str = "auto"):
     import torch
 

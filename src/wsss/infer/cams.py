@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.data.datasets import WSSSDataset
-from wsss.device import resolve_device
+from wsss.device import place_model, resolve_device
 from wsss.io import atomic_dir, read_id_list, save_maps
 from wsss.sharding import shard_ids
 from wsss.train.classifier import load_classifier
@@ -95,7 +95,7 @@ def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, lab
         cfg = from_section(CamInferConfig, cfg)
     dev = resolve_device(device)
     model, run_config = load_classifier(model_path)
-    model.to(dev)
+    place_model(model, dev)
     use_amp = cfg.amp and dev.type == "cuda"
     ids = shard_ids(read_id_list(ids_file), shard, num_shards)
     dataset = WSSSDataset(ids, images_dir, labels_csv)

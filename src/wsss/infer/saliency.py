@@ -19,7 +19,7 @@ from PIL import Image
 from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
 from wsss.data.layout import link_or_copy
-from wsss.device import resolve_device
+from wsss.device import place_model, resolve_device
 from wsss.hints import rerun_hint
 from wsss.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_id_list, read_image, write_gray_png
 from wsss.metrics.saliency import SaliencyScores, centre_prior
@@ -47,7 +47,7 @@ def load_pfan(path: str | os.PathLike, device: torch.device) -> tuple[PFAN, int]
     except RuntimeError as err:
         raise BadInputError(f"{path}: weights do not match the PFAN config stored with them "
                             f"({str(err).splitlines()[0]}); re-run train_saliency") from err
-    return model.to(device).eval(), size
+    return place_model(model, device).eval(), size
 
 
 @torch.inference_mode()

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from wsss.crf import crf_config, refine_probs_job
 from wsss.parallel import make_pool
-from wsss.device import resolve_device
+from wsss.device import place_model, resolve_device
 from wsss.io import atomic_dir, read_id_list, write_label_png
 from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
 from wsss.train.model_files import load_model
@@ -76,7 +76,7 @@ def infer_segmentation(model_path: str | os.PathLike, id_list: str | os.PathLike
             torch.set_num_threads(max(1, threads // 2) if pool is not None else threads)
         dev = resolve_device(device)
         model, _ = load_deeplab(model_path)
-        model.to(dev)
+        place_model(model, dev)
         dataset = WSSSDataset(ids, images_dir)
         chunk = max(4, 4 * processes)
         with atomic_dir(pred_dir) as pred_tmp, _maybe_dir(crf_dir) as crf_tmp:

@@ -7,7 +7,7 @@ What it guarantees:
 - Resumable: a checkpoint file (model, optimizer, scheduler, AMP scaler, step, RNG states, the
   resolved run config) is written atomically every `checkpoint_every` steps and at the end, and
   read back if it exists. On CPU a resumed run ends bit-identical to an uninterrupted one.
-- AMP (autocast + GradScaler) and channels_last on CUDA only; DDP when launched by torchrun
+- AMP (autocast + GradScaler) on CUDA only, channels_last on every device; DDP when launched by torchrun
   (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA, each rank takes its slice of the global batch,
   rank 0 writes every file.
 - A CSV of losses (step, lr, every key `step()` returns) and tqdm progress on stderr.
@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from wsss.device import resolve_device
+from wsss.device import place_model, resolve_device
 from wsss.distributed import barrier, dist_env, init_distributed, is_distributed, is_main_process
 from wsss.io import BadInputError, atomic_path
 
@@ -49,7 +49,7 @@ class LoopConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True              # autocast + GradScaler, CUDA only
-    channels_last: bool = True    # CUDA only
+    channels_last: bool = True    # NHWC weights and inputs (wsss.device.place_model)
 
     @classmethod
     def from_recipe(cls, recipe: "TrainingRecipe", seed: int, device: str) -> "LoopConfig":
@@ -274,11 +274,9 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
     rank, world, _ = dist_env() if is_distributed() else (0, 1, 0)
     on_cuda = device.type == "cuda"
     use_amp = cfg.amp and on_cuda
-    channels_last = cfg.channels_last and on_cuda
+    channels_last = cfg.channels_last
 
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    place_model(model, device, channels_last)
     # Optimizer state created before .to(device) is moved by load_state_dict; fresh state is lazy.
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
