@@ -181,6 +181,17 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
         raise BadInputError(f"{path}: cannot decode PNG ({err}); {rerun_hint(path)}") from err
 
 
+def read_gray_u8(path: str | os.PathLike) -> np.ndarray:
+    """`read_gray_png` as the stored 8-bit values, (H, W) uint8 (read_gray_png's value x 255)."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("L"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: map is missing; {rerun_hint(path)}") from None
+    except OSError as err:
+        raise BadInputError(f"{path}: cannot decode PNG ({err}); {rerun_hint(path)}") from err
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB."""
     try:

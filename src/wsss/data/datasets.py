@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from wsss.io import BadInputError, read_gray_png, read_image, read_label_png
+from wsss.io import BadInputError, read_gray_u8, read_image, read_label_png
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -36,12 +36,14 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], dict[str, np.nd
     return header[1:], labels
 
 
+_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
 def normalize(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 RGB → (3, H, W) float32, ImageNet-normalised."""
     t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (t - mean) / std
+    return t.sub_(_MEAN).div_(_STD)  # in place: the same values as (t - mean) / std, no temporaries
 
 
 def denormalize(image: torch.Tensor) -> np.ndarray:
@@ -56,8 +58,9 @@ def denormalize(image: torch.Tensor) -> np.ndarray:
 class TrainTransform:
     """Training augmentation: random long-side resize, flip, colour jitter (image only), random crop.
 
-    The same geometry goes to image, saliency and mask. Padding: image mean (0 after
-    normalisation), mask 255 (ignored), saliency 0.
+    The same geometry goes to image, saliency and mask. Returns (image uint8, pad, saliency,
+    mask): `pad` is True where the crop window left the image, where the image must become its
+    mean (0 after normalisation); there mask is 255 (ignored) and saliency 0.
     """
 
     crop_size: int
@@ -93,20 +96,28 @@ class TrainTransform:
         top = int(rng.integers(min(0, h - c), max(0, h - c) + 1))
         left = int(rng.integers(min(0, w - c), max(0, w - c) + 1))
         crop = lambda a, fill: _crop(a, top, left, c, fill)  # noqa: E731
-        image_out = crop(image.astype(np.float32), np.nan)
+        image_out = crop(image, 0)
+        pad = np.ones((c, c), dtype=bool)
+        pad[max(-top, 0): max(min(h - top, c), 0), max(-left, 0): max(min(w - left, c), 0)] = False
         sal_out = None if saliency is None else crop(saliency, 0)
         mask_out = None if mask is None else crop(mask, 255)
-        return image_out, sal_out, mask_out
+        return image_out, pad, sal_out, mask_out
 
 
 def _jitter(rng: np.random.Generator, image: np.ndarray, strength: float) -> np.ndarray:
     x = image.astype(np.float32)
     b, c, s = (1 + rng.uniform(-strength, strength, size=3)).tolist()
-    x = x * b
-    x = (x - x.mean()) * c + x.mean()
+    # In place, each step as (x - m) * c + m: the same float32 values without temporaries.
+    x *= b
+    m = x.mean()
+    x -= m
+    x *= c
+    x += m
     grey = x.mean(axis=2, keepdims=True)
-    x = (x - grey) * s + grey
-    return np.clip(x, 0, 255).astype(np.uint8)
+    x -= grey
+    x *= s
+    x += grey
+    return np.clip(x, 0, 255, out=x).astype(np.uint8)
 
 
 def _hue_shift(image: np.ndarray, shift: float) -> np.ndarray:
@@ -156,7 +167,7 @@ class WSSSDataset(torch.utils.data.Dataset):
         saliency = mask = None
         if self.saliency_dir is not None:
             path = self.saliency_dir / f"{image_id}.png"
-            saliency = (read_gray_png(path) * 255).round().astype(np.uint8)
+            saliency = read_gray_u8(path)
             if saliency.shape != image.shape[:2]:
                 raise BadInputError(f"{path}: saliency map is {saliency.shape[::-1]} but the image is "
                                     f"{image.shape[1::-1]} (w×h); re-run infer_saliency")
@@ -164,10 +175,10 @@ class WSSSDataset(torch.utils.data.Dataset):
             mask = read_label_png(self.mask_dir / f"{image_id}.png")
         if self.transform is not None:
             rng = np.random.default_rng([index, 0 if seed is None else seed])
-            image_f, saliency, mask = self.transform(rng, image, saliency, mask)
-            pad = np.isnan(image_f[..., 0])
-            image_t = normalize(np.nan_to_num(image_f).astype(np.uint8))
-            image_t[:, torch.from_numpy(pad)] = 0.0
+            image, pad, saliency, mask = self.transform(rng, image, saliency, mask)
+            image_t = normalize(image)
+            if pad.any():
+                image_t[:, torch.from_numpy(pad)] = 0.0
         else:
             image_t = normalize(image)
         item = {"id": image_id, "image": image_t}

@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
 from wsss.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.parallel import chunks, map_chunks
 from wsss.schema import schema_defaults
 
 # Saturated, well separated class colours (RGB); cycled if there are more classes.
@@ -208,54 +209,73 @@ def make_splits(cfg: SyntheticConfig) -> dict[str, list[str]]:
             "sbd_train": [s for k, s in enumerate(sbd) if k % 4], "sbd_val": sbd[::4]}
 
 
-def synthesize_dataset(out_voc, out_sbd, out_duts, out_context, classes: list[str], cfg: SyntheticConfig) -> dict:
+def _write_scenes(args: tuple) -> int:
+    """Render and write one chunk of the VOC-layout images (wsss.parallel worker).
+
+    Each image has its own random stream ([seed, 1, k]), so the files do not depend on the chunks.
+    """
+    cfg, classes, items, seg_ids, sbd_ids, dirs = args
+    images_dir, masks_dir, context, cls_dir, img_dir = (Path(d) for d in dirs)
+    for k, image_id in items:
+        img, label, ctx = render(np.random.default_rng([cfg.seed, 1, k]), cfg, classes)
+        write_image(images_dir / f"{image_id}.jpg", img)
+        write_label_png(context / f"{image_id}.png", ctx)
+        if image_id in seg_ids:
+            voc_label = label.copy()
+            voc_label[inner_border(label)] = 255  # VOC marks object borders "void"
+            write_label_png(masks_dir / f"{image_id}.png", voc_label)
+        if image_id in sbd_ids:
+            link_or_copy(images_dir / f"{image_id}.jpg", img_dir / f"{image_id}.jpg")
+            write_sbd_mat(cls_dir / f"{image_id}.mat", label, len(classes))
+    return len(items)
+
+
+def _write_saliency_set(args: tuple) -> int:
+    """Render and write one chunk of the DUTS-layout saliency set (stream [seed, 2, k])."""
+    cfg, classes, ks, missed, dirs = args
+    duts_images, duts_masks = (Path(d) for d in dirs)
+    for k in ks:
+        rng = np.random.default_rng([cfg.seed, 2, k])
+        img, label, _ = render(rng, cfg, classes)
+        salient = label > 0
+        if missed is not None and (label == missed).any() and rng.random() < cfg.saliency_miss_probability:
+            salient &= label != missed
+        name = f"sal_{k:06d}"
+        write_image(duts_images / f"{name}.jpg", img)
+        write_gray_png(duts_masks / f"{name}.png", salient.astype(np.uint8) * 255)
+    return len(ks)
+
+
+def synthesize_dataset(out_voc, out_sbd, out_duts, out_context, classes: list[str], cfg: SyntheticConfig,
+                       processes: int = 1) -> dict:
     """Write the benchmark: VOCdevkit/, benchmark_RELEASE/, DUTS-TR/ and context/ folders (each
-    atomically, in wsss.data.layout's raw layouts)."""
+    atomically, in wsss.data.layout's raw layouts), rendering over `processes` worker processes."""
     unknown = (set(cfg.context) | set(cfg.large_classes) | {cfg.saliency_missed_class} - {None}) - set(classes)
     if unknown:
         raise ValueError(f"dataset.synthetic names classes not in dataset.classes: {sorted(unknown)}")
     splits = make_splits(cfg)
-    images = {}
-    with atomic_dir(out_voc) as voc, atomic_dir(out_context) as context:
+    with atomic_dir(out_voc) as voc, atomic_dir(out_context) as context, atomic_dir(out_sbd) as sbd:
         images_dir, masks_dir, sets = (inside(voc, VOC, n) for n in ("images", "masks", "sets"))
-        for folder in (images_dir, masks_dir, sets):
+        cls_dir, img_dir = inside(sbd, SBD, "cls"), inside(sbd, SBD, "img")
+        for folder in (images_dir, masks_dir, sets, cls_dir, img_dir):
             folder.mkdir(parents=True)
         seg_ids = set(splits["voc_train"]) | set(splits["voc_val"])
-        for k, image_id in enumerate(splits["all"]):
-            rng = np.random.default_rng([cfg.seed, 1, k])  # per-image stream: ids never shift
-            img, label, ctx = render(rng, cfg, classes)
-            images[image_id] = label
-            write_image(images_dir / f"{image_id}.jpg", img)
-            write_label_png(context / f"{image_id}.png", ctx)
-            if image_id in seg_ids:
-                voc_label = label.copy()
-                voc_label[inner_border(label)] = 255  # VOC marks object borders "void"
-                write_label_png(masks_dir / f"{image_id}.png", voc_label)
+        sbd_ids = set(splits["sbd_train"]) | set(splits["sbd_val"])
+        dirs = tuple(str(d) for d in (images_dir, masks_dir, context, cls_dir, img_dir))
+        jobs = [(cfg, classes, c, seg_ids, sbd_ids, dirs) for c in chunks(list(enumerate(splits["all"])), processes)]
+        map_chunks(_write_scenes, jobs, processes)
         write_id_list(sets / "train.txt", splits["voc_train"])
         write_id_list(sets / "val.txt", splits["voc_val"])
         write_id_list(sets / "trainval.txt", splits["voc_train"] + splits["voc_val"])
         (context / CONTEXT_CLASSES).write_text("".join(f"{n}\n" for n in CONTEXT_NAMES))
-        with atomic_dir(out_sbd) as sbd:
-            cls_dir, img_dir = inside(sbd, SBD, "cls"), inside(sbd, SBD, "img")
-            cls_dir.mkdir(parents=True)
-            img_dir.mkdir()
-            for image_id in splits["sbd_train"] + splits["sbd_val"]:
-                link_or_copy(images_dir / f"{image_id}.jpg", img_dir / f"{image_id}.jpg")
-                write_sbd_mat(cls_dir / f"{image_id}.mat", images[image_id], len(classes))
-            write_id_list(inside(sbd, SBD, "train"), splits["sbd_train"])
-            write_id_list(inside(sbd, SBD, "val"), splits["sbd_val"])
+        write_id_list(inside(sbd, SBD, "train"), splits["sbd_train"])
+        write_id_list(inside(sbd, SBD, "val"), splits["sbd_val"])
     missed = None if cfg.saliency_missed_class is None else classes.index(cfg.saliency_missed_class) + 1
     with atomic_dir(out_duts) as duts:
         duts_images, duts_masks = inside(duts, DUTS, "images"), inside(duts, DUTS, "masks")
         duts_images.mkdir()
         duts_masks.mkdir()
-        for k in range(cfg.num_saliency):
-            rng = np.random.default_rng([cfg.seed, 2, k])
-            img, label, _ = render(rng, cfg, classes)
-            salient = label > 0
-            if missed is not None and (label == missed).any() and rng.random() < cfg.saliency_miss_probability:
-                salient &= label != missed
-            name = f"sal_{k:06d}"
-            write_image(duts_images / f"{name}.jpg", img)
-            write_gray_png(duts_masks / f"{name}.png", salient.astype(np.uint8) * 255)
+        dirs = (str(duts_images), str(duts_masks))
+        jobs = [(cfg, classes, c, missed, dirs) for c in chunks(list(range(cfg.num_saliency)), processes)]
+        map_chunks(_write_saliency_set, jobs, processes)
     return {k: len(v) for k, v in splits.items()}

@@ -18,7 +18,7 @@ rule synthesize_dataset:
         "benchmarks/synthesize_dataset/synthesize_dataset.tsv"
     conda:
         SOURCE_ENV
-    threads: 1
+    threads: 2  # first job of a run: nothing else can use the second core yet
     resources:
         mem_mb=2000,
         runtime=30,
