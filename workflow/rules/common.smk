@@ -220,6 +220,17 @@ def saliency_chain_priority(wildcards):
     return 10 if name is not None and methods.classifier(name).trains_on_saliency else 0
 
 
+def deeplab_priority(wildcards):
+    """EPS's DeepLab as its chain (10), the others' 5: the last long jobs of a run, they must not
+    wait behind CRF refinements that only the pseudo_crf tables read."""
+    return max(5, saliency_chain_priority(wildcards))
+
+
+def crf_priority(wildcards):
+    """The CRF is on DeepLab's path only when DeepLab trains on its masks; otherwise it goes last."""
+    return saliency_chain_priority(wildcards) if DEEPLAB["train_on_crf"] else 0
+
+
 def crf_source(method):
     """The method whose refine_crf shards `method`'s CRF masks are: with the `probs` unary the CRF
     reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,

@@ -31,7 +31,7 @@ rule refine_crf:
     resources:
         mem_mb=2000,
         runtime=CRF["runtime"],
-    priority: saliency_chain_priority
+    priority: crf_priority
     script:
         "../scripts/refine_crf.py"
 
@@ -54,7 +54,7 @@ rule merge_refine_crf:
     resources:
         mem_mb=500,
         runtime=10,
-    priority: saliency_chain_priority
+    priority: crf_priority
     script:
         "../scripts/merge_shards.py"
 
@@ -90,7 +90,7 @@ rule train_segmentation:
         mem_mb=8000,
         runtime=DEEPLAB["runtime"],
         gpu=GPU,
-    priority: saliency_chain_priority
+    priority: deeplab_priority
     script:
         "../scripts/train_segmentation.py"
 
@@ -121,6 +121,6 @@ rule infer_segmentation:
         mem_mb=4000,
         runtime=60,
         gpu=GPU,
-    priority: saliency_chain_priority
+    priority: deeplab_priority
     script:
         "../scripts/infer_segmentation.py"
