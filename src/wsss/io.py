@@ -172,17 +172,11 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
     User-supplied maps go through `wsss.saliency_maps.read_saliency_map`, which states a
     conversion per format instead of PIL's convert("L").
     """
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: map is missing; {rerun_hint(path)}") from None
-    except OSError as err:
-        raise BadInputError(f"{path}: cannot decode PNG ({err}); {rerun_hint(path)}") from err
+    return read_gray_u8(path).astype(np.float32) / 255.0
 
 
 def read_gray_u8(path: str | os.PathLike) -> np.ndarray:
-    """`read_gray_png` as the stored 8-bit values, (H, W) uint8 (read_gray_png's value x 255)."""
+    """An 8-bit grey PNG as its stored values, (H, W) uint8 (`read_gray_png` divides them by 255)."""
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("L"), dtype=np.uint8)
