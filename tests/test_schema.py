@@ -64,3 +64,30 @@ def test_load_config_merges_files_onto_the_defaults():
     cfg = schema.load_config(REPO / "config" / "config.yaml")
     assert cfg["dataset"]["source"] == "synthetic" and cfg["crf"]["pos_w"] == 3.0  # changed / default
     assert schema.load_config(REPO / "config" / "voc12.yaml")["classifier"]["tau"] == 0.4
+
+
+# JSON-schema keywords a property definition may carry. A stray key here is almost always a
+# description that YAML split at ", " or ": " (it validates silently and its text is lost).
+_KEYWORDS = {"$schema", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "default",
+             "description", "enum", "items", "minItems", "maxItems", "properties", "additionalProperties",
+             "required", "oneOf", "anyOf", "pattern", "const", "minLength", "uniqueItems"}
+
+
+def _definitions(node, path=""):
+    yield path, node
+    for key, sub in node.get("properties", {}).items():
+        yield from _definitions(sub, f"{path}.{key}" if path else key)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _definitions(node[key], f"{path}[{key}]")
+    for key in ("oneOf", "anyOf"):
+        for k, sub in enumerate(node.get(key, [])):
+            yield from _definitions(sub, f"{path}[{key}{k}]")
+
+
+def test_every_schema_definition_holds_only_keywords():
+    raw = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    stray = {path: sorted(set(node) - _KEYWORDS) for path, node in _definitions(raw) if set(node) - _KEYWORDS}
+    assert not stray, f"schema definitions with non-keyword keys (a split description?): {stray}"
+    undescribed = [path for path, node in _definitions(raw) if path and "[" not in path and "description" not in node]
+    assert not undescribed, f"keys without a description: {undescribed}"
