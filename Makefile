@@ -94,6 +94,16 @@ bench: $(STAMP)
 	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
 		--out results/bench/bench.csv
 
+# ---- bench-jobs: peak memory and speed of the heavy jobs at a config's recipe -> their mem_mb/runtime ----
+# Runs train_saliency, train_classifier, infer_cams and train_segmentation's real entry points on a
+# synthetic set at VOC scale (random weights, nothing downloaded), AMP on and off on CUDA; writes
+# results/bench/jobs.csv and the derived runtime/mem_mb as a config fragment (jobs.yaml). Meant for
+# a GPU machine: docs/experiments.md, "Sizing the voc12 jobs". JOBS_CONFIG=... sizes another config.
+JOBS_CONFIG ?= config/voc12.yaml
+.PHONY: bench-jobs
+bench-jobs: $(STAMP)
+	$(PY) -m wsss.bench.jobs --config $(JOBS_CONFIG) --out results/bench/jobs.csv
+
 # ---- seeds: the embedded default over seeds x data seeds x CPU kernel sets (slow: 12 full runs) ----
 # Writes results/bench/seeds.csv (cell x method x stage x metric) and seeds_summary.csv (mean, std and
 # the minimum EPS-CAM margin over the cells). See src/wsss/seeds.py.

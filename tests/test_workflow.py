@@ -35,6 +35,27 @@ def test_inference_scales_and_flip_resolved_per_classifier(tiny_run):
     assert "scales [0.5, 1.0], flip False" in eps_log
 
 
+def test_resizing_jobs_reruns_nothing(tiny_run, tmp_path):
+    """threads / runtime / mem_mb are a job's size, read as resources, not params: changing them in
+    every section that has them plans no job on a finished run (Snakemake reruns on changed params)."""
+    from wsss.schema import JOB_KEYS, load_config
+
+    cfg = load_config(TINY)
+    sections = [("saliency", "train"), ("saliency", "infer"), ("classifier", "train"), ("classifier", "infer"),
+                ("pseudo_masks",), ("crf",), ("deeplab",)]
+    overlay: dict = {}
+    for path in sections:
+        section, node = cfg, overlay
+        for key in path:
+            section, node = section[key], node.setdefault(key, {})
+        sized = {k: 2 * v + 1 for k, v in section.items() if k in JOB_KEYS}
+        assert "mem_mb" in sized and "runtime" in sized, path
+        node.update(sized)
+    (tmp_path / "resized.yaml").write_text(yaml.safe_dump(overlay))
+    proc = snakemake("-n", "--cores", "2", "--configfile", str(TINY), str(tmp_path / "resized.yaml"), workdir=tiny_run)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
 def test_lint_is_clean():
     proc = snakemake("--lint", workdir=REPO, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

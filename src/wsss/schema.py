@@ -23,7 +23,7 @@ SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 # Keys that size a rule's job (its threads / processes and SLURM time limit), not its result: the
 # rules leave them out of the params a job's output depends on.
-JOB_KEYS = ("threads", "processes", "runtime")
+JOB_KEYS = ("threads", "processes", "runtime", "mem_mb")
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,7 +36,7 @@ rule ablation_saliency:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=PM["mem_mb"],
         runtime=PM["runtime"],
     script:
         "../scripts/ablation_saliency.py"

@@ -31,7 +31,7 @@ rule train_classifier:
         ENV
     threads: CLS["train"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=CLS["train"]["mem_mb"],
         runtime=CLS["train"]["runtime"],
         gpu=GPU,
     # EPS's training, after the saliency maps, is the critical path of a run: before the baseline's jobs.
@@ -87,7 +87,7 @@ rule infer_cams:
         ENV
     threads: CLS["infer"]["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=CLS["infer"]["mem_mb"],
         runtime=CLS["infer"]["runtime"],
         gpu=GPU,
     priority: saliency_chain_priority
@@ -137,7 +137,7 @@ rule make_pseudo_masks:
         ENV
     threads: PM["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=PM["mem_mb"],
         runtime=PM["runtime"],
     priority: saliency_chain_priority
     script:
@@ -167,7 +167,7 @@ rule cam_threshold_sweep:
         ENV
     threads: PM["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=PM["mem_mb"],
         runtime=PM["runtime"],
     script:
         "../scripts/cam_threshold_sweep.py"
@@ -193,7 +193,7 @@ rule pseudo_mask_miou:
         ENV
     threads: PM["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=PM["mem_mb"],
         runtime=PM["runtime"],
     script:
         "../scripts/pseudo_mask_miou.py"

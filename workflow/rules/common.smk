@@ -5,7 +5,7 @@ import os
 import re
 
 from wsss import ablation, methods
-from wsss.schema import weights_table
+from wsss.schema import JOB_KEYS, weights_table
 from wsss.data import layout
 
 ROOT = config["dataset"]["root"]
@@ -203,9 +203,15 @@ def crf_maps_input(wildcards):
     return classifier_maps(wildcards.method) if crf_unary(wildcards.method) == "probs" else []
 
 
+def without_job_keys(section: dict) -> dict:
+    """A config section as a job's params: without its size (threads, runtime, mem_mb), whose
+    change must not rerun the job (the rules read them as resources)."""
+    return {k: v for k, v in section.items() if k not in JOB_KEYS}
+
+
 def crf_params(wildcards):
     """Params of refine_crf: the crf section with this method's unary resolved."""
-    return {**CRF, "unary": crf_unary(wildcards.method)}
+    return {**without_job_keys(CRF), "unary": crf_unary(wildcards.method)}
 
 
 def saliency_chain_priority(wildcards):

@@ -12,7 +12,7 @@ rule train_saliency:
         losses="results/saliency/pfan/loss.csv",
     params:
         model=SAL["model"],
-        train={k: v for k, v in SAL["train"].items() if k not in ("threads", "runtime")},
+        train=without_job_keys(SAL["train"]),
         holdout=SAL["holdout"],
         seed=config["seed"],
         device=config["device"],
@@ -25,7 +25,7 @@ rule train_saliency:
         ENV
     threads: SAL["train"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=SAL["train"]["mem_mb"],
         runtime=SAL["train"]["runtime"],
         gpu=GPU,
     # The head of a run's critical path (saliency -> EPS classifier): before the baseline's jobs.
@@ -59,7 +59,7 @@ if SAL["source"] == "pfan":
             ENV
         threads: SAL["infer"]["threads"]
         resources:
-            mem_mb=3000,
+            mem_mb=SAL["infer"]["mem_mb"],
             runtime=SAL["infer"]["runtime"],
             gpu=GPU,
         # On the critical path (saliency -> EPS classifier): as train_saliency.
@@ -163,7 +163,7 @@ rule evaluate_saliency:
         ENV
     threads: SAL["infer"]["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=SAL["infer"]["mem_mb"],
         runtime=SAL["infer"]["runtime"],
         gpu=GPU,
     script:

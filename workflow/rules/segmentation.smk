@@ -29,7 +29,7 @@ rule refine_crf:
         ENV
     threads: CRF["processes"]
     resources:
-        mem_mb=2000,
+        mem_mb=CRF["mem_mb"],
         runtime=CRF["runtime"],
     priority: crf_priority
     script:
@@ -76,7 +76,7 @@ rule train_segmentation:
         # Resumable state: not an output, so it survives a failed job (removed by hand to restart).
         checkpoint="resources/checkpoints/deeplab/{method}.pt",
         loss_csv="resources/checkpoints/deeplab/{method}.loss.csv",
-        deeplab=DEEPLAB,
+        deeplab=without_job_keys(DEEPLAB),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -87,7 +87,7 @@ rule train_segmentation:
         ENV
     threads: DEEPLAB["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=DEEPLAB["mem_mb"],
         runtime=DEEPLAB["runtime"],
         gpu=GPU,
     priority: deeplab_priority
@@ -106,7 +106,7 @@ rule infer_segmentation:
     params:
         ids=prep("val"),
         images=prep("images"),
-        crf=CRF,
+        crf=without_job_keys(CRF),
         scales=DEEPLAB["infer_scales"],
         flip=DEEPLAB["infer_flip"],
         device=config["device"],
