@@ -76,11 +76,12 @@ clean:
 
 # ---- ablations: the paper's tau, lambda and saliency-source ablations (one EPS run per grid point) ----
 # Builds the default DAG and every ablation (points equal to the configured run reuse it), then the
-# report of both. Grids: the `ablation` config section. Not part of `make run`.
+# report of both, and README's ablations block. Grids: the `ablation` config section. Not part of `make run`.
 .PHONY: ablations
 ablations: $(STAMP)
 	$(SNAKEMAKE) all ablations --cores $(CORES) --resources gpu=$(or $(GPUS),0)
 	$(SNAKEMAKE) all ablations --report results/report.html
+	$(PY) -m wsss.readme README.md results/tables ablations
 
 # ---- bench (evaluation stage): throughput of each stage on the embedded benchmark -------------
 # Builds the prepared synthetic dataset if needed, then measures evaluation / CRF (1 vs N

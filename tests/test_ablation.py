@@ -161,9 +161,34 @@ def test_tiny_ablations_end_to_end(tiny_run):
             "results/ablation/saliency-centre_prior/classifier/eps"]
     fingerprints = {load_model(tiny_run / r / "model.pt")["config"]["data_sha1"] for r in runs}
     assert len(fingerprints) == 3
+    from wsss.readme import ablations_block
+
+    block = ablations_block(tiny_run / "results" / "tables")
+    assert "ablation_tau.csv" in block and "ablation_saliency.csv" in block
+    assert f"**{tau[tau.configured].label.item()}**" in block
     report = tiny_run / "results" / "ablation_report.html"
     snakemake("results/figures/ablation_tau.png", "results/figures/ablation_saliency.png", "--configfile",
               str(TINY), "--report", str(report), workdir=tiny_run)
     html = report.read_text(errors="replace")
     for name in ("ablation_tau.png", "ablation_saliency.png", "ablation_tau.csv", "ablation_saliency.csv"):
         assert name in html, f"{name} missing from the report"
+
+
+def test_readme_ablations_block_is_generated_from_the_tables(tmp_path):
+    from wsss.readme import update_readme
+
+    rows = {"tau": [(0.1, "0.1", False, 60.5), (0.4, "0.4", True, 71.25)],
+            "saliency": [("pfan", "PFAN", True, 70.0), ("ground_truth", "ground truth", False, 75.5)]}
+    for name, points in rows.items():
+        pd.DataFrame([{"ablation": name, "value": v, "label": label, "configured": configured, "method": "eps",
+                       "images": 40, "mIoU": miou, "precision": 1.0, "recall": 1.0}
+                      for v, label, configured, miou in points]).to_csv(tmp_path / f"ablation_{name}.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- ablations:start -->\nold\n<!-- ablations:end -->\nb\n")
+    update_readme(readme, tmp_path, block="ablations")
+    text = readme.read_text()
+    assert "\nold\n" not in text and text.startswith("a\n") and text.endswith("\nb\n")
+    assert "| 0.1 | **0.4** |" in text and "| 60.5 | 71.25 |" in text
+    assert "| **PFAN** | ground truth |" in text and "ablation_lam" not in text
+    with pytest.raises(Exception, match="make ablations"):
+        update_readme(readme, tmp_path / "nothing", block="ablations")
