@@ -10,14 +10,20 @@ from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
 
-def test_training_and_inference_rows_for_each_stage(tmp_path):
+def _prepared(tmp_path, num_train: int):
+    """A small synthetic dataset in the prepared layout, and the tiny config with its classes."""
     root = tmp_path / "synthetic"
     synthesize_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES,
-             SyntheticConfig(num_train=16, num_val=4, num_saliency=4))
+                       SyntheticConfig(num_train=num_train, num_val=4, num_saliency=4))
     prepared = root / "prepared"
     prepare_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", prepared, CLASSES)
     cfg = load_config(TINY)
     cfg["dataset"]["classes"] = CLASSES
+    return prepared, cfg
+
+
+def test_training_and_inference_rows_for_each_stage(tmp_path):
+    prepared, cfg = _prepared(tmp_path, num_train=16)
 
     rows = bench_training(prepared, cfg, iterations=2, device="cpu")
     assert [r["stage"] for r in rows] == ["train_classifier_eps", "train_saliency_pfan", "train_deeplab"]
@@ -32,13 +38,7 @@ def test_run_bench_measures_every_stage_without_error(tmp_path):
     """Every bench of `make bench` runs (a bench that fails is only recorded: this catches it)."""
     from wsss.bench.harness import run_bench
 
-    root = tmp_path / "synthetic"
-    synthesize_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", root / "DUTS-TR", root / "context", CLASSES,
-                       SyntheticConfig(num_train=8, num_val=4, num_saliency=4))
-    prepared = root / "prepared"
-    prepare_dataset(root / "VOCdevkit", root / "benchmark_RELEASE", prepared, CLASSES)
-    cfg = load_config(TINY)
-    cfg["dataset"]["classes"] = CLASSES
+    prepared, cfg = _prepared(tmp_path, num_train=8)
     table = run_bench(cfg, prepared, tmp_path / "bench.csv", processes=1, eval_images=4, crf_images=2, cam_images=2,
                       train_iterations=1)
     assert "error" not in table or table["error"].isna().all(), table.get("error")
