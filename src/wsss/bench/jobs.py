@@ -15,7 +15,8 @@ DataLoader workers, AMP) on a synthetic dataset at VOC scale, and records per jo
 
 From them it derives what a job of the full recipe needs (`derive_resources`): runtime = start-up +
 the full run at the measured speed, times `margin`; mem_mb = peak host memory times `margin`.
-Weights are random (speed and memory do not depend on them) and nothing is downloaded.
+Weights are random and stay so (learning rate 0: speed and memory do not depend on either), and
+nothing is downloaded.
 It measures; it asserts nothing. docs/experiments.md says how its numbers were used.
 """
 
@@ -140,7 +141,11 @@ def make_dataset(root: Path, image_size: int, num_images: int, processes: int = 
 
 
 def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> dict:
-    """job → run(n): the job's real entry point doing n training steps (or n CAM images)."""
+    """job → run(n): the job's real entry point doing n training steps (or n CAM images).
+
+    Training runs at learning rate 0: from random weights (with frozen, identity BatchNorm) the
+    paper's recipes diverge within a step or two, and a step costs the same at any rate (SGD
+    still computes and applies its update)."""
     from wsss.infer.cams import infer_cams
     from wsss.methods import classifier_infer_params, classifier_train_params
     from wsss.schema import JOB_KEYS
@@ -154,14 +159,14 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
         sal = copy.deepcopy(cfg["saliency"])
         model = dict(sal["model"], backbone_weights=None)
         train = {k: v for k, v in sal["train"].items() if k not in JOB_KEYS}
-        train.update(iterations=n, checkpoint_every=0, log_every=0, amp=amp)
+        train.update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
         train_saliency(tmp.parent / "DUTS-TR", tmp / "pfan.pt", model=model, train_cfg=train,
                        holdout=sal.get("holdout", 0.15), seed=0, device=device)
 
     def classifier(n: int) -> None:
         section = classifier_train_params(copy.deepcopy(cfg["classifier"]), "eps")
         section["pretrained"] = None
-        section["train"].update(iterations=n, checkpoint_every=0, log_every=0, amp=amp)
+        section["train"].update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
         train_classifier("eps", images, labels, ids, tmp / "cls.pt", section, saliency_dir=tmp.parent / "saliency",
                          seed=0, device=device)
 
@@ -177,7 +182,7 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
 
     def segmentation(n: int) -> None:
         deeplab = dict(copy.deepcopy(cfg["deeplab"]), iterations=n, checkpoint_every=0, log_every=0, amp=amp,
-                       init_weights=None)
+                       init_weights=None, lr=0.0)
         train_segmentation(ids, images, prepared / PREPARED["masks"], labels, tmp / "seg.pt", None, None, deeplab,
                            seed=0, device=device)
 
