@@ -26,6 +26,12 @@ SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 JOB_KEYS = ("threads", "processes", "runtime", "mem_mb")
 
 
+def without_job_keys(section: dict) -> dict:
+    """A config section as a job's params: without its size (JOB_KEYS), whose change must not
+    rerun the job (the rules read them as resources)."""
+    return {k: v for k, v in section.items() if k not in JOB_KEYS}
+
+
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())

@@ -5,7 +5,7 @@ import os
 import re
 
 from wsss import ablation, methods
-from wsss.schema import JOB_KEYS, weights_table
+from wsss.schema import weights_table, without_job_keys
 from wsss.data import layout
 
 ROOT = config["dataset"]["root"]
@@ -201,12 +201,6 @@ def crf_maps_input(wildcards):
     """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing.
     (cam_sal has no maps of its own: with `probs` its saliency gating is not part of the unary.)"""
     return classifier_maps(wildcards.method) if crf_unary(wildcards.method) == "probs" else []
-
-
-def without_job_keys(section: dict) -> dict:
-    """A config section as a job's params: without its size (threads, runtime, mem_mb), whose
-    change must not rerun the job (the rules read them as resources)."""
-    return {k: v for k, v in section.items() if k not in JOB_KEYS}
 
 
 def crf_params(wildcards):

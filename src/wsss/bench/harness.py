@@ -25,7 +25,7 @@ import torch
 
 from wsss.data.layout import PREPARED
 from wsss.io import atomic_path, read_id_list, read_label_png, write_gray_png
-from wsss.schema import JOB_KEYS
+from wsss.schema import without_job_keys
 
 log = logging.getLogger("wsss.bench")
 
@@ -140,7 +140,7 @@ def _bench_pfan(prepared: Path, cfg: dict, ids_file: Path, tmp: Path, iterations
         shutil.copyfile(prepared / PREPARED["images"] / f"{i}.jpg", duts / IMAGE_DIR / f"{i}.jpg")
     _saliency_from_masks(prepared, ids, duts / MASK_DIR)
     sal = copy.deepcopy(cfg["saliency"])
-    train_cfg = {k: v for k, v in sal["train"].items() if k not in JOB_KEYS}
+    train_cfg = without_job_keys(sal["train"])
     train_cfg.update(iterations=iterations, checkpoint_every=0)
     t0 = time.perf_counter()
     train_saliency(duts, tmp / "pfan.pt", model=sal["model"], train_cfg=train_cfg, holdout=sal.get("holdout", 0.15),
@@ -177,7 +177,7 @@ def run_bench(cfg: dict, prepared: str | os.PathLike, out_csv: str | os.PathLike
     counts = sorted({1, processes})
     rows = _guarded("evaluation", lambda: bench_evaluation(eval_images, processes=counts))
     crf_ids = read_id_list(prepared / PREPARED["train"])[:crf_images]
-    crf = {k: v for k, v in cfg.get("crf", {}).items() if k not in JOB_KEYS}
+    crf = without_job_keys(cfg.get("crf", {}))
     rows += _guarded("crf", lambda: bench_crf(crf_ids, prepared / PREPARED["images"], prepared / PREPARED["masks"],
                                               processes=counts, crf=crf, repeats=2))
     rows += _guarded("cam_inference", lambda: bench_cam_inference(prepared, cfg["classifier"], cam_images, device))

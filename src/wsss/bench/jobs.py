@@ -112,8 +112,9 @@ def measure(run: Callable[[int], None], warmup: int, steps: int) -> dict:
     long, peak = _timed(run, warmup + steps)
     rate = steps / max(long - short, 1e-9)
     return {"steps_per_s": round(rate, 4), "startup_s": round(max(short - warmup / rate, 0.0), 2),
-            "seconds": round(long, 2), "peak_host_mb": round(peak.host_mb), "peak_workers_mb": round(peak.workers_mb), "peak_cuda_allocated_mb":
-            round(peak.cuda_allocated_mb), "peak_cuda_reserved_mb": round(peak.cuda_reserved_mb)}
+            "seconds": round(long, 2), "peak_host_mb": round(peak.host_mb), "peak_workers_mb": round(peak.workers_mb),
+            "peak_cuda_allocated_mb": round(peak.cuda_allocated_mb),
+            "peak_cuda_reserved_mb": round(peak.cuda_reserved_mb)}
 
 
 def make_dataset(root: Path, image_size: int, num_images: int, processes: int = 1) -> Path:
@@ -148,7 +149,7 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
     still computes and applies its update)."""
     from wsss.infer.cams import infer_cams
     from wsss.methods import classifier_infer_params, classifier_train_params
-    from wsss.schema import JOB_KEYS
+    from wsss.schema import without_job_keys
     from wsss.train.classifier import train_classifier
     from wsss.train.saliency import train_saliency
     from wsss.train.segmentation import train_segmentation
@@ -158,7 +159,7 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
     def saliency(n: int) -> None:
         sal = copy.deepcopy(cfg["saliency"])
         model = dict(sal["model"], backbone_weights=None)
-        train = {k: v for k, v in sal["train"].items() if k not in JOB_KEYS}
+        train = without_job_keys(sal["train"])
         train.update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
         train_saliency(tmp.parent / "DUTS-TR", tmp / "pfan.pt", model=model, train_cfg=train,
                        holdout=sal.get("holdout", 0.15), seed=0, device=device)
