@@ -16,7 +16,7 @@ import yaml
 from conftest import REPO, snakemake
 from test_mxnet_params import mxnet_name
 from wsss.data.weights import digests
-from wsss.io import write_gray_png
+from wsss.io import read_id_list, write_gray_png
 from wsss.schema import load_config
 
 pytestmark = pytest.mark.slow
@@ -78,3 +78,7 @@ def test_paper_setting_runs_end_to_end(tmp_path):
     assert {"cam", "cam_sal", "eps", "gt"} <= set(miou.method) and np.isfinite(miou.mIoU).all()
     log = (tmp_path / "logs/train_classifier/eps.log").read_text()
     assert "resnet38d" in log
+    # DeepLab reads the raw masks, so the CRF refines only the split its tables score.
+    lists = tmp_path / config["dataset"]["root"] / "prepared" / "lists"
+    refined = {p.stem for p in (tmp_path / "results/pseudo_masks_crf/eps").glob("*.png")}
+    assert refined == set(read_id_list(lists / f"{config['evaluation']['pseudo_mask_split']}.txt"))

@@ -231,6 +231,12 @@ def crf_priority(wildcards):
     return saliency_chain_priority(wildcards) if DEEPLAB["train_on_crf"] else 0
 
 
+def crf_ids():
+    """The id list refine_crf refines: train_aug when DeepLab trains on the CRF masks, else only
+    the split that the pseudo_crf tables and the qualitative figure read (VOC: 1,464 of 10,582)."""
+    return prep("train_aug" if DEEPLAB["train_on_crf"] else EVAL["pseudo_mask_split"])
+
+
 def crf_source(method):
     """The method whose refine_crf shards `method`'s CRF masks are: with the `probs` unary the CRF
     reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,

@@ -4,7 +4,7 @@
 
 
 rule refine_crf:
-    """Dense CRF over one shard of the pseudo-masks of {method}, restricted to each image's classes."""
+    """Dense CRF over one shard of the pseudo-masks of {method} (the ids of crf_ids), restricted to each image's classes."""
     input:
         prepared=PREP,
         masks="results/pseudo_masks/{method}",
@@ -14,7 +14,7 @@ rule refine_crf:
     wildcard_constraints:
         method=MASK_METHODS,
     params:
-        ids=prep("train_aug"),
+        ids=crf_ids(),
         images=prep("images"),
         labels=prep("labels"),
         crf=crf_params,
