@@ -42,7 +42,7 @@ def test_resizing_jobs_reruns_nothing(tiny_run, tmp_path):
 
     cfg = load_config(TINY)
     sections = [("saliency", "train"), ("saliency", "infer"), ("classifier", "train"), ("classifier", "infer"),
-                ("pseudo_masks",), ("crf",), ("deeplab",)]
+                ("pseudo_masks",), ("crf",), ("deeplab",), ("deeplab", "infer")]
     overlay: dict = {}
     for path in sections:
         section, node = cfg, overlay

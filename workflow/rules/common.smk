@@ -231,6 +231,12 @@ def crf_priority(wildcards):
     return saliency_chain_priority(wildcards) if DEEPLAB["train_on_crf"] else 0
 
 
+def deeplab_train_params():
+    """Params of train_segmentation: the deeplab section without any job's size (its own, and
+    infer_segmentation's `infer`), so resizing a job reruns nothing."""
+    return {k: v for k, v in without_job_keys(DEEPLAB).items() if k != "infer"}
+
+
 def crf_ids():
     """The id list refine_crf refines: train_aug when DeepLab trains on the CRF masks, else only
     the split that the pseudo_crf tables and the qualitative figure read (VOC: 1,464 of 10,582)."""

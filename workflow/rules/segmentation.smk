@@ -76,7 +76,7 @@ rule train_segmentation:
         # Resumable state: not an output, so it survives a failed job (removed by hand to restart).
         checkpoint="resources/checkpoints/deeplab/{method}.pt",
         loss_csv="resources/checkpoints/deeplab/{method}.loss.csv",
-        deeplab=without_job_keys(DEEPLAB),
+        deeplab=deeplab_train_params(),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -116,10 +116,10 @@ rule infer_segmentation:
         "benchmarks/infer_segmentation/{method}.tsv"
     conda:
         ENV
-    threads: DEEPLAB["threads"]
+    threads: DEEPLAB["infer"]["threads"]
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=DEEPLAB["infer"]["mem_mb"],
+        runtime=DEEPLAB["infer"]["runtime"],
         gpu=GPU,
     priority: deeplab_priority
     script:

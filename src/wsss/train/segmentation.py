@@ -40,8 +40,9 @@ class SegTrainConfig(TrainingRecipe):
 
 
 # Keys of the `deeplab` config section that are neither the model's nor the trainer's: used by the
-# rules (methods, train_on_crf, threads, runtime), by initialisation and by inference.
-OTHER_KEYS = ("methods", "train_on_crf", "init_weights", "infer_scales", "infer_flip", *JOB_KEYS)
+# rules (methods, train_on_crf, threads, runtime), by initialisation and by inference (`infer`: the
+# size of infer_segmentation's jobs).
+OTHER_KEYS = ("methods", "train_on_crf", "init_weights", "infer_scales", "infer_flip", "infer", *JOB_KEYS)
 
 
 def split_config(section: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
