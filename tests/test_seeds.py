@@ -57,6 +57,9 @@ def test_readme_seeds_block_is_generated_from_the_csvs(tmp_path):
     assert "stale" not in text and text.startswith("intro\n") and text.endswith("outro\n")
     assert "Test CPU, AVX2" in text and "60.5 ± 0.71" in text  # EPS pseudo-mask mIoU over the 2 seeds
     assert "| water → boat confusion (train): eps / cam | ≤ 0.333 | 0.444 |" in text and "**no**" in text
+    # Every run has its own row, the missed bar in bold: EPS - CAM pseudo is 10 / 11, water -> boat 0.444.
+    assert "| 0 / 0 / native | 10 | 18 | 5 | **0.444** | 0.85 |" in text
+    assert "| 1 / 0 / native | 11 | 18 | 5 | **0.444** | 0.85 |" in text
 
 
 def test_report_table_names_the_grid_and_the_cpu(tmp_path):
@@ -65,9 +68,12 @@ def test_report_table_names_the_grid_and_the_cpu(tmp_path):
     table = _grid(0.9, 0.2)
     table.to_csv(tmp_path / "seeds.csv", index=False)
     summarize(table).to_csv(tmp_path / "seeds_summary.csv", index=False)
-    out = table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv")
+    out = table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv", tmp_path / "r.csv")
     assert set(out.runs) == {2} and set(out.cpu) == {"Test CPU, AVX2"}
     assert pd.read_csv(tmp_path / "t.csv").holds.dropna().astype(bool).all()
+    runs = pd.read_csv(tmp_path / "r.csv")  # one row per run, each claim's value and verdict there
+    assert list(runs.seed) == [0, 1] and set(runs.cpu) == {"Test CPU, AVX2"}
+    assert list(runs["mIoU pseudo: eps - cam"]) == [10.0, 11.0] and runs["mIoU pseudo: eps - cam holds"].all()
 
 
 def test_the_dag_adds_the_seeds_table_once_make_seeds_has_run(tmp_path):

@@ -120,14 +120,40 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([stats, pd.DataFrame(claims)], ignore_index=True)
 
 
-def table_seeds(cells_csv: str | Path, summary_csv: str | Path, out_csv: str | Path) -> pd.DataFrame:
-    """The report's table: the summary with the grid it covers and the CPU it ran on."""
+def cell_margins(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each BARS claim's value in every cell (one row per cell, one column per claim, named by
+    `claim_key`), and whether the cell meets it (`<key> holds`): the grid's evidence cell by cell."""
+    cells = [c for c in ("seed", "data_seed", "kernel") if c in rows]
+    out = rows[cells].drop_duplicates().set_index(cells).sort_index()
+    for bar in BARS:
+        part = rows[(rows.metric == bar.metric) & (rows.stage == bar.stage)]
+        wide = part.pivot_table(index=cells, columns="method", values="value")
+        if bar.better not in wide or bar.other not in wide:
+            continue
+        values = bar.values(wide)
+        out[claim_key(bar)] = values
+        out[f"{claim_key(bar)} holds"] = [bar.holds(pd.Series([v])) for v in values.reindex(out.index)]
+    return out.reset_index()
+
+
+def claim_key(bar: Bar) -> str:
+    return f"{bar.metric} {bar.stage}: {bar.label}"
+
+
+def table_seeds(cells_csv: str | Path, summary_csv: str | Path, out_csv: str | Path,
+                runs_csv: str | Path | None = None) -> pd.DataFrame:
+    """The report's tables: the summary with the grid it covers and the CPU it ran on, and (to
+    `runs_csv`) every run's value of each claim with whether that run meets it."""
     cells = pd.read_csv(cells_csv)
     table = pd.read_csv(summary_csv)
     table["runs"] = len(cells.drop_duplicates(["seed", "data_seed", "kernel"]))
     table["cpu"] = cells.cpu.iloc[0] if "cpu" in cells else ""
     with atomic_path(out_csv) as tmp:
         table.round(4).to_csv(tmp, index=False)
+    if runs_csv is not None:
+        runs = cell_margins(cells.drop(columns=[c for c in ("cpu", "planned") if c in cells]))
+        with atomic_path(runs_csv) as tmp:
+            runs.assign(cpu=table.cpu.iloc[0]).round(4).to_csv(tmp, index=False)
     return table
 
 

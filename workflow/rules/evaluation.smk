@@ -161,12 +161,14 @@ rule table_confusion_ratio:
 
 
 rule table_seeds:
-    """results/tables/seeds.csv: `make seeds`' mean ± std and claims, for the report (when run)."""
+    """results/tables/seeds.csv: `make seeds`' mean ± std and claims, and seeds_runs.csv: each run's
+    claims, for the report (when make seeds has run)."""
     input:
         cells="results/bench/seeds.csv",
         summary="results/bench/seeds_summary.csv",
     output:
         table=report("results/tables/seeds.csv", caption="../report/seeds.rst", category="Tables"),
+        runs=report("results/tables/seeds_runs.csv", caption="../report/seeds_runs.rst", category="Tables"),
     log:
         "logs/table_seeds/table_seeds.log",
     benchmark:

@@ -1,8 +1,8 @@
-"""Rule table_seeds: `make seeds`' summary as the report's table (wsss.seeds.table_seeds)."""
+"""Rule table_seeds: `make seeds`' summary and its runs as the report's tables (wsss.seeds.table_seeds)."""
 
 from wsss.runlog import log_to
 from wsss.seeds import table_seeds
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    print(table_seeds(snakemake.input.cells, snakemake.input.summary, snakemake.output.table)  # noqa: F821
-          .to_string(index=False))
+    print(table_seeds(snakemake.input.cells, snakemake.input.summary, snakemake.output.table,  # noqa: F821
+                      snakemake.output.runs).to_string(index=False))  # noqa: F821
