@@ -99,38 +99,39 @@ def collect(tables: Path, cell: dict) -> list[dict]:
     return rows
 
 
+CELL_KEYS = ("seed", "data_seed", "kernel")
+
+
+def claim_values(rows: pd.DataFrame):
+    """(bar, its value in every cell) for each BARS claim the rows can check, cells as the index."""
+    cells = [c for c in CELL_KEYS if c in rows]
+    for bar in BARS:
+        part = rows[(rows.metric == bar.metric) & (rows.stage == bar.stage)]
+        wide = part.pivot_table(index=cells, columns="method", values="value")
+        if bar.better in wide and bar.other in wide:
+            yield bar, bar.values(wide)
+
+
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """mean ± std per (method, stage, metric), then each BARS claim over the cells: its mean, std,
     min, max, the worst cell's value and whether it holds in every cell."""
     stats = (rows.groupby(["metric", "stage", "method"], sort=False)["value"]
              .agg(["mean", "std", "min", "max", "count"]).reset_index())
     stats["kind"] = "value"
-    cells = [c for c in ("seed", "data_seed", "kernel") if c in rows]
-    claims = []
-    for bar in BARS:
-        part = rows[(rows.metric == bar.metric) & (rows.stage == bar.stage)]
-        wide = part.pivot_table(index=cells, columns="method", values="value")
-        if bar.better not in wide or bar.other not in wide:
-            continue
-        values = bar.values(wide)
-        claims.append({"metric": bar.metric, "stage": bar.stage, "method": bar.label, "mean": values.mean(),
-                       "std": values.std(), "min": values.min(), "max": values.max(), "count": len(values),
-                       "kind": bar.kind, "bar": bar.bar, "at_most": bar.at_most, "strict": bar.strict, "worst": values.max() if bar.at_most else values.min(),
-                       "holds": bar.holds(values)})
+    claims = [{"metric": bar.metric, "stage": bar.stage, "method": bar.label, "mean": values.mean(),
+               "std": values.std(), "min": values.min(), "max": values.max(), "count": len(values),
+               "kind": bar.kind, "bar": bar.bar, "at_most": bar.at_most, "strict": bar.strict,
+               "worst": values.max() if bar.at_most else values.min(), "holds": bar.holds(values)}
+              for bar, values in claim_values(rows)]
     return pd.concat([stats, pd.DataFrame(claims)], ignore_index=True)
 
 
 def cell_margins(rows: pd.DataFrame) -> pd.DataFrame:
     """Each BARS claim's value in every cell (one row per cell, one column per claim, named by
     `claim_key`), and whether the cell meets it (`<key> holds`): the grid's evidence cell by cell."""
-    cells = [c for c in ("seed", "data_seed", "kernel") if c in rows]
+    cells = [c for c in CELL_KEYS if c in rows]
     out = rows[cells].drop_duplicates().set_index(cells).sort_index()
-    for bar in BARS:
-        part = rows[(rows.metric == bar.metric) & (rows.stage == bar.stage)]
-        wide = part.pivot_table(index=cells, columns="method", values="value")
-        if bar.better not in wide or bar.other not in wide:
-            continue
-        values = bar.values(wide)
+    for bar, values in claim_values(rows):
         out[claim_key(bar)] = values
         out[f"{claim_key(bar)} holds"] = [bar.holds(pd.Series([v])) for v in values.reindex(out.index)]
     return out.reset_index()
