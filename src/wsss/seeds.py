@@ -152,7 +152,7 @@ def table_seeds(cells_csv: str | Path, summary_csv: str | Path, out_csv: str | P
     with atomic_path(out_csv) as tmp:
         table.round(4).to_csv(tmp, index=False)
     if runs_csv is not None:
-        runs = cell_margins(cells.drop(columns=[c for c in ("cpu", "planned") if c in cells]))
+        runs = cell_margins(cells)
         with atomic_path(runs_csv) as tmp:
             runs.assign(cpu=table.cpu.iloc[0]).round(4).to_csv(tmp, index=False)
     return table
