@@ -60,7 +60,7 @@ GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --resources gpu=$(or $(GPUS),0)
 	$(SNAKEMAKE) --report results/report.html
-	$(PY) -m wsss.readme README.md results/tables
+	$(PY) -m wsss_dev.readme README.md results/tables
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slurm"
@@ -81,7 +81,7 @@ clean:
 ablations: $(STAMP)
 	$(SNAKEMAKE) all ablations --cores $(CORES) --resources gpu=$(or $(GPUS),0)
 	$(SNAKEMAKE) all ablations --report results/report.html
-	$(PY) -m wsss.readme README.md results/tables ablations
+	$(PY) -m wsss_dev.readme README.md results/tables ablations
 
 # ---- bench (evaluation stage): throughput of each stage on the embedded benchmark -------------
 # Builds the prepared synthetic dataset if needed, then measures evaluation / CRF (1 vs N
@@ -92,7 +92,7 @@ BENCH_PREPARED ?= resources/synthetic/prepared
 .PHONY: bench
 bench: $(STAMP)
 	$(SNAKEMAKE) $(BENCH_PREPARED) --cores $(CORES) --configfile $(BENCH_CONFIG)
-	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
+	$(PY) -m wsss_dev.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
 		--out results/bench/bench.csv
 
 # ---- bench-jobs: peak memory and speed of the heavy jobs at a config's recipe -> their mem_mb/runtime ----
@@ -103,14 +103,14 @@ bench: $(STAMP)
 JOBS_CONFIG ?= config/voc12.yaml
 .PHONY: bench-jobs
 bench-jobs: $(STAMP)
-	$(PY) -m wsss.bench.jobs --config $(JOBS_CONFIG) --out results/bench/jobs.csv
+	$(PY) -m wsss_dev.bench.jobs --config $(JOBS_CONFIG) --out results/bench/jobs.csv
 
 # ---- seeds: the embedded default over seeds x data seeds x CPU kernel sets (slow: 12 full runs) ----
 # Writes results/bench/seeds.csv (cell x method x stage x metric) and seeds_summary.csv (mean, std and
-# the minimum EPS-CAM margin over the cells). See src/wsss/seeds.py.
+# the minimum EPS-CAM margin over the cells). See src/wsss_dev/seeds.py.
 .PHONY: seeds
 seeds: $(STAMP)
-	$(PY) -m wsss.seeds --out results/bench --cores $(CORES) --readme README.md
+	$(PY) -m wsss_dev.seeds --out results/bench --cores $(CORES) --readme README.md
 	$(SNAKEMAKE) --cores $(CORES) results/tables/seeds.csv
 
 # ---- scale-out (stage: slurm) ----------------------------------------------------------------

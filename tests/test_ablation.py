@@ -1,4 +1,4 @@
-"""The paper's ablations (wsss.ablation, workflow/rules/ablation.smk): grid points, generated
+"""The paper's ablations (wsss.stages.ablation, workflow/rules/ablation.smk): grid points, generated
 saliency, the table and figure, the SLURM plan (one job per point) and a tiny end-to-end build."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TINY, snakemake
-from wsss import ablation
-from wsss.io import read_gray_png, write_label_png
-from wsss.schema import load_config, section_defaults
+from wsss.stages import ablation
+from wsss.core.io import read_gray_png, write_label_png
+from wsss.config.schema import load_config, section_defaults
 
 EMBEDDED = REPO / "config" / "config.yaml"
 
@@ -73,8 +73,8 @@ def test_generated_saliency_maps(tmp_path):
 
 # ---------------------------------------------------------------------------- table and figure
 def test_table_and_figure(tmp_path):
-    from wsss.figures import figure_ablation
-    from wsss.tables import table_ablation
+    from wsss.stages.figures import figure_ablation
+    from wsss.stages.tables import table_ablation
 
     jsons = []
     for k, miou in enumerate([0.41, 0.52]):
@@ -140,7 +140,7 @@ def test_tiny_ablations_end_to_end(tiny_run):
     snakemake("results/figures/ablation_tau.png", "results/figures/ablation_saliency.png", "--cores", "2",
               "--resources", "gpu=1", "--configfile", str(TINY), workdir=tiny_run, timeout=1200)
     print(f"tiny tau + saliency ablations: {time.perf_counter() - start:.0f} s")
-    from wsss.train.model_files import load_model
+    from wsss.core.model_files import load_model
 
     for name in ("tau", "saliency"):
         table = pd.read_csv(tiny_run / f"results/tables/ablation_{name}.csv")
@@ -161,7 +161,7 @@ def test_tiny_ablations_end_to_end(tiny_run):
             "results/ablation/saliency-centre_prior/classifier/eps"]
     fingerprints = {load_model(tiny_run / r / "model.pt")["config"]["data_sha1"] for r in runs}
     assert len(fingerprints) == 3
-    from wsss.readme import ablations_block
+    from wsss_dev.readme import ablations_block
 
     block = ablations_block(tiny_run / "results" / "tables")
     assert "ablation_tau.csv" in block and "ablation_saliency.csv" in block
@@ -175,7 +175,7 @@ def test_tiny_ablations_end_to_end(tiny_run):
 
 
 def test_readme_ablations_block_is_generated_from_the_tables(tmp_path):
-    from wsss.readme import update_readme
+    from wsss_dev.readme import update_readme
 
     rows = {"tau": [(0.1, "0.1", False, 60.5), (0.4, "0.4", True, 71.25)],
             "saliency": [("pfan", "PFAN", True, 70.0), ("ground_truth", "ground truth", False, 75.5)]}

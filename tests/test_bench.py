@@ -2,8 +2,8 @@
 
 
 from conftest import TINY
-from wsss.schema import load_config
-from wsss.bench.harness import bench_cam_inference, bench_training
+from wsss.config.schema import load_config
+from wsss_dev.bench.harness import bench_cam_inference, bench_training
 from wsss.data.prepare import prepare_dataset
 from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
 
@@ -36,7 +36,7 @@ def test_training_and_inference_rows_for_each_stage(tmp_path):
 
 def test_run_bench_measures_every_stage_without_error(tmp_path):
     """Every bench of `make bench` runs (a bench that fails is only recorded: this catches it)."""
-    from wsss.bench.harness import run_bench
+    from wsss_dev.bench.harness import run_bench
 
     prepared, cfg = _prepared(tmp_path, num_train=8)
     table = run_bench(cfg, prepared, tmp_path / "bench.csv", processes=1, eval_images=4, crf_images=2, cam_images=2,
@@ -51,7 +51,7 @@ def test_peak_memory_counts_the_children():
     import sys
     import time
 
-    from wsss.bench.jobs import PeakMemory
+    from wsss_dev.bench.jobs import PeakMemory
 
     with PeakMemory() as idle:
         time.sleep(0.3)
@@ -65,7 +65,7 @@ def test_peak_memory_counts_the_children():
 def test_bench_jobs_sizes_each_heavy_job(tmp_path):
     import yaml
 
-    from wsss.bench.jobs import JOBS, derive_resources, main
+    from wsss_dev.bench.jobs import JOBS, derive_resources, main
 
     assert main(["--config", str(TINY), "--out", str(tmp_path / "jobs.csv"), "--image-size", "64", "--images", "12",
                  "--warmup", "1", "--iterations", "2", "--cam-images", "2", "--train-aug", "100"]) == 0

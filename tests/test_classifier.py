@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.io import BadInputError, load_maps, read_label_png, write_gray_png, write_id_list, write_image, \
+from wsss.core.io import BadInputError, load_maps, read_label_png, write_gray_png, write_id_list, write_image, \
     write_label_png
 from wsss.methods.cam import threshold_mask
-from wsss.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask, pseudo_mask_miou
+from wsss.stages.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask, pseudo_mask_miou
 
 CLASSES = ["red", "blue"]
 PM_PARAMS = {"threshold": 0.3, "saliency_threshold": 0.5}
@@ -89,7 +89,7 @@ SECTION = {"backbone": "small", "width": 4, "pretrained": None, "tau": 0.2, "lam
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from wsss.train.classifier import train_classifier
+    from wsss.stages.train_classifier import train_classifier
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("cls")
@@ -105,7 +105,7 @@ def trained(tmp_path_factory):
 
 
 def test_training_is_reproducible_and_logs_losses(trained, tmp_path):
-    from wsss.train.classifier import load_classifier, train_classifier
+    from wsss.stages.train_classifier import load_classifier, train_classifier
 
     root, _ = trained
     header = next(csv.reader(open(root / "eps" / "loss.csv")))
@@ -123,8 +123,8 @@ def test_training_is_reproducible_and_logs_losses(trained, tmp_path):
 
 
 def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
-    from wsss.infer.cams import infer_cams
-    from wsss.sharding import merge_dirs
+    from wsss.stages.infer_cams import infer_cams
+    from wsss.core.sharding import merge_dirs
 
     root, ids = trained
     infer = {"scales": [1.0, 0.5], "flip": True}
@@ -174,7 +174,7 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
 
 def test_saliency_loss_starts_after_warmup():
     from wsss.models.classifier import build_classifier
-    from wsss.losses import eps_step
+    from wsss.methods.losses import eps_step
 
     torch.manual_seed(0)
     model = build_classifier("eps", 2, "small", width=4)

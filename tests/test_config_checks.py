@@ -10,8 +10,8 @@ import yaml
 from snakemake.cli import parse_config
 
 from conftest import REPO, TINY, snakemake
-from wsss.config import ConfigError, check_classes, check_config, check_device, check_input_files, coerce_config
-from wsss.io import BadInputError
+from wsss.config.checks import ConfigError, check_classes, check_config, check_device, check_input_files, coerce_config
+from wsss.core.io import BadInputError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from wsss.crf import CRFConfig, label_unary, probs_from_maps, refine_dir, refine_label, refine_probs
-from wsss.io import BadInputError, read_label_png, save_maps, write_image, write_label_png
+from wsss.stages.crf import CRFConfig, label_unary, probs_from_maps, refine_dir, refine_label, refine_probs
+from wsss.core.io import BadInputError, read_label_png, save_maps, write_image, write_label_png
 
 
 def disc_scene(seed: int = 0, size: int = 48, radius: float = 10.0, cls: int = 3):
@@ -122,7 +122,7 @@ def test_config_rejects_bad_values():
 
 
 def test_bench_crf_rows_for_each_process_count(tmp_path):
-    from wsss.bench.crf import bench_crf
+    from wsss_dev.bench.crf import bench_crf
 
     ids, images, masks, _, labels = write_scenes(tmp_path, n=4)
     rows = bench_crf(ids, images, masks, processes=(1, 2), crf={"iterations": 2}, labels=labels)
@@ -132,8 +132,8 @@ def test_bench_crf_rows_for_each_process_count(tmp_path):
 
 
 def test_refine_crf_shards_partition_and_match_unsharded(tmp_path):
-    from wsss.crf import refine_crf
-    from wsss.io import write_id_list
+    from wsss.stages.crf import refine_crf
+    from wsss.core.io import write_id_list
 
     ids, images, masks, _, labels = write_scenes(tmp_path, n=5)
     write_id_list(tmp_path / "ids.txt", ids)
@@ -152,7 +152,7 @@ def test_refine_crf_shards_partition_and_match_unsharded(tmp_path):
 
 
 def test_crf_config_drops_job_keys_and_rejects_unknown():
-    from wsss.crf import crf_config
+    from wsss.stages.crf import crf_config
 
     assert crf_config({"iterations": 4, "processes": 8, "runtime": 3}, unary="probs").iterations == 4
     with pytest.raises(ValueError, match="bi_sxy"):

@@ -18,7 +18,7 @@ from httpserver import ArchiveServer
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.data.prepare import prepare_dataset
 from wsss.data.synthetic import SyntheticConfig, synthesize_dataset, inner_border
-from wsss.io import BadInputError, read_id_list, read_label_png
+from wsss.core.io import BadInputError, read_id_list, read_label_png
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -114,7 +114,7 @@ def test_dataset_items_and_seeded_augmentation(synthetic_root):
     assert item["image"].shape == (3, 64, 64) and item["mask"].shape == (64, 64) and item["label"].shape == (6,)
     sal_dir = synthetic_root / "sal"
     sal_dir.mkdir(exist_ok=True)
-    from wsss.io import write_gray_png
+    from wsss.core.io import write_gray_png
     for i in ids:
         write_gray_png(sal_dir / f"{i}.png", np.full((64, 64), 0.5))
     aug = WSSSDataset(ids, prep / "JPEGImages", prep / "labels.csv", saliency_dir=sal_dir,
@@ -134,7 +134,7 @@ def test_dataset_items_and_seeded_augmentation(synthetic_root):
 def test_saliency_of_wrong_size_is_named(synthetic_root, tmp_path):
     prep = synthetic_root / "prepared"
     ids = read_id_list(prep / "lists/train.txt")[:1]
-    from wsss.io import write_gray_png
+    from wsss.core.io import write_gray_png
     write_gray_png(tmp_path / f"{ids[0]}.png", np.zeros((10, 12)))
     with pytest.raises(BadInputError, match=f"{ids[0]}.png: saliency map is"):
         WSSSDataset(ids, prep / "JPEGImages", saliency_dir=tmp_path)[0]

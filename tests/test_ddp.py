@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from wsss.distributed import plan_processes, relaunch, torchrun_command, under_torchrun
+from wsss.core.distributed import plan_processes, relaunch, torchrun_command, under_torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS, BATCH = 6, 4
@@ -49,8 +49,9 @@ def toy_step(model, batch):
 
 def train_toy(out_dir: Path) -> None:
     """Train the toy model with the shared loop; rank 0 writes model.pt and loss.csv."""
-    from wsss.train import LoopConfig, poly_scheduler, save_model, train
-    from wsss.distributed import is_main_process
+    from wsss.core.model_files import save_model
+    from wsss.core.train_loop import LoopConfig, poly_scheduler, train
+    from wsss.core.distributed import is_main_process
 
     torch.set_num_threads(1)
     model = toy_model()
@@ -105,7 +106,7 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (ddp / "world_size").read_text() == "2", "the run did not go through torchrun with 2 ranks"
 
-    from wsss.train import load_model
+    from wsss.core.model_files import load_model
 
     a, b = load_model(single / "model.pt")["model"], load_model(ddp / "model.pt")["model"]
     assert a.keys() == b.keys()
@@ -121,7 +122,7 @@ def test_failed_ranks_fail_the_launch(tmp_path):
     # A script whose ranks crash at once (it imports no torch, to keep the test cheap): the
     # relaunching parent must turn torchrun's failure into an error, not a silent success.
     script = tmp_path / "crash.py"
-    script.write_text("from wsss.distributed import relaunch\n"
+    script.write_text("from wsss.core.distributed import relaunch\n"
                       "if not relaunch(2):\n"
                       "    raise SystemExit('rank failing on purpose')\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
@@ -138,7 +139,7 @@ def test_relaunch_inside_a_snakemake_script_job(tmp_path):
     (tmp_path / "job.py").write_text(
         "import os\n"
         "from pathlib import Path\n"
-        "from wsss.distributed import relaunch\n"
+        "from wsss.core.distributed import relaunch\n"
         "out = Path(snakemake.output[0])\n"
         "if relaunch(2):\n"
         "    out.write_text(' '.join(sorted(p.name for p in out.parent.glob('rank*'))))\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import wsss.train.segmentation as seg
-from wsss.infer.segmentation import infer_segmentation, load_deeplab
-from wsss.io import BadInputError, read_label_png, write_id_list, write_image, write_label_png
+import wsss.stages.train_segmentation as seg
+from wsss.stages.infer_segmentation import infer_segmentation, load_deeplab
+from wsss.core.io import BadInputError, read_label_png, write_id_list, write_image, write_label_png
 from wsss.models.deeplab import ASPP, DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
 
 torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.data.datasets import normalize
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 from wsss.models.caffe_resnet import CAFFE_MEAN_BGR, CaffeInput, caffe_key_map
 from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from wsss.device import claim_gpus, resolve_device
+from wsss.core.device import claim_gpus, resolve_device
 
 CHILD = """
 import os, sys, time
-from wsss.device import claim_gpus
+from wsss.core.device import claim_gpus
 claim_gpus(int(sys.argv[1]))
 print(os.environ.get("CUDA_VISIBLE_DEVICES"), flush=True)
 time.sleep(float(sys.argv[2]))  # hold the GPU as a running job does
@@ -48,7 +48,7 @@ def test_the_schedulers_choice_is_kept(tmp_path, monkeypatch):
 
 
 def test_auto_says_which_device_and_why(caplog):
-    with caplog.at_level(logging.INFO, logger="wsss.device"):
+    with caplog.at_level(logging.INFO, logger="wsss.core.device"):
         dev = resolve_device("auto")
     assert "device auto:" in caplog.text and dev.type in ("cpu", "cuda")
     if dev.type == "cpu":

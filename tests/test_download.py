@@ -10,7 +10,7 @@ import pytest
 
 from httpserver import ArchiveServer
 from wsss.data.download import download, extract
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 
 
 def make_tar(path, members: dict[str, bytes], mode="w"):

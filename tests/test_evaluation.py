@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wsss.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_miou
-from wsss.figures import figure_losses, pick_ids, figure_qualitative, figure_table
-from wsss.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.stages.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_miou
+from wsss.stages.figures import figure_losses, pick_ids, figure_qualitative, figure_table
+from wsss.core.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.metrics.boundary import label_edges
-from wsss.tables import table_boundary, table_confusion_ratio, table_miou
+from wsss.stages.tables import table_boundary, table_confusion_ratio, table_miou
 
 IDS = ["a", "b", "c"]
 
@@ -138,7 +138,7 @@ def test_prepare_pascal_context(tmp_path):
             tar.addfile(info, buf)
     assert prepare_context(archive, tmp_path / "labels.txt", tmp_path / "context") == 1
     assert (tmp_path / "context" / "classes.txt").read_text() == "water\ntrack\n"
-    from wsss.io import read_label_png
+    from wsss.core.io import read_label_png
 
     assert read_label_png(tmp_path / "context" / "2008_000002.png").max() == 2
     (tmp_path / "labels.txt").write_text("1: water\n")
@@ -150,7 +150,7 @@ def test_prepare_pascal_context(tmp_path):
 
 
 def test_bench_evaluation_rows():
-    from wsss.bench.evaluation import bench_evaluation
+    from wsss_dev.bench.evaluation import bench_evaluation
 
     rows = bench_evaluation(images=6, processes=(1, 2), repeats=1)
     assert [r["processes"] for r in rows] == [1, 2]

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from wsss.io import BadInputError
-from wsss.losses import classification_loss, eps_loss, overlap_ratios, select_maps
+from wsss.core.io import BadInputError
+from wsss.methods.losses import classification_loss, eps_loss, overlap_ratios, select_maps
 from wsss.models.backbones import SmallCnn, build_backbone
 from wsss.models.classifier import build_classifier
 
@@ -145,7 +145,7 @@ def test_cam_head_and_param_groups():
 def test_skip_unclaimed_leaves_empty_maps_out_of_both_groups():
     """A present class whose softmax map wins no pixel: background by the paper's rule, neither
     group with skip_unclaimed, and then L_sal raises its probability on the salient object."""
-    from wsss.losses import eps_loss, select_maps
+    from wsss.methods.losses import eps_loss, select_maps
 
     maps = torch.zeros(1, 3, 2, 2)  # 2 classes + background, all equal: nothing rounds to 1
     maps[0, 2] = 0.5                # background slightly ahead everywhere

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TINY, snakemake
 from wsss import methods
-from wsss.pseudo_masks import pseudo_mask
+from wsss.stages.pseudo_masks import pseudo_mask
 
 PLUGINS = Path(__file__).parent / "plugins"
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from wsss.io import BadInputError, write_label_png
+from wsss.core.io import BadInputError, write_label_png
 from wsss.metrics import (BoundaryCounts, ConfusionMatrix, ConfusionRatioCounts, Pair, boundary_counts,
                           evaluate_boundaries, evaluate_confusion_ratio_dirs, evaluate_dirs, label_edges, resolve_pairs)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wsss.__main__ import main
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 from wsss.models.backbones import build_backbone
 from wsss.models.mxnet_params import (V1_MAGIC, V2_MAGIC, read_params, resnet38d_key, write_params)
 from wsss.models.resnet38d import ResNet38d

@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from wsss.data.datasets import normalize
-from wsss.infer.official_eps import OFFICIAL_SCALES, official_eps_mask, official_maps
+from wsss.methods.eps_official import OFFICIAL_SCALES, official_eps_mask, official_maps
 from wsss.models.classifier import build_classifier
 
 

@@ -16,8 +16,8 @@ import yaml
 from conftest import REPO, snakemake
 from test_mxnet_params import mxnet_name
 from wsss.data.weights import digests
-from wsss.io import read_id_list, write_gray_png
-from wsss.schema import load_config
+from wsss.core.io import read_id_list, write_gray_png
+from wsss.config.schema import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def write_weight_files(workdir, config) -> None:
 def write_released_maps(archive, root) -> None:
     import zipfile
 
-    from wsss.io import read_id_list, read_label_png
+    from wsss.core.io import read_id_list, read_label_png
 
     prepared = root / "prepared"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torchvision
 
-from wsss.infer.saliency import load_pfan, predict
-from wsss.io import BadInputError
+from wsss.stages.infer_saliency import load_pfan, predict
+from wsss.core.io import BadInputError
 from wsss.models.pfan import PFAN, PFANConfig, PFANLossConfig, laplacian_edges, pfan_loss
-from wsss.train.model_files import save_model
+from wsss.core.model_files import save_model
 
 torch.set_num_threads(1)
 TINY = PFANConfig(width=0.0625, batch_norm=True, kernel=5, backbone_weights=None)
@@ -100,7 +100,7 @@ def test_save_and_reload_gives_identical_maps(tmp_path):
     assert size == 32
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (30, 45, 3), dtype=np.uint8), rng.integers(0, 256, (50, 20, 3), dtype=np.uint8)]
-    from wsss.device import place_model
+    from wsss.core.device import place_model
 
     # load_pfan places the model in channels_last: compare in that layout (NCHW rounds differently)
     a = predict(place_model(model, torch.device("cpu")), images, 32, torch.device("cpu"))

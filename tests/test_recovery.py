@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import wsss.train.segmentation as seg
+import wsss.stages.train_segmentation as seg
 from httpserver import ArchiveServer
 from wsss.data import duts as duts_module
 from wsss.data.download import download
-from wsss.io import BadInputError, atomic_dir, atomic_path, write_image, write_label_png
+from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_image, write_label_png
 
 torch.set_num_threads(1)
 
@@ -173,7 +173,7 @@ def test_hint_for_a_damaged_prepared_file_reruns_prepare_dataset(tmp_path):
     prepare_dataset`; following it (a plain rerun would do nothing: the folder output exists)
     restores the file."""
     from conftest import TINY, snakemake
-    from wsss.io import BadInputError, read_label_png
+    from wsss.core.io import BadInputError, read_label_png
 
     target = "resources/synthetic/prepared"
     snakemake(target, "--cores", "2", "--configfile", str(TINY), workdir=tmp_path)

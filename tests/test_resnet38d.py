@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 from wsss.models.backbones import BACKBONES, build_backbone
 from wsss.models.classifier import build_classifier
 from wsss.models.official import (import_official_checkpoint, method_of_head, official_to_project,
                                   project_to_official)
 from wsss.models.resnet38d import ResNet38d, ResNet38dConfig
-from wsss.train.classifier import load_classifier
+from wsss.stages.train_classifier import load_classifier
 
 CLASSES = ["a", "b", "c"]
 

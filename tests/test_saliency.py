@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from wsss.data.duts import DUTSDataset, SaliencyAugment, extract_duts, list_duts, split_duts
-from wsss.infer.saliency import import_precomputed_saliency, evaluate_saliency, infer_saliency, load_pfan
-from wsss.io import BadInputError, read_gray_png, write_gray_png, write_id_list, write_image
+from wsss.stages.infer_saliency import import_precomputed_saliency, evaluate_saliency, infer_saliency, load_pfan
+from wsss.core.io import BadInputError, read_gray_png, write_gray_png, write_id_list, write_image
 from wsss.metrics.saliency import SaliencyScores, centre_prior
-from wsss.train.saliency import train_saliency
+from wsss.stages.train_saliency import train_saliency
 
 torch.set_num_threads(1)
 TINY_MODEL = {"width": 0.0625, "batch_norm": True, "kernel": 5, "input_size": 32, "backbone_weights": None}
@@ -119,7 +119,7 @@ def test_training_writes_model_and_losses(trained):
 
 
 def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, monkeypatch):
-    import wsss.train.saliency as ts
+    import wsss.stages.train_saliency as ts
 
     real_loss, calls = ts.pfan_loss, []
 
@@ -228,7 +228,7 @@ def test_extract_duts_zip(tmp_path, duts):
 @pytest.mark.slow
 def test_tiny_run_has_saliency_outputs(tiny_run):
     """The DAG on the tiny config: a map per train_aug + val id at image size, and the quality table."""
-    from wsss.io import read_id_list
+    from wsss.core.io import read_id_list
 
     prep = tiny_run / "resources/synthetic/prepared"
     ids = read_id_list(prep / "lists/train_aug.txt") + read_id_list(prep / "lists/val.txt")

@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from conftest import REPO
-from wsss import schema
+from wsss.config import schema
 
 
 def test_config_readme_is_generated_from_the_schema():
     expected = schema.config_readme(schema.README_CONFIGS)
     assert (REPO / "config" / "README.md").read_text() == expected, \
-        "config/README.md is stale: run `.venv/bin/python -m wsss.schema`"
+        "config/README.md is stale: run `.venv/bin/python -m wsss.config.schema`"
 
 
 def _leaves(d, prefix=""):
@@ -40,8 +40,8 @@ def test_config_files_hold_only_changes_to_the_defaults(name):
 
 
 def test_dataclasses_take_their_defaults_from_the_schema():
-    from wsss.crf import CRFConfig
-    from wsss.train.classifier import ClassifierRecipe
+    from wsss.stages.crf import CRFConfig
+    from wsss.stages.train_classifier import ClassifierRecipe
 
     assert CRFConfig().bi_xy_std == schema.section_defaults("crf")["bi_xy_std"]
     assert ClassifierRecipe().iterations == schema.section_defaults("classifier.train")["iterations"]
@@ -53,7 +53,7 @@ def test_dataclasses_take_their_defaults_from_the_schema():
 
 
 def test_from_section_names_unknown_keys():
-    from wsss.crf import CRFConfig
+    from wsss.stages.crf import CRFConfig
 
     with pytest.raises(ValueError, match="bi_wx"):
         schema.from_section(CRFConfig, {"bi_wx": 1})

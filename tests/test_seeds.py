@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wsss.readme import update_readme
-from wsss.seeds import cell_name, summarize
+from wsss_dev.readme import update_readme
+from wsss_dev.seeds import cell_name, summarize
 
 
 def test_summary_gives_mean_std_and_the_minimum_margin():
@@ -63,7 +63,7 @@ def test_readme_seeds_block_is_generated_from_the_csvs(tmp_path):
 
 
 def test_report_table_names_the_grid_and_the_cpu(tmp_path):
-    from wsss.seeds import table_seeds
+    from wsss_dev.seeds import table_seeds
 
     table = _grid(0.9, 0.2)
     table.to_csv(tmp_path / "seeds.csv", index=False)
@@ -88,7 +88,7 @@ def test_the_dag_adds_the_seeds_table_once_make_seeds_has_run(tmp_path):
 
 
 def test_collect_only_summarises_the_finished_cells(tmp_path):
-    from wsss.seeds import main
+    from wsss_dev.seeds import main
 
     tables = tmp_path / "runs" / cell_name(0, 0, "native") / "results" / "tables"
     tables.mkdir(parents=True)
@@ -114,7 +114,7 @@ def test_the_kept_grid_is_what_the_docs_quote(doc, block):
     """README's seeds block and docs/experiments.md's per-run table are generated from the grid kept
     in docs/results/, not typed: regenerating them from those CSVs changes nothing."""
     from conftest import REPO
-    from wsss.readme import BLOCKS
+    from wsss_dev.readme import BLOCKS
 
     kept = REPO / "docs" / "results"
     text = (REPO / doc).read_text()

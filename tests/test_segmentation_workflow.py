@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
-from wsss.schema import load_config
-from wsss.io import read_id_list, read_label_png
-from wsss.train.model_files import load_model
+from wsss.config.schema import load_config
+from wsss.core.io import read_id_list, read_label_png
+from wsss.core.model_files import load_model
 
 pytestmark = pytest.mark.slow
 

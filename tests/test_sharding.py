@@ -1,7 +1,7 @@
 """Shard invariance: every per-image stage gives the same files for 1 and N shards once merged.
 
 Each stage function is run the way its `{shard}` rule runs it (shard k of n, then
-`wsss.sharding.merge_dirs`, as merge_shards.py does) on a small synthetic dataset in the
+`wsss.core.sharding.merge_dirs`, as merge_shards.py does) on a small synthetic dataset in the
 prepared layout, with random-init models (what is compared is the plumbing, not accuracy).
 The shards also get different batch compositions, so per-image outputs that depended on
 their batch neighbours would show up here too.
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.io import BadInputError, load_maps, read_id_list
-from wsss.sharding import merge_dirs, shard_ids
-from wsss.train import save_model
+from wsss.core.io import BadInputError, load_maps, read_id_list
+from wsss.core.sharding import merge_dirs, shard_ids
+from wsss.core.model_files import save_model
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -85,7 +85,7 @@ def test_merge_rejects_overlapping_shards(tmp_path):
 
 # ----------------------------------------------------------------------------- the stages
 def test_saliency_inference_is_shard_invariant(prepared, tmp_path):
-    from wsss.infer.saliency import infer_saliency
+    from wsss.stages.infer_saliency import infer_saliency
     from wsss.models.pfan import build_pfan
 
     torch.manual_seed(0)
@@ -108,7 +108,7 @@ def test_saliency_inference_is_shard_invariant(prepared, tmp_path):
 
 
 def test_cam_inference_is_shard_invariant(prepared, tmp_path):
-    from wsss.infer.cams import infer_cams
+    from wsss.stages.infer_cams import infer_cams
     from wsss.models.classifier import build_classifier
 
     torch.manual_seed(0)
@@ -132,7 +132,7 @@ def test_cam_inference_is_shard_invariant(prepared, tmp_path):
 
 
 def test_crf_is_shard_invariant(prepared, tmp_path):
-    from wsss.crf import refine_crf
+    from wsss.stages.crf import refine_crf
 
     def stage(shard, n, out):
         # The ground-truth masks stand in for pseudo-masks: the CRF only needs labels + image.
@@ -145,7 +145,7 @@ def test_crf_is_shard_invariant(prepared, tmp_path):
 
 
 def test_missing_shard_input_names_the_file(prepared, tmp_path):
-    from wsss.infer.saliency import infer_saliency
+    from wsss.stages.infer_saliency import infer_saliency
 
     with pytest.raises(BadInputError, match="missing.pt"):
         infer_saliency(tmp_path / "missing.pt", prepared / "JPEGImages", [prepared / "lists/val.txt"],

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SNAKEFILE, TINY
-from wsss.io import read_id_list
+from wsss.core.io import read_id_list
 
 pytestmark = pytest.mark.slurm
 

@@ -14,9 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from wsss.io import BadInputError
-from wsss.train import LoopConfig, load_model, poly_scheduler, save_model, train
-from wsss.train.loop import StepBatchSampler, sample_seed
+from wsss.core.io import BadInputError
+from wsss.core.model_files import load_model, save_model
+from wsss.core.train_loop import LoopConfig, poly_scheduler, train
+from wsss.core.train_loop import StepBatchSampler, sample_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_CONFIG = {"recipe": "toy", "lr": 0.1}
@@ -170,8 +171,8 @@ if __name__ == "__main__":  # the SIGKILL test runs this file as a training proc
 
 def test_files_fingerprint_follows_content(tmp_path):
     """A trainer's run config carries it, so changed inputs never resume an old checkpoint."""
-    from wsss.io import BadInputError
-    from wsss.train.loop import files_fingerprint
+    from wsss.core.io import BadInputError
+    from wsss.core.train_loop import files_fingerprint
 
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     a.write_bytes(b"one")

@@ -11,8 +11,8 @@ from PIL import Image
 
 from wsss.data.prepare import prepare_dataset
 from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.hints import rerun_hint
-from wsss.io import BadInputError, read_id_list
+from wsss.core.hints import rerun_hint
+from wsss.core.io import BadInputError, read_id_list
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -185,8 +185,8 @@ def test_rerun_hint_maps_paths_to_rules(path, rule):
 
 
 def test_readers_name_the_file_and_the_forcerun_command(tmp_path):
-    from wsss.io import load_maps, read_image, read_label_png
-    from wsss.train.model_files import load_model
+    from wsss.core.io import load_maps, read_image, read_label_png
+    from wsss.core.model_files import load_model
 
     prep = tmp_path / "prepared"
     (prep / "SegmentationClassAug").mkdir(parents=True)

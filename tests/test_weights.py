@@ -10,7 +10,7 @@ import yaml
 from conftest import REPO, snakemake
 from httpserver import ArchiveServer
 from wsss.data.weights import download_weights, verify_weights
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import yaml
 
 from conftest import REPO, TINY, snakemake
 from wsss.data.datasets import read_labels_csv
-from wsss.io import read_id_list, read_label_png
+from wsss.core.io import read_id_list, read_label_png
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_inference_scales_and_flip_resolved_per_classifier(tiny_run):
 def test_resizing_jobs_reruns_nothing(tiny_run, tmp_path):
     """threads / runtime / mem_mb are a job's size, read as resources, not params: changing them in
     every section that has them plans no job on a finished run (Snakemake reruns on changed params)."""
-    from wsss.schema import JOB_KEYS, load_config
+    from wsss.config.schema import JOB_KEYS, load_config
 
     cfg = load_config(TINY)
     sections = [("saliency", "train"), ("saliency", "infer"), ("classifier", "train"), ("classifier", "infer"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, snakemake
-from wsss.schema import load_config
+from wsss.config.schema import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_boundary_table_plans_no_deeplab(tmp_path):
 
 
 def test_readme_results_are_generated_from_the_csvs(tiny_run, tmp_path):
-    from wsss.readme import END, START, update_readme
+    from wsss_dev.readme import END, START, update_readme
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nstale 99.99\n{END}\noutro\n")

@@ -20,7 +20,7 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 def _synthesize(args) -> None:
     from wsss.data.layout import raw
     from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.schema import from_section, load_config
+    from wsss.config.schema import from_section, load_config
 
     cfg = load_config(args.config or REPO_CONFIG)["dataset"]
     syn = from_section(SyntheticConfig, cfg["synthetic"])
@@ -31,7 +31,7 @@ def _synthesize(args) -> None:
 def _prepare(args) -> None:
     from wsss.data.prepare import prepare_dataset
 
-    from wsss.schema import load_config
+    from wsss.config.schema import load_config
 
     classes = load_config(args.config)["dataset"]["classes"]
     print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))

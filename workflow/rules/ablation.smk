@@ -1,4 +1,4 @@
-# Ablation stage: the paper's ablations (wsss.ablation). Every grid point is a full EPS run by the
+# Ablation stage: the paper's ablations (wsss.stages.ablation). Every grid point is a full EPS run by the
 # classifier stage's own rules under results/ablation/<name>-<value>/ (one train_classifier job per
 # point, so on SLURM each point is its own job); table_ablation gathers the points' pseudo-mask
 # mIoU, figure_ablation draws it. Not in `rule all` unless ablation.in_all names it: build them

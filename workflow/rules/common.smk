@@ -4,8 +4,9 @@
 import os
 import re
 
-from wsss import ablation, methods
-from wsss.schema import weights_table, without_job_keys
+from wsss import methods
+from wsss.stages import ablation
+from wsss.config.schema import weights_table, without_job_keys
 from wsss.data import layout
 
 ROOT = config["dataset"]["root"]
@@ -45,7 +46,7 @@ wildcard_constraints:
     classifier="|".join(methods.CLASSIFIERS),
     method="|".join(methods.METHODS),
     shard=r"\d+",
-    # "" (the configured run) or ablation/<name>-<value>/ (a grid point of an ablation: wsss.ablation)
+    # "" (the configured run) or ablation/<name>-<value>/ (a grid point of an ablation: wsss.stages.ablation)
     variant=ablation.VARIANT_RE,
 
 
@@ -344,7 +345,7 @@ def classifier_saliency_input(wildcards):
 
 def classifier_train_section(wildcards):
     """Params of train_classifier: what this classifier's training reads (wsss.methods), with an
-    ablation point's setting (wsss.ablation)."""
+    ablation point's setting (wsss.stages.ablation)."""
     return methods.classifier_train_params(ablation.point_section(CLS, wildcards.variant), wildcards.classifier)
 
 
@@ -394,7 +395,7 @@ def eval_final_targets():
 
 
 # ---- ablation (stage: ablation) ------------------------------------------------------------
-# The paper's ablations (wsss.ablation): one EPS run per grid point, under
+# The paper's ablations (wsss.stages.ablation): one EPS run per grid point, under
 # results/ablation/<name>-<value>/ (the {variant} wildcard of train_classifier, infer_cams,
 # merge_cams, make_pseudo_masks, evaluate_miou); a point equal to the configured run is that run.
 ABL = config["ablation"]

@@ -1,7 +1,7 @@
 """Rules download_*: a checksummed, resumable, atomic download."""
 
 from wsss.data.download import download
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821
     download(snakemake.params.url, snakemake.output.archive, snakemake.params.md5)  # noqa: F821

@@ -1,7 +1,7 @@
 """Rule download_context: checksummed, resumable download of the PASCAL-Context labels."""
 
 from wsss.data.pascal_context import download_context
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     p = snakemake.params  # noqa: F821

@@ -1,7 +1,7 @@
 """Snakemake script: confusion matrix + mIoU summary of one (method, stage) prediction folder."""
 
-from wsss.evaluation import EvalLabel, evaluate_miou
-from wsss.runlog import log_to
+from wsss.stages.evaluation import EvalLabel, evaluate_miou
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     evaluate_miou(

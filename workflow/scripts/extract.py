@@ -1,7 +1,7 @@
 """Rules extract_*: extract one top-level folder of an archive, atomically."""
 
 from wsss.data.download import extract
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821
     extract(snakemake.input.archive, snakemake.params.member, snakemake.output.folder)  # noqa: F821

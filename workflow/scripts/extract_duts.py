@@ -1,7 +1,7 @@
 """Rule extract_duts: the DUTS-TR/ folder of DUTS-TR.zip, extracted atomically."""
 
 from wsss.data.duts import extract_duts
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
     n = extract_duts(snakemake.input.archive, snakemake.output.folder)  # noqa: F821

@@ -1,7 +1,7 @@
 """Snakemake script: training-loss curves of every training run (from the loop's loss CSVs)."""
 
-from wsss.figures import figure_losses
-from wsss.runlog import log_to
+from wsss.stages.figures import figure_losses
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     figure_losses(

@@ -1,7 +1,7 @@
 """Snakemake script: qualitative grid (image, ground truth, saliency, one column per prediction folder)."""
 
-from wsss.figures import pick_ids, figure_qualitative
-from wsss.runlog import log_to
+from wsss.stages.figures import pick_ids, figure_qualitative
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     params = snakemake.params  # noqa: F821

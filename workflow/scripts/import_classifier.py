@@ -1,7 +1,7 @@
 """Rule import_classifier: a given classifier file (project or official layout) as results/classifier/<name>/model.pt."""
 
 from wsss.models.official import import_classifier
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     import_classifier(snakemake.input.checkpoint, snakemake.wildcards.classifier,  # noqa: F821

@@ -2,9 +2,9 @@
 
 import torch
 
-from wsss.infer.saliency import infer_saliency
-from wsss.device import claim_gpus
-from wsss.runlog import log_to
+from wsss.stages.infer_saliency import infer_saliency
+from wsss.core.device import claim_gpus
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
     claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)

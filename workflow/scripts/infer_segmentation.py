@@ -1,8 +1,8 @@
 """Rule infer_segmentation: DeepLab predictions on val, with and without the dense CRF."""
 
-from wsss.infer.segmentation import infer_segmentation
-from wsss.device import claim_gpus
-from wsss.runlog import log_to
+from wsss.stages.infer_segmentation import infer_segmentation
+from wsss.core.device import claim_gpus
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821
     claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)

@@ -1,7 +1,7 @@
 """Rule make_pseudo_masks: the pseudo-masks of one registered method for the train_aug ids."""
 
-from wsss.pseudo_masks import make_pseudo_masks
-from wsss.runlog import log_to
+from wsss.stages.pseudo_masks import make_pseudo_masks
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     p = snakemake.params  # noqa: F821

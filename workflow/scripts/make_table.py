@@ -1,8 +1,8 @@
 """Rules table_*: gather the per-(stage, method) evaluation JSONs into the results table named
-like the rule (wsss.tables.table_miou, table_boundary, table_confusion_ratio)."""
+like the rule (wsss.stages.tables.table_miou, table_boundary, table_confusion_ratio)."""
 
-from wsss import tables
-from wsss.runlog import log_to
+from wsss.stages import tables
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
     make = getattr(tables, snakemake.rule)  # noqa: F821

@@ -1,7 +1,7 @@
 """Merge rules: hard-link the shards of a per-image stage into one folder."""
 
-from wsss.runlog import log_to
-from wsss.sharding import merge_dirs
+from wsss.core.runlog import log_to
+from wsss.core.sharding import merge_dirs
 
 with log_to(snakemake.log[0]) as log:  # noqa: F821
     n = merge_dirs(list(snakemake.input.shards), snakemake.output[0])  # noqa: F821

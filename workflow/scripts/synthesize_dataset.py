@@ -1,7 +1,7 @@
 """Rule synthesize_dataset: write the embedded benchmark in the VOC 2012 + SBD layout."""
 
 from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.runlog import log_to
+from wsss.core.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
     out = snakemake.output  # noqa: F821

@@ -1,7 +1,7 @@
 """Rule table_ablation: the grid points' pseudo-mask mIoU into results/tables/ablation_<name>.csv."""
 
-from wsss.runlog import log_to
-from wsss.tables import table_ablation
+from wsss.core.runlog import log_to
+from wsss.stages.tables import table_ablation
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     table = table_ablation(snakemake.wildcards.ablation, [dict(p) for p in snakemake.params.points],  # noqa: F821

@@ -2,10 +2,10 @@
 
 import torch
 
-from wsss.distributed import relaunched_under_torchrun
-from wsss.device import claim_gpus
-from wsss.runlog import log_to
-from wsss.train.classifier import train_classifier
+from wsss.core.distributed import relaunched_under_torchrun
+from wsss.core.device import claim_gpus
+from wsss.core.runlog import log_to
+from wsss.stages.train_classifier import train_classifier
 
 with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)

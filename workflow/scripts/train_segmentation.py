@@ -1,9 +1,9 @@
 """Rule train_segmentation: DeepLab-v2 on the pseudo-masks of {method} (or the ground truth, `gt`)."""
 
-from wsss.distributed import relaunched_under_torchrun
-from wsss.device import claim_gpus
-from wsss.runlog import log_to
-from wsss.train.segmentation import train_segmentation
+from wsss.core.distributed import relaunched_under_torchrun
+from wsss.core.device import claim_gpus
+from wsss.core.runlog import log_to
+from wsss.stages.train_segmentation import train_segmentation
 
 with log_to(snakemake.log[0]):  # noqa: F821
     claim_gpus(snakemake.resources.get("gpu", 0))  # noqa: F821 (its own GPU on a shared workstation)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from wsss.io import BadInputError, read_gray_u8, read_image, read_label_png
+from wsss.core.io import BadInputError, read_gray_u8, read_image, read_label_png
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

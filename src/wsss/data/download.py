@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from wsss.io import BadInputError, atomic_dir
+from wsss.core.io import BadInputError, atomic_dir
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20

@@ -16,7 +16,7 @@ from PIL import Image
 
 from wsss.data.datasets import normalize
 from wsss.data.layout import DUTS
-from wsss.io import BadInputError, read_gray_png, read_image
+from wsss.core.io import BadInputError, read_gray_png, read_image
 
 IMAGE_DIR, MASK_DIR = DUTS["images"], DUTS["masks"]  # the DUTS layout (wsss.data.layout)
 
@@ -142,7 +142,7 @@ def extract_duts(archive: str | Path, out_dir: str | Path) -> int:
     import shutil
     import zipfile
 
-    from wsss.io import atomic_dir
+    from wsss.core.io import atomic_dir
 
     archive = Path(archive)
     try:

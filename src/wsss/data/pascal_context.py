@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from wsss.data.download import download, md5sum
-from wsss.io import BadInputError, atomic_dir, atomic_path, write_label_png
+from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_label_png
 
 log = logging.getLogger("wsss.context")
 

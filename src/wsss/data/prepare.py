@@ -23,9 +23,9 @@ import scipy.io
 
 from wsss.data.layout import PREPARED, SBD, VOC, inside, link_or_copy
 from wsss.data.validate import Problem, check_item, raise_problems
-from wsss.hints import rerun_hint
-from wsss.io import BadInputError, atomic_dir, read_id_list, write_id_list, write_label_png
-from wsss.parallel import chunks, map_chunks
+from wsss.core.hints import rerun_hint
+from wsss.core.io import BadInputError, atomic_dir, read_id_list, write_id_list, write_label_png
+from wsss.core.parallel import chunks, map_chunks
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import scipy.sparse
 from scipy import ndimage
 
 from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
-from wsss.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
-from wsss.parallel import chunks, map_chunks
-from wsss.schema import schema_defaults
+from wsss.core.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.core.parallel import chunks, map_chunks
+from wsss.config.schema import schema_defaults
 
 # Saturated, well separated class colours (RGB); cycled if there are more classes.
 CLASS_COLOURS = [(220, 40, 40), (40, 90, 230), (235, 200, 30), (40, 180, 70), (200, 50, 200), (30, 200, 210),
@@ -210,7 +210,7 @@ def make_splits(cfg: SyntheticConfig) -> dict[str, list[str]]:
 
 
 def _write_scenes(args: tuple) -> int:
-    """Render and write one chunk of the VOC-layout images (wsss.parallel worker).
+    """Render and write one chunk of the VOC-layout images (wsss.core.parallel worker).
 
     Each image has its own random stream ([seed, 1, k]), so the files do not depend on the chunks.
     """

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile
 
-from wsss.hints import rerun_hint
-from wsss.io import BadInputError
+from wsss.core.hints import rerun_hint
+from wsss.core.io import BadInputError
 
 MAX_LISTED = 10  # bad files named in the error message; the total is always given
 
@@ -112,7 +112,7 @@ def raise_problems(problems: list[Problem], context: str, max_listed: int = MAX_
     """One BadInputError naming the first `max_listed` bad files, the total, and the fix(es).
 
     Fixes: each problem's own `fix` (e.g. the class list), then one "replace, or regenerate with
-    `snakemake --forcerun RULE`" line per rule that writes the bad files (wsss.hints).
+    `snakemake --forcerun RULE`" line per rule that writes the bad files (wsss.core.hints).
     """
     if not problems:
         return

@@ -19,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from wsss.io import BadInputError, atomic_path
+from wsss.core.io import BadInputError, atomic_path
 
 log = logging.getLogger("wsss.weights")
 

@@ -48,7 +48,7 @@ class Method:
     classifier: str | None           # the classifier whose maps it reads (None: the ground truth)
     needs_saliency: bool = False     # its pseudo-mask rule reads the saliency maps
     # "module:function" f(data, saliency, params) -> (H, W) uint8 labels, where data is one
-    # loaded map file (wsss.io.load_maps) and params the `pseudo_masks` config section.
+    # loaded map file (wsss.core.io.load_maps) and params the `pseudo_masks` config section.
     pseudo_mask: str | None = None
     crf_unary: str = "labels"        # default CRF unary (crf.unary): labels | probs
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
@@ -115,7 +115,7 @@ def classifier_train_params(section: dict, name: str) -> dict:
     """The `classifier` section as train_classifier reads it for classifier `name`: without the
     inference and job-resource keys (changing them must not retrain) and without the keys that
     only other classifiers read (changing EPS's tau must not retrain the CAM baseline)."""
-    from wsss.schema import JOB_KEYS
+    from wsss.config.schema import JOB_KEYS
 
     own = set(classifier(name).own_keys)
     others = {k for c in CLASSIFIERS.values() for k in c.own_keys} - own
@@ -129,7 +129,7 @@ def classifier_infer_params(infer: dict, name: str, eps_rule: str = "argmax") ->
     `scales` / `flip` resolved where they are given per classifier (a classifier not named gets
     the schema's default, the paper's four scales + flip). With pseudo_masks.eps_rule official, a
     classifier with a background map (eps) computes its maps by the official infer.py protocol."""
-    from wsss.schema import JOB_KEYS, section_defaults
+    from wsss.config.schema import JOB_KEYS, section_defaults
 
     params = {k: v for k, v in infer.items() if k not in JOB_KEYS}
     defaults = section_defaults("classifier.infer")
@@ -150,10 +150,10 @@ def crf_unary(unary: str | dict, name: str) -> str:
 
 # ---- the built-in records ------------------------------------------------------------------
 register_classifier(Classifier("cam", background_map=False, trains_on_saliency=False, own_keys=("head_dropout",),
-                               loss="wsss.losses:cam_step"))
+                               loss="wsss.methods.losses:cam_step"))
 register_classifier(Classifier("eps", background_map=True, trains_on_saliency=True,
                                own_keys=("tau", "lam", "sal_warmup", "skip_unclaimed", "saliency_resize"),
-                               loss="wsss.losses:eps_step"))
+                               loss="wsss.methods.losses:eps_step"))
 
 register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_mask", threshold_sweep=True,
                        published_voc_train_miou=47.05))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 
 
 def normalized_cams(maps: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
 """EPS's pseudo-mask rules (numpy only), chosen by pseudo_masks.eps_rule:
 
 - argmax: argmax of the stored softmax over the present classes' maps plus the background map
-  (background last, wsss.infer.cams);
+  (background last, wsss.stages.infer_cams);
 - official: the authors' infer.py: the maps were computed by that protocol and stored divided by
-  their per-class max (wsss.infer.official_eps); a constant `threshold` background plane, argmax,
+  their per-class max (wsss.methods.eps_official); a constant `threshold` background plane, argmax,
   ties to the background.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 from wsss.methods.cam import voc_labels
 
 

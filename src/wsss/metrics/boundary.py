@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wsss.io import BadInputError, read_label_png
-from wsss.parallel import chunks, map_chunks
+from wsss.core.io import BadInputError, read_label_png
+from wsss.core.parallel import chunks, map_chunks
 
 
 def label_edges(label: np.ndarray) -> np.ndarray:

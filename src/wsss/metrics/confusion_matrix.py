@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.io import IGNORE_INDEX, BadInputError, atomic_path, read_label_png
-from wsss.parallel import chunks, map_chunks
+from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_path, read_label_png
+from wsss.core.parallel import chunks, map_chunks
 
 
 @dataclass

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.io import IGNORE_INDEX, BadInputError, read_label_png
+from wsss.core.io import IGNORE_INDEX, BadInputError, read_label_png
 from wsss.metrics.confusion_matrix import ConfusionMatrix
-from wsss.parallel import chunks, map_chunks
+from wsss.core.parallel import chunks, map_chunks
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 
 log = logging.getLogger("wsss.models")
 

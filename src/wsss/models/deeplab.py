@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 from wsss.models.caffe_resnet import CaffeResNetBackbone, caffe_key_map, is_deeplab_pytorch_layout
-from wsss.schema import schema_defaults
+from wsss.config.schema import schema_defaults
 
 log = logging.getLogger("wsss.deeplab")
 

@@ -26,7 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
-from wsss.io import BadInputError
+from wsss.core.io import BadInputError
 
 LIST_MAGIC = 0x112
 V1_MAGIC = 0xF993FAC8
@@ -247,7 +247,7 @@ def convert_mxnet(in_params: str | os.PathLike, out_pth: str | os.PathLike) -> i
     """
     import torch
 
-    from wsss.io import atomic_path
+    from wsss.core.io import atomic_path
 
     state = mxnet_to_resnet38d(read_params(in_params), source=in_params)
     check_resnet38d_state(state, in_params)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wsss.io import BadInputError, atomic_path
+from wsss.core.io import BadInputError, atomic_path
 
 log = logging.getLogger("wsss.models")
 
@@ -93,12 +93,12 @@ def import_official_checkpoint(path: str | os.PathLike, num_classes: int, class_
 
     `path` is an official state dict (checkpoint_cls.pth of the EPS code or its released
     checkpoints) or a project model file, which is validated and copied as it is. The written file
-    loads with `wsss.train.classifier.load_classifier`, so inference runs unchanged. Returns the
+    loads with `wsss.stages.train_classifier.load_classifier`, so inference runs unchanged. Returns the
     run config stored in it.
     """
     from wsss.models.classifier import build_classifier
-    from wsss.train.classifier import load_classifier
-    from wsss.train.model_files import save_model
+    from wsss.stages.train_classifier import load_classifier
+    from wsss.core.model_files import save_model
 
     path = Path(path)
     if len(class_names) != num_classes:

@@ -175,7 +175,7 @@ def fill_bn_counters(state: dict, model: nn.Module) -> dict:
 def load_resnet38d_weights(model: ResNet38d, weights: str | Path) -> None:
     """Load ImageNet weights strictly: an MXNet `.params` file (ademxapp's
     ilsvrc-cls_rna-a1_cls1000_ep-0001.params) or a torch file in the resnet38d key layout."""
-    from wsss.io import BadInputError
+    from wsss.core.io import BadInputError
 
     weights = Path(weights)
     if not weights.exists():

@@ -1,0 +1,72 @@
+"""The command that regenerates a workflow file, for the fix hints of error messages.
+
+"Delete it and re-run its rule" does not work for a file inside a directory output: Snakemake
+does not rerun `prepare_dataset` while `resources/<ds>/prepared` still exists, however many files
+inside it are gone. `snakemake --forcerun RULE` (-R) reruns the rule (and what depends on it) and
+works for every output, so every hint names it.
+
+The mapping from path patterns to rule names is the one table below, so that a renamed rule is a
+one-line change here. Patterns are matched against the posix form of the path, anywhere in it
+(absolute paths and `--directory` work dirs included); the first match wins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+# (pattern, [(rule, when)]): `when` says in which setting that rule is the one that writes the path
+# ("" = always). Order matters: more specific patterns first. _RUN: the configured run's results/
+# or an ablation grid point's results/ablation/<name>-<value>/ (wsss.stages.ablation).
+_RUN = r"(^|/)results/(ablation/[^/]+-[^/]+/)?"
+RULES: list[tuple[str, list[tuple[str, str]]]] = [
+    (r"(^|/)prepared(/|$)", [("prepare_dataset", "")]),
+    (r"(^|/)VOCdevkit(/|$)", [("extract_voc", "VOC 2012 data"), ("synthesize_dataset", "dataset.source synthetic")]),
+    (r"(^|/)benchmark_RELEASE(/|$)", [("extract_sbd", "SBD data"),
+                                      ("synthesize_dataset", "dataset.source synthetic")]),
+    (r"(^|/)DUTS-TR(/|$)", [("extract_duts", "real DUTS-TR"), ("synthesize_dataset", "dataset.source synthetic")]),
+    (r"(^|/)VOCtrainval_11-May-2012\.tar$", [("download_voc", "")]),
+    (r"(^|/)benchmark\.tgz$", [("download_sbd", "")]),
+    (r"(^|/)DUTS-TR\.zip$", [("download_duts", "")]),
+    (r"(^|/)results/shards/saliency(/|$)", [("infer_saliency", "")]),
+    (r"(^|/)results/saliency/maps(/|$)", [("infer_saliency", "saliency.source pfan"),
+                                         ("import_precomputed_saliency", "saliency.source precomputed")]),
+    (r"(^|/)results/saliency/pfan(/|$)", [("train_saliency", "")]),
+    (r"(^|/)results/ablation/saliency_maps(/|$)", [("ablation_saliency", "")]),
+    (_RUN + r"(shards/)?cams(/|$)", [("infer_cams", "")]),
+    (r"(^|/)results/(shards/)?pseudo_masks_crf(/|$)", [("refine_crf", "")]),
+    (_RUN + r"pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
+    (_RUN + r"classifier(/|$)", [("train_classifier", "")]),
+    (r"(^|/)results/deeplab/[^/]+/pred(_crf)?(/|$)", [("infer_segmentation", "")]),
+    (r"(^|/)results/deeplab(/|$)", [("train_segmentation", "")]),
+]
+
+_COMPILED = [(re.compile(p), rules) for p, rules in RULES]
+
+
+def rules_for(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """[(rule, when)] of the rule(s) that write `path`; [] when no pattern matches."""
+    text = Path(path).as_posix()
+    for pattern, rules in _COMPILED:
+        if pattern.search(text):
+            return list(rules)
+    return []
+
+
+def rerun_hint(path: str | os.PathLike) -> str:
+    """How to regenerate `path`, e.g. "regenerate with `snakemake --forcerun prepare_dataset`".
+
+    Paths no rule writes (user files, checkpoints) get a hint to replace the file.
+    """
+    text = Path(path).as_posix()
+    if re.search(r"(^|/)resources/checkpoints(/|$)", text):
+        # A checkpoint is no rule's output: without it the training rule simply starts over.
+        return "delete it; the training rule then starts over"
+    rules = rules_for(path)
+    if not rules:
+        return "replace the file (no workflow rule writes it), or regenerate it with the rule that produces it"
+    options = [f"`snakemake --forcerun {rule}`" + (f" ({when})" if when else "") for rule, when in rules]
+    verb = "re-extract" if rules[0][0].startswith("extract") else (
+        "re-download" if rules[0][0].startswith("download") else "regenerate")
+    return f"{verb} with " + " or ".join(options)

@@ -1,1 +1,0 @@
-"""Inference stages: saliency maps, localization maps (CAMs), segmentation."""

@@ -1,0 +1,132 @@
+"""Pseudo-masks from localization maps (VOC-palette PNGs; label 0 background, 1..C classes).
+
+Each method's rule lives in its own module (wsss.methods.cam, wsss.methods.eps) and is found
+through the method registry (wsss.methods). Also the CAM threshold sweep: mIoU against ground
+truth per background threshold, and the per-method pseudo-mask mIoU table.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from wsss import methods
+from wsss.core.io import BadInputError, atomic_dir, atomic_path, load_maps, read_gray_png, read_id_list, \
+    read_label_png, write_label_png
+from wsss.methods.cam import normalized_cams, voc_labels
+from wsss.metrics.confusion_matrix import ConfusionMatrix
+from wsss.core.parallel import chunks, map_chunks
+
+log = logging.getLogger("wsss.stages.pseudo_masks")
+
+
+def pseudo_mask(method: str, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:
+    """The pseudo-mask of one image by `method`'s rule (wsss.methods), from its loaded map file."""
+    record = methods.method(method)
+    if record.pseudo_mask is None:
+        raise ValueError(f"method {method!r} makes no pseudo-masks (its masks are the ground truth)")
+    return methods.resolve(record.pseudo_mask)(data, saliency, params)
+
+
+def _make_chunk(args: tuple) -> int:
+    method, cams_dir, saliency_dir, ids, out_dir, params = args
+    for i in ids:
+        path = Path(cams_dir) / f"{i}.npz"
+        sal = read_gray_png(Path(saliency_dir) / f"{i}.png") if saliency_dir is not None else None
+        try:
+            mask = pseudo_mask(method, load_maps(path), params, sal)
+        except BadInputError as err:
+            raise BadInputError(f"{path}: {err}") from err
+        write_label_png(Path(out_dir) / f"{i}.png", mask)
+    return len(ids)
+
+
+def make_pseudo_masks(method: str, cams_dir: str | os.PathLike, ids_file: str | os.PathLike,
+                      out_dir: str | os.PathLike, params: dict, saliency_dir: str | os.PathLike | None = None,
+                      processes: int = 1) -> int:
+    """Write `<out_dir>/<id>.png` for every id of `ids_file` (atomically, as one folder).
+
+    `params` is the `pseudo_masks` config section (threshold, saliency_threshold).
+    """
+    record = methods.method(method)
+    if record.needs_saliency and saliency_dir is None:
+        raise BadInputError(f"{method} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
+    ids = read_id_list(ids_file)
+    params = {k: params[k] for k in ("threshold", "saliency_threshold", "eps_rule") if k in params}
+    sal_dir = str(saliency_dir) if record.needs_saliency else None
+    with atomic_dir(out_dir) as tmp:
+        args = [(method, str(cams_dir), sal_dir, c, str(tmp), params) for c in chunks(ids, processes)]
+        n = sum(map_chunks(_make_chunk, args, processes))
+    log.info("%s pseudo-masks: %d images → %s", method, n, out_dir)
+    return n
+
+
+# ----------------------------------------------------------------------------- CAM threshold sweep
+def _sweep_chunk(args: tuple) -> list[ConfusionMatrix]:
+    cams_dir, gt_dir, ids, thresholds, num_classes = args
+    cms = [ConfusionMatrix(num_classes) for _ in thresholds]
+    for i in ids:
+        data = load_maps(Path(cams_dir) / f"{i}.npz")
+        gt_path = Path(gt_dir) / f"{i}.png"
+        gt = read_label_png(gt_path)
+        norm = normalized_cams(data["maps"])
+        peak = norm.max(axis=0) if len(norm) else np.zeros(gt.shape, np.float32)
+        best = voc_labels(data["classes"], norm.argmax(axis=0) + 1) if len(norm) else np.zeros(gt.shape, np.uint8)
+        for cm, t in zip(cms, thresholds):
+            # same as cam_mask: background wins where no class map exceeds the threshold (ties too)
+            cm.update(gt, np.where(peak > t, best, 0).astype(np.uint8), name=str(gt_path))
+    return cms
+
+
+def cam_threshold_sweep(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, ids_file: str | os.PathLike,
+                        thresholds: list[float], num_classes: int, out_csv: str | os.PathLike,
+                        fixed_threshold: float | None = None, processes: int = 1) -> list[dict]:
+    """mIoU of `cam` pseudo-masks against ground truth for each background threshold → CSV.
+
+    `num_classes` counts the background. Columns: threshold, miou, precision, recall, is_best,
+    is_configured (the threshold make_pseudo_masks uses), so a report can show both honestly.
+    """
+    ids = read_id_list(ids_file)
+    args = [(str(cams_dir), str(gt_dir), c, list(thresholds), num_classes) for c in chunks(ids, processes)]
+    totals = [ConfusionMatrix(num_classes) for _ in thresholds]
+    for cms in map_chunks(_sweep_chunk, args, processes):
+        for total, cm in zip(totals, cms):
+            total.merge(cm)
+    rows = [{"threshold": t, "miou": cm.miou(), "precision": float(np.nanmean(cm.precision())),
+             "recall": float(np.nanmean(cm.recall()))} for t, cm in zip(thresholds, totals)]
+    best = max(range(len(rows)), key=lambda k: rows[k]["miou"])
+    for k, row in enumerate(rows):
+        row["is_best"] = k == best
+        row["is_configured"] = fixed_threshold is not None and abs(row["threshold"] - fixed_threshold) < 1e-9
+    _write_csv(out_csv, rows)
+    log.info("CAM threshold sweep: best %.2f (mIoU %.4f)", rows[best]["threshold"], rows[best]["miou"])
+    return rows
+
+
+def pseudo_mask_miou(mask_dirs: dict[str, str | os.PathLike], gt_dir: str | os.PathLike,
+                     ids_file: str | os.PathLike, num_classes: int, out_csv: str | os.PathLike,
+                     processes: int = 1) -> list[dict]:
+    """mIoU of each method's pseudo-masks against ground truth on the ids of `ids_file` → CSV."""
+    from wsss.metrics.confusion_matrix import evaluate_dirs
+
+    ids = read_id_list(ids_file)
+    rows = []
+    for method, d in mask_dirs.items():
+        cm = evaluate_dirs(d, gt_dir, ids, num_classes, processes)
+        rows.append({"method": method, "miou": cm.miou(), "precision": float(np.nanmean(cm.precision())),
+                     "recall": float(np.nanmean(cm.recall())), "images": len(ids)})
+        log.info("%s pseudo-masks: mIoU %.4f on %d images", method, rows[-1]["miou"], len(ids))
+    _write_csv(out_csv, rows)
+    return rows
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
