@@ -14,7 +14,8 @@ import pytest
 from conftest import REPO, TINY, snakemake
 from wsss.stages import ablation
 from wsss.core.io import read_gray_png, write_label_png
-from wsss.config.schema import load_config, section_defaults
+from wsss.config.schema import section_defaults
+from wsss.config.load import load_config
 
 EMBEDDED = REPO / "config" / "config.yaml"
 

@@ -2,10 +2,10 @@
 
 
 from conftest import TINY
-from wsss.config.schema import load_config
+from wsss.config.load import load_config
 from wsss_dev.bench.harness import bench_cam_inference, bench_training
-from wsss.data.prepare import prepare_dataset
-from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -30,7 +30,7 @@ def test_training_and_inference_rows_for_each_stage(tmp_path):
     assert all(r["iterations"] == 2 and r["seconds"] > 0 and r["iterations_per_s"] > 0 for r in rows)
 
     # tiny.yaml gives one scale list per classifier: the bench model is an eps one, so eps's
-    (row,) = bench_cam_inference(prepared, cfg["classifier"], images=3, device="cpu")
+    (row,) = bench_cam_inference(prepared, cfg, images=3, device="cpu")
     assert row["images"] == 3 and row["scales"] == "[0.5, 1.0]" and row["flip"] is False
 
 
@@ -80,8 +80,9 @@ def test_bench_jobs_sizes_each_heavy_job(tmp_path):
         "infer_cams": -(-100 // cfg["shards"]), "train_segmentation": cfg["deeplab"]["iterations"]}
     fragment = yaml.safe_load((tmp_path / "jobs.yaml").read_text())
     row = table.set_index("job").loc["train_segmentation"]
-    assert fragment["deeplab"] == {"runtime": int(row["runtime"]), "mem_mb": int(row["mem_mb"])}
-    assert set(fragment["classifier"]) == {"train", "infer"} and "train" in fragment["saliency"]
+    assert fragment["jobs"]["train_segmentation"] == {"threads": cfg["jobs"]["train_segmentation"]["threads"],
+                                                      "mem_mb": int(row["mem_mb"]), "runtime": int(row["runtime"])}
+    assert set(fragment["jobs"]) == set(JOBS)
     # 1.5 x (30 s + 6000 steps at 2 steps/s) = 75.75 min -> 80; 1.5 x 2100 MB = 3150 -> 3500.
     assert derive_resources({"startup_s": 30, "steps_per_s": 2.0, "peak_host_mb": 2100}, 6000) == \
         {"runtime": 80, "mem_mb": 3500}

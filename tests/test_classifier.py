@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError, load_maps, read_label_png, write_gray_png, write_id_list, write_image, \
     write_label_png
 from wsss.methods.cam import threshold_mask
-from wsss.stages.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask, pseudo_mask_miou
+from wsss import methods
+from wsss.config.settings import classifier_training
+from wsss.metrics.confusion_matrix import evaluate_dirs
+from wsss.stages.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask
 
 CLASSES = ["red", "blue"]
 PM_PARAMS = {"threshold": 0.3, "saliency_threshold": 0.5}
@@ -38,13 +42,13 @@ def test_cam_sal_and_eps_masks():
     maps = np.ones((1, 2, 3), np.float32)
     sal = np.array([[0.9, 0.49, 0.5], [0.0, 1.0, 0.2]], np.float32)
     params = {"threshold": 0.2, "saliency_threshold": 0.5}
-    mask = pseudo_mask("cam_sal", {"classes": np.array([1]), "maps": maps}, params, sal)
+    mask = pseudo_mask(methods.method("cam_sal"), {"classes": np.array([1]), "maps": maps}, params, sal)
     assert mask.tolist() == [[2, 0, 2], [0, 2, 0]]
     with pytest.raises(BadInputError):
-        pseudo_mask("cam_sal", {"classes": np.array([1]), "maps": maps}, params, np.ones((3, 3), np.float32))
+        pseudo_mask(methods.method("cam_sal"), {"classes": np.array([1]), "maps": maps}, params, np.ones((3, 3), np.float32))
     # eps: softmax restricted to present classes (0, 4) + background (last)
     probs = np.array([[[0.6, 0.1]], [[0.3, 0.2]], [[0.1, 0.7]]], np.float32)
-    assert pseudo_mask("eps", {"classes": np.array([0, 4]), "probs": probs}, params).tolist() == [[1, 0]]
+    assert pseudo_mask(methods.method("eps"), {"classes": np.array([0, 4]), "probs": probs}, params).tolist() == [[1, 0]]
 
 
 # ----------------------------------------------------------------------------- tiny dataset
@@ -95,8 +99,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cls")
     ids = write_dataset(root)
     for method in ("cam", "eps"):
-        rates = train_classifier(method, root / "JPEGImages", root / "labels.csv", root / "train.txt",
-                                 root / method / "model.pt", SECTION, saliency_dir=root / "saliency",
+        record = methods.classifier(method)
+        rates = train_classifier(record, root / "JPEGImages", root / "labels.csv", root / "train.txt",
+                                 root / method / "model.pt", classifier_training(SECTION, record), saliency_dir=root / "saliency",
                                  checkpoint=root / "ck" / f"{method}.pt", loss_csv=root / method / "loss.csv",
                                  seed=3, device="cpu")
         if method == "eps":
@@ -105,21 +110,24 @@ def trained(tmp_path_factory):
 
 
 def test_training_is_reproducible_and_logs_losses(trained, tmp_path):
-    from wsss.stages.train_classifier import load_classifier, train_classifier
+    from wsss.models.classifier import load_classifier
+    from wsss.stages.train_classifier import train_classifier
 
     root, _ = trained
     header = next(csv.reader(open(root / "eps" / "loss.csv")))
     assert header == ["step", "lr", "loss", "cls", "sal", "fg_red", "fg_blue"]
     assert len(open(root / "cam" / "loss.csv").read().splitlines()) == 1 + 4
     again = tmp_path / "again.pt"
-    train_classifier("eps", root / "JPEGImages", root / "labels.csv", root / "train.txt", again, SECTION,
-                     saliency_dir=root / "saliency", seed=3, device="cpu")
+    eps = methods.classifier("eps")
+    train_classifier(eps, root / "JPEGImages", root / "labels.csv", root / "train.txt", again,
+                     classifier_training(SECTION, eps), saliency_dir=root / "saliency", seed=3, device="cpu")
     a, cfg = load_classifier(root / "eps" / "model.pt")
     b, _ = load_classifier(again)
-    assert cfg["method"] == "eps" and cfg["class_names"] == CLASSES
+    assert cfg["classifier"] == "eps" and cfg["class_names"] == CLASSES
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     with pytest.raises(BadInputError):
-        train_classifier("eps", root / "JPEGImages", root / "labels.csv", root / "train.txt", again, SECTION)
+        train_classifier(eps, root / "JPEGImages", root / "labels.csv", root / "train.txt", again,
+                         classifier_training(SECTION, eps))
 
 
 def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
@@ -151,7 +159,7 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
     dirs = {}
     for method, cams in (("cam", "cam"), ("cam_sal", "cam"), ("eps", "eps")):
         out = tmp_path / "pm" / method
-        make_pseudo_masks(method, tmp_path / cams / "cams", root / "train.txt", out, PM_PARAMS, root / "saliency",
+        make_pseudo_masks(methods.method(method), tmp_path / cams / "cams", root / "train.txt", out, PM_PARAMS, root / "saliency",
                           processes=2 if method == "eps" else 1)
         dirs[method] = out
         for i in ids:
@@ -159,13 +167,12 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
             allowed = {0} | {k + 1 for k, v in enumerate(labels[i]) if v == "1"}
             assert mask.shape == (32, 32) and set(np.unique(mask)) <= allowed
     with pytest.raises(BadInputError, match="probs"):
-        make_pseudo_masks("eps", tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad", PM_PARAMS)
-    rows = pseudo_mask_miou(dirs, root / "SegmentationClassAug", root / "train.txt", 3, tmp_path / "miou.csv")
-    assert [r["method"] for r in rows] == ["cam", "cam_sal", "eps"]
+        make_pseudo_masks(methods.method("eps"), tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad", PM_PARAMS)
+    cam_miou = evaluate_dirs(dirs["cam"], root / "SegmentationClassAug", ids, 3).miou()
     sweep = cam_threshold_sweep(tmp_path / "cam" / "cams", root / "SegmentationClassAug", root / "train.txt",
                                 [0.1, 0.3, 0.5], 3, tmp_path / "sweep.csv", fixed_threshold=0.3, processes=2)
     # the sweep's 0.3 row is exactly the mIoU of the cam pseudo-masks made with 0.3
-    assert sweep[1]["miou"] == pytest.approx(rows[0]["miou"], abs=1e-12)
+    assert sweep[1]["miou"] == pytest.approx(cam_miou, abs=1e-12)
     assert [r["is_configured"] for r in sweep] == [False, True, False]
     assert sum(r["is_best"] for r in sweep) == 1
     assert next(csv.reader(open(tmp_path / "sweep.csv"))) == ["threshold", "miou", "precision", "recall",
@@ -174,13 +181,14 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
 
 def test_saliency_loss_starts_after_warmup():
     from wsss.models.classifier import build_classifier
-    from wsss.methods.losses import eps_step
+    from wsss.methods.eps import EpsSettings
+    from wsss.methods.eps_loss import eps_step
 
     torch.manual_seed(0)
-    model = build_classifier("eps", 2, "small", width=4)
+    model = build_classifier(CLASSIFIERS["eps"], 2, "small", width=4)
     batch = {"image": torch.randn(2, 3, 16, 16), "label": torch.tensor([[1.0, 0.0], [1.0, 1.0]]),
              "saliency": torch.rand(2, 1, 16, 16)}
-    step = eps_step(2, {"tau": 0.2, "lam": 0.5, "sal_warmup": 3, "skip_unclaimed": False}, CLASSES)
+    step = eps_step(2, EpsSettings(tau=0.2, lam=0.5, sal_warmup=3, skip_unclaimed=False), CLASSES)
     early, late = step(model, {**batch, "_step": 2}), step(model, {**batch, "_step": 3})
     assert early["loss"].item() == pytest.approx(early["cls"].item())
     assert late["loss"].item() == pytest.approx(late["cls"].item() + late["sal"].item(), rel=1e-6)

@@ -10,7 +10,7 @@ import yaml
 from snakemake.cli import parse_config
 
 from conftest import REPO, TINY, snakemake
-from wsss.config.checks import ConfigError, check_classes, check_config, check_device, check_input_files, coerce_config
+from wsss.config.load import load_config, ConfigError, check_classes, check_config, check_device, check_input_files, coerce_config
 from wsss.core.io import BadInputError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -113,7 +113,8 @@ def test_check_config_raises_one_error_listing_all(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    cfg = {"device": "cuda", "deeplab": {"init_weights": "x.pth"}}
+    cfg = load_config()  # the paper's setting, with two mistakes
+    cfg["device"], cfg["deeplab"]["init_weights"] = "cuda", "x.pth"
     with pytest.raises(ConfigError) as err:
         check_config(cfg, tmp_path)
     assert isinstance(err.value, BadInputError)

@@ -140,7 +140,7 @@ def test_refine_crf_shards_partition_and_match_unsharded(tmp_path):
     (tmp_path / "labels.csv").write_text(
         "id,a,b\n" + "".join(f"{i},{int(v[0])},{int(v[1])}\n" for i, v in labels.items()))
     common = dict(id_list=tmp_path / "ids.txt", images_dir=images, masks_dir=masks, labels_csv=tmp_path / "labels.csv",
-                  crf={"iterations": 3, "processes": 2, "runtime": 5})
+                  crf={"iterations": 3})
     refine_crf(out_dir=tmp_path / "all", **common)
     for shard in range(2):
         refine_crf(out_dir=tmp_path / f"shard{shard}", shard=shard, num_shards=2, **common)
@@ -151,9 +151,11 @@ def test_refine_crf_shards_partition_and_match_unsharded(tmp_path):
             assert p.read_bytes() == (tmp_path / "all" / p.name).read_bytes()
 
 
-def test_crf_config_drops_job_keys_and_rejects_unknown():
+def test_crf_config_rejects_unknown_keys_job_sizes_included():
     from wsss.stages.crf import crf_config
 
-    assert crf_config({"iterations": 4, "processes": 8, "runtime": 3}, unary="probs").iterations == 4
+    assert crf_config({"iterations": 4}, unary="probs").iterations == 4
+    with pytest.raises(ValueError, match="processes"):  # a job's size is the `jobs` section's, never a setting
+        crf_config({"iterations": 4, "processes": 8})
     with pytest.raises(ValueError, match="bi_sxy"):
         crf_config({"bi_sxy": 3})

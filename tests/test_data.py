@@ -16,8 +16,9 @@ import yaml
 from conftest import REPO, snakemake
 from httpserver import ArchiveServer
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
-from wsss.data.prepare import prepare_dataset
-from wsss.data.synthetic import SyntheticConfig, synthesize_dataset, inner_border
+from wsss.data.sources.voc import prepare_dataset
+from wsss.data.prepared import mask_boundary
+from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 from wsss.core.io import BadInputError, read_id_list, read_label_png
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
@@ -67,7 +68,7 @@ def test_torchvision_readers_accept_the_layout(synthetic_root):
         b = cell.toarray().astype(bool)
         assert not (b & (seg != c)).any()  # each class's boundary lies on that class
         union |= b
-    assert (union == inner_border(seg)).all()
+    assert (union == mask_boundary(seg)).all()
 
 
 def test_context_and_saliency_sets(synthetic_root):
@@ -160,8 +161,8 @@ def test_voc_rules_against_loopback_server(synthetic_root, tmp_path):
     with ArchiveServer({voc_tar.name: voc_tar, sbd_tgz.name: sbd_tgz}) as srv:
         srv.cut_after[voc_tar.name] = voc_tar.stat().st_size // 3  # the first VOC download is cut
         config = {"dataset": {"source": "voc", "root": "resources/voc", "classes": CLASSES,
-                              "voc_url": f"{srv.url}/{voc_tar.name}", "voc_md5": voc_md5,
-                              "sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": sbd_md5}}
+                              "voc": {"voc_url": f"{srv.url}/{voc_tar.name}", "voc_md5": voc_md5,
+                                      "sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": sbd_md5}}}
         config.update(NO_WEIGHTS)  # data targets only: the weight files the config check wants are not needed
         cfg = tmp_path / "voc.yaml"
         cfg.write_text(yaml.safe_dump(config))
@@ -180,7 +181,7 @@ def test_wrong_checksum_rule_leaves_no_output(synthetic_root, tmp_path):
     work = tmp_path / "work"
     with ArchiveServer({sbd_tgz.name: sbd_tgz}) as srv:
         config = {"dataset": {"source": "voc", "root": "resources/voc", "classes": CLASSES,
-                              "sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": "f" * 32}}
+                              "voc": {"sbd_url": f"{srv.url}/{sbd_tgz.name}", "sbd_md5": "f" * 32}}}
         config.update(NO_WEIGHTS)  # data targets only: the weight files the config check wants are not needed
         cfg = tmp_path / "voc.yaml"
         cfg.write_text(yaml.safe_dump(config))

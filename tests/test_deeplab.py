@@ -124,7 +124,7 @@ def make_dataset(root, n=6, size=32):
 
 SECTION = {"backbone": "small", "width": 8, "aspp_rates": [1, 2], "freeze_bn": False, "crop_size": 24,
            "scale_range": [24, 40], "iterations": 4, "batch_size": 2, "lr": 0.01, "checkpoint_every": 2,
-           "methods": ["gt"], "infer_scales": [1.0], "infer_flip": True, "init_weights": None, "num_workers": 0,
+           "init_weights": None, "num_workers": 0,
            "multi_scale": False, "small_output_stride": 4}
 
 

@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
+from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError
-from wsss.methods.losses import classification_loss, eps_loss, overlap_ratios, select_maps
+from wsss.methods.cam_loss import classification_loss
+from wsss.methods.eps_loss import eps_loss, overlap_ratios, select_maps
 from wsss.models.backbones import SmallCnn, build_backbone
 from wsss.models.classifier import build_classifier
 
@@ -86,7 +88,7 @@ def test_saliency_is_resized_to_the_map_size_and_shapes_checked():
 
 def test_cls_gradients_reach_only_class_maps_and_sal_gradients_reach_background():
     torch.manual_seed(0)
-    model = build_classifier("eps", num_classes=3, backbone="small", width=4)
+    model = build_classifier(CLASSIFIERS["eps"], num_classes=3, backbone="small", width=4)
     x = torch.randn(2, 3, 16, 16)
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     maps = model(x)
@@ -133,7 +135,7 @@ def test_resnet_output_stride_8_and_weights_from_file(tmp_path):
 
 
 def test_cam_head_and_param_groups():
-    model = build_classifier("cam", num_classes=5, backbone="small", width=4)
+    model = build_classifier(CLASSIFIERS["cam"], num_classes=5, backbone="small", width=4)
     maps = model(torch.randn(1, 3, 32, 32))
     assert maps.shape == (1, 5, 8, 8)
     assert torch.allclose(model.logits(maps), maps.mean(dim=(2, 3)))
@@ -145,7 +147,7 @@ def test_cam_head_and_param_groups():
 def test_skip_unclaimed_leaves_empty_maps_out_of_both_groups():
     """A present class whose softmax map wins no pixel: background by the paper's rule, neither
     group with skip_unclaimed, and then L_sal raises its probability on the salient object."""
-    from wsss.methods.losses import eps_loss, select_maps
+    from wsss.methods.eps_loss import eps_loss, select_maps
 
     maps = torch.zeros(1, 3, 2, 2)  # 2 classes + background, all equal: nothing rounds to 1
     maps[0, 2] = 0.5                # background slightly ahead everywhere

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import TINY, snakemake
 from wsss import methods
+from wsss.config import settings
+from wsss.config.load import load_config
 from wsss.stages.pseudo_masks import pseudo_mask
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -19,34 +21,47 @@ PLUGINS = Path(__file__).parent / "plugins"
 def test_builtin_records_say_what_each_method_reads():
     assert list(methods.METHODS) == ["cam", "cam_sal", "eps", "gt"]
     assert methods.method("cam_sal").classifier == "cam" and methods.method("cam_sal").needs_saliency
-    assert methods.method("eps").maps_have_probs and not methods.method("cam").maps_have_probs
+    assert methods.maps_have_probs(methods.method("eps")) and not methods.maps_have_probs(methods.method("cam"))
     assert methods.method("gt").is_ground_truth and methods.pseudo_mask_methods() == ["cam", "cam_sal", "eps"]
     assert methods.classifier("eps").trains_on_saliency and not methods.classifier("cam").trains_on_saliency
     with pytest.raises(ValueError, match="registered"):
         methods.method("nope")
 
 
-def test_classifier_params_drop_other_classifiers_keys():
+def test_each_job_reads_its_own_keys_once():
+    """wsss.config.settings trims a section once, for the rule's params and the job alike."""
+    config = load_config(TINY)
     section = {"backbone": "small", "tau": 0.2, "lam": 0.5, "sal_warmup": 0, "skip_unclaimed": True,
-               "train": {"iterations": 4, "threads": 2, "runtime": 5}, "infer": {"scales": [1.0]}}
-    cam = methods.classifier_train_params(section, "cam")
-    # the bug this fixes: skip_unclaimed (an EPS key) used to reach the CAM classifier's params
-    assert set(cam) == {"backbone", "train"} and cam["train"] == {"iterations": 4}
-    assert methods.classifier_train_params(section, "eps")["skip_unclaimed"] is True
-    infer = {"scales": {"eps": [1.0, 2.0]}, "flip": False, "threads": 1}
-    assert methods.classifier_infer_params(infer, "eps") == {"scales": [1.0, 2.0], "flip": False}
-    assert methods.classifier_infer_params(infer, "cam")["scales"] == [0.5, 1.0, 1.5, 2.0]  # the paper's
-    assert methods.crf_unary({}, "eps") == "probs" and methods.crf_unary({"eps": "labels"}, "eps") == "labels"
-    assert methods.crf_unary("probs", "cam") == "probs"
+               "head_dropout": 0.1, "train": {"iterations": 4}, "infer": {"scales": [1.0]}, "checkpoint": {}}
+    cam = settings.classifier_training(section, methods.classifier("cam"))
+    # skip_unclaimed (an EPS key) never reaches the CAM classifier: changing it never retrains CAM
+    assert cam == {"model": {"backbone": "small"}, "train": {"iterations": 4}, "own": {"head_dropout": 0.1}}
+    eps = settings.classifier_training(section, methods.classifier("eps"))
+    assert eps["own"] == {"tau": 0.2, "lam": 0.5, "sal_warmup": 0, "skip_unclaimed": True}
+    config["classifier"]["infer"] = {"scales": {"eps": [1.0, 2.0]}, "flip": False}
+    assert settings.cam_inference(config, methods.classifier("eps")) == {"scales": [1.0, 2.0], "flip": False}
+    assert settings.cam_inference(config, methods.classifier("cam"))["scales"] == [0.5, 1.0, 1.5, 2.0]  # the paper's
+    config["pseudo_masks"]["eps_rule"] = "official"
+    assert settings.cam_inference(config, methods.classifier("eps"))["official"] is True
+    assert "official" not in settings.cam_inference(config, methods.classifier("cam"))
+    assert settings.pseudo_mask_params(config, methods.method("cam")) == {"threshold": 0.7}
+    assert set(settings.pseudo_mask_params(config, methods.method("cam_sal"))) == {"threshold", "saliency_threshold"}
+    config["crf"]["unary"] = {}
+    assert settings.crf_unary(config, methods.method("eps")) == "probs"
+    assert settings.crf_unary(config, methods.method("cam")) == "labels"
+    config["crf"]["unary"] = {"eps": "labels"}
+    assert settings.crf_refinement(config, methods.method("eps"))["unary"] == "labels"
+    assert settings.crf_refinement(config, methods.method("eps"))["bg_threshold"] == 0.7
+    assert "methods" not in settings.deeplab_training(config) and "init_weights" in settings.deeplab_training(config)
 
 
 def test_pseudo_mask_dispatches_through_the_registry():
     data = {"classes": np.array([1]), "maps": np.array([[[0.9, 0.1]]], np.float32),
             "probs": np.array([[[0.2, 0.1]], [[0.8, 0.9]]], np.float32)}
-    assert pseudo_mask("cam", data, {"threshold": 0.5}).tolist() == [[2, 0]]
-    assert pseudo_mask("eps", data, {}).tolist() == [[0, 0]]
+    assert pseudo_mask(methods.method("cam"), data, {"threshold": 0.5}).tolist() == [[2, 0]]
+    assert pseudo_mask(methods.method("eps"), data, {}).tolist() == [[0, 0]]
     with pytest.raises(ValueError, match="ground truth"):
-        pseudo_mask("gt", data, {})
+        pseudo_mask(methods.method("gt"), data, {})
 
 
 def test_a_registered_toy_method_runs_through_the_dag(tmp_path, monkeypatch):

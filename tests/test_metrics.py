@@ -199,7 +199,7 @@ def test_resolve_pairs_names_unknown_classes():
 def test_sbd_style_one_pixel_boundaries_need_tolerance_one():
     # prepare_dataset's boundaries (SBD's definition) mark only the inside of a region; the
     # Laplacian marks both sides, so a perfect prediction scores P = 1 only from tolerance 1.
-    from wsss.data.prepare import mask_boundary
+    from wsss.data.prepared import mask_boundary
 
     lab = _square()
     gt = mask_boundary(lab).astype(np.uint8)

@@ -22,7 +22,7 @@ def official_state(method: str) -> dict:
     from wsss.models.official import project_to_official
 
     torch.manual_seed(0 if method == "cam" else 1)
-    return project_to_official(build_classifier(method, len(CLASSES), "resnet38d").state_dict())
+    return project_to_official(build_classifier(CLASSIFIERS[method], len(CLASSES), "resnet38d").state_dict())
 
 
 def test_official_checkpoints_run_to_the_tables(tmp_path):

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from wsss.methods import CLASSIFIERS
 from wsss.data.datasets import normalize
 from wsss.methods.eps_official import OFFICIAL_SCALES, official_eps_mask, official_maps
 from wsss.models.classifier import build_classifier
@@ -46,14 +47,14 @@ class StubNet(nn.Module):
 
     def __init__(self, method: str, num_classes: int = 2):
         super().__init__()
-        self.method, self.num_classes = method, num_classes
+        self.background_map, self.num_classes = method == "eps", num_classes
         self.dummy = nn.Parameter(torch.zeros(1))
         self.inputs = []
 
     def forward(self, x):
         self.inputs.append(x.clone())
         n, _, h, w = x.shape
-        maps = torch.zeros(n, self.num_classes + (self.method == "eps"), h, w)
+        maps = torch.zeros(n, self.num_classes + self.background_map, h, w)
         maps[:, 0] = x[:, 0]          # class 0 follows the image
         maps[:, 1] = -1.0             # class 1: negative logit (ReLU → 0 for cam)
         return maps
@@ -96,7 +97,7 @@ def test_inputs_are_pil_bicubic_resized_per_scale():
 
 def test_with_a_real_classifier():
     torch.manual_seed(0)
-    model = build_classifier("eps", 3, "small", width=8).train()
+    model = build_classifier(CLASSIFIERS["eps"], 3, "small", width=8).train()
     maps = official_maps(model, image(32, 24), [2, 0])
     assert maps.shape == (2, 32, 24) and np.isfinite(maps).all()
     assert model.training                       # the caller's mode is restored

@@ -17,7 +17,7 @@ from conftest import REPO, snakemake
 from test_mxnet_params import mxnet_name
 from wsss.data.weights import digests
 from wsss.core.io import read_id_list, write_gray_png
-from wsss.config.schema import load_config
+from wsss.config.load import load_config
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError
 from wsss.models.backbones import BACKBONES, build_backbone
 from wsss.models.classifier import build_classifier
-from wsss.models.official import (import_official_checkpoint, method_of_head, official_to_project,
+from wsss.models.official import (import_official_checkpoint, classifier_of_head, official_to_project,
                                   project_to_official)
 from wsss.models.resnet38d import ResNet38d, ResNet38dConfig
-from wsss.stages.train_classifier import load_classifier
+from wsss.models.classifier import load_classifier
 
 CLASSES = ["a", "b", "c"]
 
@@ -136,17 +137,17 @@ def test_unfrozen_options():
         ResNet38d(ResNet38dConfig(frozen_blocks=("b9",)))
 
 
-def test_method_of_head():
-    assert method_of_head(21, 20) == "eps" and method_of_head(20, 20) == "cam"
+def test_classifier_of_head():
+    assert classifier_of_head(21, 20) == "eps" and classifier_of_head(20, 20) == "cam"
     with pytest.raises(ValueError):
-        method_of_head(19, 20)
+        classifier_of_head(19, 20)
 
 
 def test_official_checkpoint_loads_strictly_and_reloads_identically(tmp_path):
     official = random_official_state(len(CLASSES) + 1)
     state, method = official_to_project(official, len(CLASSES))
     assert method == "eps" and set(state) == {"head.weight"} | {f"backbone.{k}" for k in official if k != "fc8.weight"}
-    model = build_classifier("eps", len(CLASSES), "resnet38d")
+    model = build_classifier(CLASSIFIERS["eps"], len(CLASSES), "resnet38d")
     model.load_state_dict(state, strict=True)
     assert project_to_official(model.state_dict()).keys() == official.keys()
     assert all(torch.equal(v, official[k]) for k, v in project_to_official(model.state_dict()).items())
@@ -160,7 +161,7 @@ def test_official_checkpoint_loads_strictly_and_reloads_identically(tmp_path):
     torch.save(official, ckpt)
     out = tmp_path / "models" / "eps.pt"
     cfg = import_official_checkpoint(ckpt, len(CLASSES), CLASSES, out)
-    assert cfg["method"] == "eps" and cfg["model"]["backbone"] == "resnet38d"
+    assert cfg["classifier"] == "eps" and cfg["model"]["backbone"] == "resnet38d"
     loaded, loaded_cfg = load_classifier(out)
     assert loaded_cfg["class_names"] == CLASSES and not loaded.training
     with torch.no_grad():
@@ -169,7 +170,7 @@ def test_official_checkpoint_loads_strictly_and_reloads_identically(tmp_path):
 
     # a project model file is accepted as it is
     again = tmp_path / "copy.pt"
-    assert import_official_checkpoint(out, len(CLASSES), CLASSES, again)["method"] == "eps"
+    assert import_official_checkpoint(out, len(CLASSES), CLASSES, again)["classifier"] == "eps"
     assert again.read_bytes() == out.read_bytes()
     with pytest.raises(BadInputError, match="classes"):
         import_official_checkpoint(out, 3, ["x", "y", "z"], tmp_path / "bad.pt")
@@ -182,7 +183,7 @@ def test_official_cam_checkpoint_and_bad_files(tmp_path):
     ckpt = tmp_path / "cls.pth"
     torch.save(official, ckpt)
     del official
-    assert import_official_checkpoint(ckpt, len(CLASSES), CLASSES, tmp_path / "cam.pt")["method"] == "cam"
+    assert import_official_checkpoint(ckpt, len(CLASSES), CLASSES, tmp_path / "cam.pt")["classifier"] == "cam"
     with pytest.raises(BadInputError, match="classes"):
         import_official_checkpoint(ckpt, 7, [str(i) for i in range(7)], tmp_path / "x.pt")
 

@@ -10,6 +10,7 @@ import yaml
 
 from conftest import REPO
 from wsss.config import schema
+from wsss.config.load import load_config
 
 
 def test_config_readme_is_generated_from_the_schema():
@@ -31,7 +32,11 @@ def _leaves(d, prefix=""):
 def test_config_files_hold_only_changes_to_the_defaults(name):
     defaults = dict(_leaves(schema.section_defaults("")))
     text = (REPO / "config" / name).read_text()
-    for key, value in _leaves(yaml.safe_load(text)):
+    config = yaml.safe_load(text)
+    jobs = schema.section_defaults("jobs")
+    for rule, size in config.pop("jobs", {}).items():  # rule names: an entry differs from the default as a whole
+        assert size != jobs.get(rule, jobs["default"]), f"{name}: jobs.{rule} repeats the default"
+    for key, value in _leaves(config):
         assert key in defaults, f"{name}: {key} is not a schema key"
         assert value != defaults[key], f"{name}: {key} repeats the default {value!r}"
     for line in text.splitlines():  # each value line carries its one-line reason
@@ -57,18 +62,18 @@ def test_from_section_names_unknown_keys():
 
     with pytest.raises(ValueError, match="bi_wx"):
         schema.from_section(CRFConfig, {"bi_wx": 1})
-    assert schema.from_section(CRFConfig, {"processes": 4, "bi_w": 2.0}, ignore=schema.JOB_KEYS).bi_w == 2.0
+    assert schema.from_section(CRFConfig, {"other_stage_key": 4, "bi_w": 2.0}, ignore=("other_stage_key",)).bi_w == 2.0
 
 
 def test_load_config_merges_files_onto_the_defaults():
-    cfg = schema.load_config(REPO / "config" / "config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml")
     assert cfg["dataset"]["source"] == "synthetic" and cfg["crf"]["pos_w"] == 3.0  # changed / default
-    assert schema.load_config(REPO / "config" / "voc12.yaml")["classifier"]["tau"] == 0.4
+    assert load_config(REPO / "config" / "voc12.yaml")["classifier"]["tau"] == 0.4
 
 
 # JSON-schema keywords a property definition may carry. A stray key here is almost always a
 # description that YAML split at ", " or ": " (it validates silently and its text is lost).
-_KEYWORDS = {"$schema", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "default",
+_KEYWORDS = {"$schema", "$ref", "definitions", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "default",
              "description", "enum", "items", "minItems", "maxItems", "properties", "additionalProperties",
              "required", "oneOf", "anyOf", "pattern", "const", "minLength", "uniqueItems"}
 

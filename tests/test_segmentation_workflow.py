@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
-from wsss.config.schema import load_config
+from wsss.config.load import load_config
 from wsss.core.io import read_id_list, read_label_png
 from wsss.core.model_files import load_model
 

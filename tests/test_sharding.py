@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError, load_maps, read_id_list
 from wsss.core.sharding import merge_dirs, shard_ids
 from wsss.core.model_files import save_model
@@ -26,8 +27,8 @@ CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """A 16-image synthetic benchmark (48 px) run through prepare_dataset."""
-    from wsss.data.prepare import prepare_dataset
-    from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources.voc import prepare_dataset
+    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 
     root = tmp_path_factory.mktemp("shard_data")
     cfg = SyntheticConfig(seed=3, image_size=48, num_train=12, num_val=4, num_saliency=2,
@@ -112,7 +113,7 @@ def test_cam_inference_is_shard_invariant(prepared, tmp_path):
     from wsss.models.classifier import build_classifier
 
     torch.manual_seed(0)
-    model = build_classifier("eps", len(CLASSES), "small", None, 8)
+    model = build_classifier(CLASSIFIERS["eps"], len(CLASSES), "small", None, 8)
     model_path = tmp_path / "eps.pt"
     save_model(model_path, model, {"method": "eps", "class_names": CLASSES,
                                    "model": {"backbone": "small", "width": 8}})

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsss.data.prepare import prepare_dataset
-from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
 

@@ -36,21 +36,14 @@ def test_inference_scales_and_flip_resolved_per_classifier(tiny_run):
 
 
 def test_resizing_jobs_reruns_nothing(tiny_run, tmp_path):
-    """threads / runtime / mem_mb are a job's size, read as resources, not params: changing them in
-    every section that has them plans no job on a finished run (Snakemake reruns on changed params)."""
-    from wsss.config.schema import JOB_KEYS, load_config
+    """threads / runtime / mem_mb are a job's size (the `jobs` section), read as resources, never as
+    params: changing every rule's size plans no job on a finished run (Snakemake reruns on changed
+    params)."""
+    from wsss.config.load import load_config
 
-    cfg = load_config(TINY)
-    sections = [("saliency", "train"), ("saliency", "infer"), ("classifier", "train"), ("classifier", "infer"),
-                ("pseudo_masks",), ("crf",), ("deeplab",), ("deeplab", "infer")]
-    overlay: dict = {}
-    for path in sections:
-        section, node = cfg, overlay
-        for key in path:
-            section, node = section[key], node.setdefault(key, {})
-        sized = {k: 2 * v + 1 for k, v in section.items() if k in JOB_KEYS}
-        assert "mem_mb" in sized and "runtime" in sized, path
-        node.update(sized)
+    jobs = load_config(TINY)["jobs"]
+    assert {"train_classifier", "refine_crf", "evaluate", "default"} <= set(jobs)
+    overlay = {"jobs": {rule: {k: 2 * v + 1 for k, v in size.items()} for rule, size in jobs.items()}}
     (tmp_path / "resized.yaml").write_text(yaml.safe_dump(overlay))
     proc = snakemake("-n", "--cores", "2", "--configfile", str(TINY), str(tmp_path / "resized.yaml"), workdir=tiny_run)
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]

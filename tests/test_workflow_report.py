@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, snakemake
-from wsss.config.schema import load_config
+from wsss.config.load import load_config
 
 pytestmark = pytest.mark.slow
 

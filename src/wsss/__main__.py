@@ -19,8 +19,9 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 def _synthesize(args) -> None:
     from wsss.data.layout import raw
-    from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.config.schema import from_section, load_config
+    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.config.schema import from_section
+    from wsss.config.load import load_config
 
     cfg = load_config(args.config or REPO_CONFIG)["dataset"]
     syn = from_section(SyntheticConfig, cfg["synthetic"])
@@ -29,9 +30,9 @@ def _synthesize(args) -> None:
 
 
 def _prepare(args) -> None:
-    from wsss.data.prepare import prepare_dataset
+    from wsss.data.sources.voc import prepare_dataset
 
-    from wsss.config.schema import load_config
+    from wsss.config.load import load_config
 
     classes = load_config(args.config)["dataset"]["classes"]
     print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))

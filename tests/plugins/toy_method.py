@@ -12,4 +12,5 @@ def lower_half_background(data, saliency, params):
     return mask
 
 
-methods.register_method(methods.Method("toy", "toy", "cam", pseudo_mask="toy_method:lower_half_background"))
+methods.register_method(methods.Method("toy", "toy", "cam", pseudo_mask="toy_method:lower_half_background",
+                                       mask_keys=("threshold",)))

@@ -4,7 +4,39 @@
 # mIoU, figure_ablation draws it. Not in `rule all` unless ablation.in_all names it: build them
 # with `make ablations` or `snakemake ablations` (or one table: results/tables/ablation_tau.csv).
 
+ABL = config["ablation"]
 ABLATION_WILDCARDS = {"ablation": "|".join(ablation.ABLATIONS)}
+
+
+def ablation_variants(name):
+    """The variant folder of each point of ablation `name`, in grid order."""
+    if ablation.CLASSIFIER in IMPORTED:
+        raise WorkflowError(f"the {name} ablation trains {ablation.CLASSIFIER} classifiers, but classifier.checkpoint "
+                            f"imports {ablation.CLASSIFIER}: drop classifier.checkpoint.{ablation.CLASSIFIER} to run it")
+    if not ABL[name]:
+        raise WorkflowError(f"ablation.{name} is empty: give it the values to compare (config/README.md, `ablation`)")
+    return [ablation.variant(name, v, CLS) for v in ABL[name]]
+
+
+def ablation_results(wildcards):
+    """Input function of table_ablation: each point's pseudo-mask mIoU result."""
+    return [f"results/{v}eval/pseudo/{ablation.METHOD}/miou.json" for v in ablation_variants(wildcards.ablation)]
+
+
+def ablation_points(wildcards):
+    """Params of table_ablation: value, label and whether it is the configured run, per point."""
+    return [{"value": ablation.format_value(v), "label": ablation.point_label(wildcards.ablation, v, SAL),
+             "configured": ablation.is_configured(wildcards.ablation, v, CLS)} for v in ABL[wildcards.ablation]]
+
+
+def ablation_targets(names):
+    """The table and figure of each named ablation."""
+    return [f"results/{kind}/ablation_{n}.{ext}" for n in names for kind, ext in (("tables", "csv"), ("figures", "png"))]
+
+
+STAGE_TARGETS += ablation_targets(ABL["in_all"])
+
+
 
 
 rule ablations:
@@ -34,10 +66,9 @@ rule ablation_saliency:
         "benchmarks/ablation_saliency/{source}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("ablation_saliency")
     resources:
-        mem_mb=PM["mem_mb"],
-        runtime=PM["runtime"],
+        **job_resources("ablation_saliency"),
     script:
         "../scripts/ablation_saliency.py"
 
@@ -60,10 +91,9 @@ rule table_ablation:
         "benchmarks/table_ablation/{ablation}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("table_ablation")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("table_ablation"),
     script:
         "../scripts/table_ablation.py"
 
@@ -84,9 +114,8 @@ rule figure_ablation:
         "benchmarks/figure_ablation/{ablation}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("figure_ablation")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("figure_ablation"),
     script:
         "../scripts/figure_ablation.py"

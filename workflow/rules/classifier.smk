@@ -1,7 +1,59 @@
 # Classifier stage: the registered classifiers ({classifier}: cam, eps), their multi-scale
 # localization maps (sharded), the pseudo-masks of each method ({method}: cam, cam_sal, eps) and
-# the tables that show their quality on the ground truth before the evaluation stage runs
-# (cam_thresholds.csv, pseudo_mask_miou.csv).
+# the CAM threshold sweep. {variant} is "" for the configured run, or an ablation's grid point.
+CLS = config["classifier"]
+# Classifiers given as files (classifier.checkpoint) are imported; the others are trained.
+IMPORTED = plan.imported_classifiers(config)
+TRAINED_RE = "|".join(c for c in methods.CLASSIFIERS if c not in IMPORTED) or NONE
+IMPORTED_RE = "|".join(IMPORTED) or NONE
+SWEEP_RE = "|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep) or NONE
+
+
+def classifier_maps(method, variant=""):
+    """The localization-map folder a pseudo-mask method reads: its classifier's (of a variant run)."""
+    return f"results/{variant}cams/{methods.method(method).classifier}"
+
+
+def variant_saliency(variant):
+    """The saliency maps a run trains on: the workflow's, or a saliency ablation point's own."""
+    source = ablation.point_saliency(variant)
+    return f"results/ablation/saliency_maps/{source}" if source else "results/saliency/maps"
+
+
+def classifier_saliency_input(wildcards):
+    """Input function of train_classifier: the saliency maps, for a classifier that trains on them."""
+    trains_on = methods.classifier(wildcards.classifier).trains_on_saliency
+    return variant_saliency(wildcards.variant) if trains_on else []
+
+
+def classifier_training(wildcards):
+    """Params of train_classifier: what this classifier's training reads, with an ablation point's setting."""
+    section = ablation.point_section(CLS, wildcards.variant)
+    return settings.classifier_training(section, methods.classifier(wildcards.classifier))
+
+
+def cams_shards(wildcards):
+    """Input function of merge_cams: every shard folder of one classifier's maps."""
+    return [f"results/{wildcards.variant}shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
+
+
+def pseudo_mask_cams_input(wildcards):
+    return classifier_maps(wildcards.method, wildcards.get("variant", ""))
+
+
+def pseudo_mask_saliency_input(wildcards):
+    """The saliency maps, for a method whose pseudo-mask rule reads them (cam_sal); a variant's own."""
+    return variant_saliency(wildcards.variant) if methods.method(wildcards.method).needs_saliency else []
+
+
+def chain_priority(wildcards):
+    """Jobs downstream of the saliency-trained classifier first (wsss.config.plan)."""
+    name = wildcards.get("classifier")
+    return plan.chain_priority(name) if name is not None else plan.method_priority(wildcards.method)
+
+
+STAGE_TARGETS += [f"results/pseudo_masks/{m}" for m in config["methods"]]
+STAGE_TARGETS += [f"results/tables/{m}_thresholds.csv" for m in config["methods"] if methods.method(m).threshold_sweep]
 
 
 rule train_classifier:
@@ -14,7 +66,7 @@ rule train_classifier:
         model="results/{variant}classifier/{classifier}/model.pt",
         losses="results/{variant}classifier/{classifier}/loss.csv",
     params:
-        section=classifier_train_section,
+        training=classifier_training,
         images=prep("images"),
         labels=prep("labels"),
         ids=prep("train_aug"),
@@ -29,10 +81,9 @@ rule train_classifier:
         "benchmarks/train_classifier/{variant}{classifier}.tsv"
     conda:
         ENV
-    threads: CLS["train"]["threads"]
+    threads: job_threads("train_classifier")
     resources:
-        mem_mb=CLS["train"]["mem_mb"],
-        runtime=CLS["train"]["runtime"],
+        **job_resources("train_classifier"),
         gpu=GPU,
     # EPS's training, after the saliency maps, is the critical path of a run: before the baseline's jobs.
     priority: 10
@@ -57,10 +108,9 @@ rule import_classifier:
         "benchmarks/import_classifier/{classifier}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("import_classifier")
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **job_resources("import_classifier"),
     script:
         "../scripts/import_classifier.py"
 
@@ -76,7 +126,7 @@ rule infer_cams:
         images=prep("images"),
         labels=prep("labels"),
         ids=prep("train_aug"),
-        infer=classifier_infer_section,
+        infer=lambda wildcards: settings.cam_inference(config, methods.classifier(wildcards.classifier)),
         num_shards=config["shards"],
         device=config["device"],
     log:
@@ -85,12 +135,11 @@ rule infer_cams:
         "benchmarks/infer_cams/{variant}{classifier}_{shard}.tsv"
     conda:
         ENV
-    threads: CLS["infer"]["threads"]
+    threads: job_threads("infer_cams")
     resources:
-        mem_mb=CLS["infer"]["mem_mb"],
-        runtime=CLS["infer"]["runtime"],
+        **job_resources("infer_cams"),
         gpu=GPU,
-    priority: saliency_chain_priority
+    priority: chain_priority
     script:
         "../scripts/infer_cams.py"
 
@@ -107,11 +156,10 @@ rule merge_cams:
         "benchmarks/merge_cams/{variant}{classifier}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("merge_cams")
     resources:
-        mem_mb=500,
-        runtime=10,
-    priority: saliency_chain_priority
+        **job_resources("merge_cams"),
+    priority: chain_priority
     script:
         "../scripts/merge_shards.py"
 
@@ -126,7 +174,7 @@ rule make_pseudo_masks:
         masks=directory("results/{variant}pseudo_masks/{method}"),
     params:
         ids=prep("train_aug"),
-        pseudo_masks={k: PM[k] for k in ("threshold", "saliency_threshold", "eps_rule")},
+        pseudo_masks=lambda wildcards: settings.pseudo_mask_params(config, methods.method(wildcards.method)),
     wildcard_constraints:
         method=MASK_METHODS,
     log:
@@ -135,11 +183,10 @@ rule make_pseudo_masks:
         "benchmarks/make_pseudo_masks/{variant}{method}.tsv"
     conda:
         ENV
-    threads: PM["threads"]
+    threads: job_threads("make_pseudo_masks")
     resources:
-        mem_mb=PM["mem_mb"],
-        runtime=PM["runtime"],
-    priority: saliency_chain_priority
+        **job_resources("make_pseudo_masks"),
+    priority: chain_priority
     script:
         "../scripts/make_pseudo_masks.py"
 
@@ -154,68 +201,41 @@ rule cam_threshold_sweep:
     params:
         ids=prep(config["evaluation"]["pseudo_mask_split"]),
         gt=prep("masks"),
-        thresholds=PM["sweep"],
-        threshold=PM["threshold"],
+        thresholds=config["pseudo_masks"]["sweep"],
+        threshold=config["pseudo_masks"]["threshold"],
         num_classes=len(config["dataset"]["classes"]) + 1,
     wildcard_constraints:
-        method="|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep),
+        method=SWEEP_RE,
     log:
         "logs/cam_threshold_sweep/{method}.log",
     benchmark:
         "benchmarks/cam_threshold_sweep/{method}.tsv"
     conda:
         ENV
-    threads: PM["threads"]
+    threads: job_threads("cam_threshold_sweep")
     resources:
-        mem_mb=PM["mem_mb"],
-        runtime=PM["runtime"],
+        **job_resources("cam_threshold_sweep"),
     script:
         "../scripts/cam_threshold_sweep.py"
 
 
-rule pseudo_mask_miou:
-    """mIoU of every method's pseudo-masks against ground truth (before CRF), one row per method."""
-    input:
-        masks=expand("results/pseudo_masks/{method}", method=config["methods"]),
-        prepared=PREP,
-    output:
-        table="results/tables/pseudo_mask_miou.csv",
-    params:
-        methods=config["methods"],
-        ids=prep(config["evaluation"]["pseudo_mask_split"]),
-        gt=prep("masks"),
-        num_classes=len(config["dataset"]["classes"]) + 1,
-    log:
-        "logs/pseudo_mask_miou/pseudo_mask_miou.log",
-    benchmark:
-        "benchmarks/pseudo_mask_miou/pseudo_mask_miou.tsv"
-    conda:
-        ENV
-    threads: PM["threads"]
-    resources:
-        mem_mb=PM["mem_mb"],
-        runtime=PM["runtime"],
-    script:
-        "../scripts/pseudo_mask_miou.py"
-
-
 rule released_checkpoints:
-    """Pseudo-mask mIoU of the imported (released) classifiers beside the official README's numbers."""
+    """Pseudo-mask mIoU of the imported (released) classifiers beside the authors' published numbers for this dataset."""
     input:
-        table="results/tables/pseudo_mask_miou.csv",
+        table="results/tables/miou.csv",
     output:
         table="results/tables/released_checkpoints.csv",
     params:
         checkpoints=CLS["checkpoint"],
+        published=SOURCE.released_train_miou,
     log:
         "logs/released_checkpoints/released_checkpoints.log",
     benchmark:
         "benchmarks/released_checkpoints/released_checkpoints.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("released_checkpoints")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("released_checkpoints"),
     script:
         "../scripts/released_checkpoints.py"

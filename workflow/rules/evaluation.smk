@@ -2,15 +2,93 @@
 # matrix), table rules gather them into results/tables/*.csv, figure rules draw them, and the
 # Snakemake report collects tables and figures with captions from workflow/report/.
 #
-# Which stages each table covers is config (evaluation.tables). Default: mIoU on all four
-# (pseudo-mask, + CRF, DeepLab val, + CRF); boundary and confusion ratio on the pseudo-masks only,
-# so `snakemake results/tables/boundary.csv` (or confusion.csv) trains no DeepLab.
+# Stages (wsss.config.plan.STAGES): pseudo/pseudo_crf = the pseudo-masks (before/after the dense
+# CRF) on evaluation.pseudo_mask_split; deeplab/deeplab_crf = DeepLab's predictions on
+# evaluation.segmentation_split. Which stages each table covers is evaluation.tables; which tables
+# exist is the data source's (a COCO run has no boundary table).
+EVAL = config["evaluation"]
+# {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
+EVAL_STAGE_DIRS = {
+    "pseudo": "results/{variant}pseudo_masks/{method}",
+    "pseudo_crf": "results/pseudo_masks_crf/{method}",
+    "deeplab": "results/deeplab/{method}/pred",
+    "deeplab_crf": "results/deeplab/{method}/pred_crf",
+}
+
+
+def eval_pred_dir(wildcards):
+    """Input function: the prediction folder of one (stage, method)."""
+    return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method, variant=wildcards.get("variant", ""))
+
+
+def eval_ids(wildcards):
+    """Params function: the id list a (stage, method) is scored on."""
+    return prep(plan.eval_split(config, wildcards.stage))
+
+
+def eval_results(kind):
+    """The per-(stage, method) result files one table gathers (kind: miou, boundary, confusion_ratio);
+    a table the data source cannot feed stops the plan with one line saying why."""
+    if kind not in plan.tables(config) and kind in ("boundary", "confusion_ratio"):
+        if kind not in SOURCE.tables():
+            raise WorkflowError(SOURCE.missing_table(kind))
+        raise WorkflowError("results/tables/confusion_ratio.csv needs PASCAL-Context: set evaluation.context_md5 "
+                            "and evaluation.context_labels_md5 (config/README.md)")
+    return [
+        f"results/eval/{stage}/{method}/{kind}.json"
+        for stage in EVAL["tables"][kind]
+        for method in plan.eval_methods(config, stage)
+    ]
+
+
+def eval_grid_columns(split):
+    """(titles, folders) of the qualitative grid: `pseudo` (train split) or `deeplab` (val split)."""
+    if split == "pseudo":
+        shown = [m for m in config["methods"] if methods.method(m).grid]
+        cols = [(methods.method(m).label, "pseudo", m) for m in shown]
+        cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
+    else:
+        deeplab = plan.eval_methods(config, "deeplab")
+        cols = [(f"DeepLab ({m})", "deeplab", m) for m in deeplab]
+        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in deeplab if methods.method(m).grid_crf]
+    return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
+
+
+def eval_grid_params(wildcards):
+    """Params of figure_qualitative: column titles, the split's id list, requested ids, title."""
+    pseudo = wildcards.split == "pseudo"
+    return {
+        "titles": eval_grid_columns(wildcards.split)[0],
+        "ids_file": prep(plan.eval_split(config, "pseudo" if pseudo else "deeplab")),
+        "ids": EVAL["figure_ids_train"] if pseudo else EVAL["figure_ids_val"],
+        "title": "pseudo-masks (train split)" if pseudo else "DeepLab predictions (val split)",
+    }
+
+
+def eval_loss_csvs():
+    """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
+    runs = {}
+    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
+        runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
+    for c in plan.used_classifiers(config):
+        if c not in IMPORTED:
+            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
+    for m in plan.eval_methods(config, "deeplab"):
+        runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
+    return runs
+
+
+STAGE_TARGETS += [f"results/{kind}/{t}.{ext}" for t in plan.tables(config)
+                  for kind, ext in (("tables", "csv"), ("figures", "png"))]
+STAGE_TARGETS += [f"results/figures/qualitative_{g}.png" for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])]
+STAGE_TARGETS += ["results/figures/losses.png"] if eval_loss_csvs() else []
+# `make seeds` runs outside the DAG (12 full runs); once it has, the report shows its table too.
+STAGE_TARGETS += ["results/tables/seeds.csv"] if os.path.exists("results/bench/seeds_summary.csv") else []
 
 
 report: "../report/workflow.rst"
 
 
-EVAL_WILDCARDS = {"stage": "|".join(EVAL_STAGE_DIRS)}
 
 
 rule evaluate_miou:
@@ -22,7 +100,7 @@ rule evaluate_miou:
         matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
         summary="results/{variant}eval/{stage}/{method}/miou.json",
     wildcard_constraints:
-        **EVAL_WILDCARDS,
+        stage="|".join(plan.STAGES),
     params:
         gt=prep("masks"),
         ids=eval_ids,
@@ -33,10 +111,9 @@ rule evaluate_miou:
         "benchmarks/evaluate_miou/{variant}{stage}_{method}.tsv"
     conda:
         ENV
-    threads: EVAL["processes"]
+    threads: job_threads("evaluate")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **job_resources("evaluate"),
     script:
         "../scripts/evaluate_miou.py"
 
@@ -49,7 +126,7 @@ rule evaluate_boundary:
     output:
         summary="results/eval/{stage}/{method}/boundary.json",
     wildcard_constraints:
-        **EVAL_WILDCARDS,
+        stage="|".join(plan.STAGES),
     params:
         boundaries=prep("boundaries"),
         ids=eval_ids,
@@ -60,10 +137,9 @@ rule evaluate_boundary:
         "benchmarks/evaluate_boundary/{stage}_{method}.tsv"
     conda:
         ENV
-    threads: EVAL["processes"]
+    threads: job_threads("evaluate")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **job_resources("evaluate"),
     script:
         "../scripts/evaluate_boundary.py"
 
@@ -73,11 +149,11 @@ rule evaluate_confusion_ratio:
     input:
         pred=eval_pred_dir,
         prepared=PREP,
-        context=RAW_CONTEXT,
+        context=SCENE_LABELS,
     output:
         summary="results/eval/{stage}/{method}/confusion_ratio.json",
     wildcard_constraints:
-        **EVAL_WILDCARDS,
+        stage="|".join(plan.STAGES),
     params:
         gt=prep("masks"),
         ids=eval_ids,
@@ -89,10 +165,9 @@ rule evaluate_confusion_ratio:
         "benchmarks/evaluate_confusion_ratio/{stage}_{method}.tsv"
     conda:
         ENV
-    threads: EVAL["processes"]
+    threads: job_threads("evaluate")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **job_resources("evaluate"),
     script:
         "../scripts/evaluate_confusion_ratio.py"
 
@@ -112,10 +187,9 @@ rule table_miou:
         "benchmarks/table_miou/table_miou.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("table_miou")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("table_miou"),
     script:
         "../scripts/make_table.py"
 
@@ -123,7 +197,7 @@ rule table_miou:
 rule table_boundary:
     """results/tables/boundary.csv from every evaluate_boundary result."""
     input:
-        results=eval_results("boundary"),
+        results=lambda wildcards: eval_results("boundary"),
     output:
         table=report("results/tables/boundary.csv", caption="../report/boundary.rst", category="Tables"),
     log:
@@ -132,10 +206,9 @@ rule table_boundary:
         "benchmarks/table_boundary/table_boundary.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("table_boundary")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("table_boundary"),
     script:
         "../scripts/make_table.py"
 
@@ -143,7 +216,7 @@ rule table_boundary:
 rule table_confusion_ratio:
     """results/tables/confusion_ratio.csv from every evaluate_confusion_ratio result."""
     input:
-        results=eval_results("confusion_ratio"),
+        results=lambda wildcards: eval_results("confusion_ratio"),
     output:
         table=report("results/tables/confusion_ratio.csv", caption="../report/confusion_ratio.rst", category="Tables"),
     log:
@@ -152,10 +225,9 @@ rule table_confusion_ratio:
         "benchmarks/table_confusion_ratio/table_confusion_ratio.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("table_confusion_ratio")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("table_confusion_ratio"),
     script:
         "../scripts/make_table.py"
 
@@ -175,10 +247,9 @@ rule table_seeds:
         "benchmarks/table_seeds/table_seeds.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("table_seeds")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("table_seeds"),
     script:
         "../scripts/table_seeds.py"
 
@@ -197,10 +268,9 @@ rule figure_table:
         "benchmarks/figure_table/{table}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("figure_table")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("figure_table"),
     script:
         "../scripts/figure_table.py"
 
@@ -210,7 +280,7 @@ rule figure_qualitative:
     input:
         prepared=PREP,
         saliency="results/saliency/maps",
-        columns=eval_grid_inputs,
+        columns=lambda wildcards: eval_grid_columns(wildcards.split)[1],
     output:
         figure=report(
             "results/figures/qualitative_{split}.png", caption="../report/fig_qualitative.rst", category="Figures"
@@ -228,10 +298,9 @@ rule figure_qualitative:
         "benchmarks/figure_qualitative/{split}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("figure_qualitative")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("figure_qualitative"),
     script:
         "../scripts/figure_qualitative.py"
 
@@ -251,15 +320,10 @@ rule figure_losses:
         "benchmarks/figure_losses/figure_losses.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("figure_losses")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources("figure_losses"),
     script:
         "../scripts/figure_losses.py"
 
 
-STAGE_TARGETS += eval_final_targets()
-# `make seeds` runs outside the DAG (12 full runs); once it has, the report shows its table too.
-if os.path.exists("results/bench/seeds_summary.csv"):
-    STAGE_TARGETS += ["results/tables/seeds.csv"]

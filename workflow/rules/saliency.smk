@@ -1,18 +1,41 @@
 # Saliency stage: PFAN (Zhao & Wu, CVPR 2019) trained on a DUTS-layout set, its maps for every
 # train_aug + val image (results/saliency/maps), and its quality on a held-out split.
-# saliency.source precomputed replaces PFAN with a folder of maps the user already has.
+# saliency.source precomputed replaces PFAN with a folder of maps the user already has, released
+# with the authors' maps.
+SAL = config["saliency"]
+SAL_MODEL = "results/saliency/pfan/model.pt"
+SAL_ID_LISTS = [prep("train_aug"), prep("val")]
+RELEASED_MAPS = f"{ROOT}/released_saliency"
+# The folder import_precomputed_saliency reads: the user's, or the released archive's maps.
+IMPORTED_MAPS = RELEASED_MAPS if SAL["source"] == "released" else SAL["precomputed_dir"]
+
+
+def saliency_model(wildcards=None):
+    """Input function: the PFAN model file inference uses (saliency.checkpoint skips training)."""
+    return SAL["checkpoint"] or SAL_MODEL
+
+
+def saliency_shards(wildcards=None):
+    """Input function of merge_saliency: every shard folder of PFAN inference."""
+    return [f"results/shards/saliency/{s}" for s in SHARDS]
+
+
+STAGE_TARGETS += ["results/saliency/maps"]
+if SAL["source"] == "pfan":
+    STAGE_TARGETS += ["results/tables/saliency.csv"]
+
 
 rule train_saliency:
     """Train PFAN on the DUTS-layout set minus its held-out split (resumable)."""
     input:
-        duts=RAW_DUTS,
+        duts=SALIENCY_SET,
         weights=weights_record(SAL["model"]["backbone_weights"]),
     output:
         model=SAL_MODEL,
         losses="results/saliency/pfan/loss.csv",
     params:
         model=SAL["model"],
-        train=without_job_keys(SAL["train"]),
+        train=SAL["train"],
         holdout=SAL["holdout"],
         seed=config["seed"],
         device=config["device"],
@@ -23,10 +46,9 @@ rule train_saliency:
         "benchmarks/train_saliency/train_saliency.tsv"
     conda:
         ENV
-    threads: SAL["train"]["threads"]
+    threads: job_threads("train_saliency")
     resources:
-        mem_mb=SAL["train"]["mem_mb"],
-        runtime=SAL["train"]["runtime"],
+        **job_resources("train_saliency"),
         gpu=GPU,
     # The head of a run's critical path (saliency -> EPS classifier): before the baseline's jobs.
     priority: 10
@@ -49,18 +71,15 @@ if SAL["source"] == "pfan":
             num_shards=config["shards"],
             device=config["device"],
             batch_size=SAL["infer"]["batch_size"],
-        wildcard_constraints:
-            shard=r"\d+",
         log:
             "logs/infer_saliency/{shard}.log",
         benchmark:
             "benchmarks/infer_saliency/{shard}.tsv"
         conda:
             ENV
-        threads: SAL["infer"]["threads"]
+        threads: job_threads("infer_saliency")
         resources:
-            mem_mb=SAL["infer"]["mem_mb"],
-            runtime=SAL["infer"]["runtime"],
+            **job_resources("infer_saliency"),
             gpu=GPU,
         # On the critical path (saliency -> EPS classifier): as train_saliency.
         priority: 10
@@ -79,13 +98,13 @@ if SAL["source"] == "pfan":
             "benchmarks/merge_saliency/merge_saliency.tsv"
         conda:
             ENV
-        threads: 1
+        threads: job_threads("merge_saliency")
         resources:
-            mem_mb=500,
-            runtime=10,
+            **job_resources("merge_saliency"),
         priority: 10  # as infer_saliency
         script:
             "../scripts/merge_shards.py"
+
 
 if SAL["source"] == "released":
 
@@ -105,10 +124,9 @@ if SAL["source"] == "released":
             "benchmarks/extract_released_saliency/extract_released_saliency.tsv"
         conda:
             ENV
-        threads: 1
+        threads: job_threads("extract_released_saliency")
         resources:
-            mem_mb=2000,
-            runtime=30,
+            **job_resources("extract_released_saliency"),
         script:
             "../scripts/extract_released_saliency.py"
 
@@ -134,10 +152,9 @@ if SAL["source"] in ("precomputed", "released"):
             "benchmarks/import_precomputed_saliency/import_precomputed_saliency.tsv"
         conda:
             ENV
-        threads: SAL["infer"]["threads"]
+        threads: job_threads("import_precomputed_saliency")
         resources:
-            mem_mb=1000,
-            runtime=30,
+            **job_resources("import_precomputed_saliency"),
         script:
             "../scripts/import_precomputed_saliency.py"
 
@@ -146,7 +163,7 @@ rule evaluate_saliency:
     """MAE and max F-measure of PFAN and of a centre prior on the held-out split of the saliency set."""
     input:
         model=saliency_model,
-        duts=RAW_DUTS,
+        duts=SALIENCY_SET,
     output:
         table="results/tables/saliency.csv",
     params:
@@ -161,10 +178,9 @@ rule evaluate_saliency:
         "benchmarks/evaluate_saliency/evaluate_saliency.tsv"
     conda:
         ENV
-    threads: SAL["infer"]["threads"]
+    threads: job_threads("evaluate_saliency")
     resources:
-        mem_mb=SAL["infer"]["mem_mb"],
-        runtime=SAL["infer"]["runtime"],
+        **job_resources("evaluate_saliency"),
         gpu=GPU,
     script:
         "../scripts/evaluate_saliency.py"

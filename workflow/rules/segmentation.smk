@@ -1,10 +1,38 @@
 # Segmentation stage: the dense CRF on the pseudo-masks (sharded, a process pool per shard),
-# DeepLab-v2 trained on the pseudo-masks of {method} (or the ground truth, `gt`), and its
-# predictions on val with and without the CRF.
+# DeepLab-v2 trained on the pseudo-masks of {method} (or on the ground truth, `gt`: the upper
+# bound) and its predictions on val with and without the CRF.
+DEEPLAB = config["deeplab"]
+
+
+def crf_maps_input(wildcards):
+    """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing."""
+    record = methods.method(wildcards.method)
+    return classifier_maps(wildcards.method) if settings.crf_unary(config, record) == "probs" else []
+
+
+def crf_shards(wildcards):
+    """Input function of merge_refine_crf: every shard folder of the method's CRF source (wsss.config.plan)."""
+    return [f"results/shards/pseudo_masks_crf/{plan.crf_source(config, wildcards.method)}/{s}" for s in SHARDS]
+
+
+def seg_masks_dir(method):
+    """The masks DeepLab trains on: the prepared ground truth, else the pseudo-masks (CRF-refined
+    ones when deeplab.train_on_crf)."""
+    if methods.method(method).is_ground_truth:
+        return prep("masks")
+    return f"results/pseudo_masks{'_crf' if DEEPLAB['train_on_crf'] else ''}/{method}"
+
+
+def seg_masks_input(wildcards):
+    """Input function of train_segmentation (the ground truth is inside PREP, already an input)."""
+    return [] if methods.method(wildcards.method).is_ground_truth else seg_masks_dir(wildcards.method)
+
+
+STAGE_TARGETS += [f"results/deeplab/{m}/{out}" for m in DEEPLAB["methods"] for out in ("pred", "pred_crf", "loss.csv")]
 
 
 rule refine_crf:
-    """Dense CRF over one shard of the pseudo-masks of {method} (the ids of crf_ids), restricted to each image's classes."""
+    """Dense CRF over one shard of the pseudo-masks of {method}, restricted to each image's classes."""
     input:
         prepared=PREP,
         masks="results/pseudo_masks/{method}",
@@ -14,12 +42,10 @@ rule refine_crf:
     wildcard_constraints:
         method=MASK_METHODS,
     params:
-        ids=crf_ids(),
+        ids=prep(plan.crf_split(config)),
         images=prep("images"),
         labels=prep("labels"),
-        crf=crf_params,
-        # Background score of a `probs` unary built from CAMs: the CAM pseudo-mask threshold.
-        bg_threshold=config["pseudo_masks"]["threshold"],
+        crf=lambda wildcards: settings.crf_refinement(config, methods.method(wildcards.method)),
         num_shards=config["shards"],
     log:
         "logs/refine_crf/{method}_{shard}.log",
@@ -27,11 +53,10 @@ rule refine_crf:
         "benchmarks/refine_crf/{method}_{shard}.tsv"
     conda:
         ENV
-    threads: CRF["processes"]
+    threads: job_threads("refine_crf")
     resources:
-        mem_mb=CRF["mem_mb"],
-        runtime=CRF["runtime"],
-    priority: crf_priority
+        **job_resources("refine_crf"),
+    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
     script:
         "../scripts/refine_crf.py"
 
@@ -50,11 +75,10 @@ rule merge_refine_crf:
         "benchmarks/merge_refine_crf/{method}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("merge_refine_crf")
     resources:
-        mem_mb=500,
-        runtime=10,
-    priority: crf_priority
+        **job_resources("merge_refine_crf"),
+    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
     script:
         "../scripts/merge_shards.py"
 
@@ -76,7 +100,7 @@ rule train_segmentation:
         # Resumable state: not an output, so it survives a failed job (removed by hand to restart).
         checkpoint="resources/checkpoints/deeplab/{method}.pt",
         loss_csv="resources/checkpoints/deeplab/{method}.loss.csv",
-        deeplab=deeplab_train_params(),
+        deeplab=settings.deeplab_training(config),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -85,12 +109,11 @@ rule train_segmentation:
         "benchmarks/train_segmentation/{method}.tsv"
     conda:
         ENV
-    threads: DEEPLAB["threads"]
+    threads: job_threads("train_segmentation")
     resources:
-        mem_mb=DEEPLAB["mem_mb"],
-        runtime=DEEPLAB["runtime"],
+        **job_resources("train_segmentation"),
         gpu=GPU,
-    priority: deeplab_priority
+    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
     script:
         "../scripts/train_segmentation.py"
 
@@ -106,9 +129,7 @@ rule infer_segmentation:
     params:
         ids=prep("val"),
         images=prep("images"),
-        crf=without_job_keys(CRF),
-        scales=DEEPLAB["infer_scales"],
-        flip=DEEPLAB["infer_flip"],
+        inference=settings.deeplab_inference(config),
         device=config["device"],
     log:
         "logs/infer_segmentation/{method}.log",
@@ -116,11 +137,10 @@ rule infer_segmentation:
         "benchmarks/infer_segmentation/{method}.tsv"
     conda:
         ENV
-    threads: DEEPLAB["infer"]["threads"]
+    threads: job_threads("infer_segmentation")
     resources:
-        mem_mb=DEEPLAB["infer"]["mem_mb"],
-        runtime=DEEPLAB["infer"]["runtime"],
+        **job_resources("infer_segmentation"),
         gpu=GPU,
-    priority: deeplab_priority
+    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
     script:
         "../scripts/infer_segmentation.py"

@@ -1,6 +1,6 @@
 # Weights stage: every pretrained file in weights.files is fetched by one rule (URL and checksum
 # in the config) and verified once, whether downloaded or placed by hand; the jobs that read a
-# weights file depend on its verification record (weights_input in common.smk), so no training
+# weights file depend on its verification record (weights_record in common.smk), so no training
 # job downloads anything and a wrong file stops before any of them.
 
 
@@ -18,10 +18,9 @@ rule download_weights:
         "benchmarks/download_weights/{file}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("download_weights")
     resources:
-        mem_mb=500,
-        runtime=120,
+        **job_resources("download_weights"),
     script:
         "../scripts/download_weights.py"
 
@@ -42,9 +41,8 @@ rule verify_weights:
         "benchmarks/verify_weights/{file}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: job_threads("verify_weights")
     resources:
-        mem_mb=500,
-        runtime=30,
+        **job_resources("verify_weights"),
     script:
         "../scripts/verify_weights.py"

@@ -3,6 +3,6 @@
 from wsss.stages.ablation import ablation_saliency
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    p = snakemake.params  # noqa: F821
-    ablation_saliency(snakemake.wildcards.source, p.gt, p.ids, snakemake.output.maps, dict(p.source_params))  # noqa: F821
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    ablation_saliency(snakemake.wildcards.source, p.gt, p.ids, snakemake.output.maps, dict(p.source_params))

@@ -3,7 +3,7 @@
 from wsss.stages.pseudo_masks import cam_threshold_sweep
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    p = snakemake.params  # noqa: F821
-    cam_threshold_sweep(snakemake.input.cams, p.gt, p.ids, list(p.thresholds), p.num_classes,  # noqa: F821
-                        snakemake.output.table, fixed_threshold=p.threshold, processes=snakemake.threads)  # noqa: F821
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    cam_threshold_sweep(snakemake.input.cams, p.gt, p.ids, list(p.thresholds), p.num_classes,
+                        snakemake.output.table, fixed_threshold=p.threshold, processes=snakemake.threads)

@@ -3,7 +3,7 @@
 from wsss.data.pascal_context import download_context
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    p = snakemake.params  # noqa: F821
-    download_context(p.url, p.md5, p.labels_url, p.labels_md5, snakemake.output.archive,  # noqa: F821
-                     snakemake.output.labels)  # noqa: F821
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    download_context(p.url, p.md5, p.labels_url, p.labels_md5, snakemake.output.archive,
+                     snakemake.output.labels)

@@ -3,5 +3,5 @@
 from wsss.data.duts import download_duts
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    download_duts(snakemake.params.url, snakemake.output.archive, snakemake.params.md5)  # noqa: F821
+with log_to(snakemake.log[0]):
+    download_duts(snakemake.params.url, snakemake.output.archive, snakemake.params.md5)

@@ -3,14 +3,14 @@
 from wsss.stages.evaluation import EvalLabel, evaluate_miou
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
+with log_to(snakemake.log[0]):
     evaluate_miou(
-        pred_dir=snakemake.input.pred,  # noqa: F821
-        gt_dir=snakemake.params.gt,  # noqa: F821
-        ids_file=snakemake.params.ids,  # noqa: F821
-        classes_file=snakemake.params.classes,  # noqa: F821
-        out_matrix=snakemake.output.matrix,  # noqa: F821
-        out_json=snakemake.output.summary,  # noqa: F821
-        label=EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage),  # noqa: F821
-        processes=snakemake.threads,  # noqa: F821
+        pred_dir=snakemake.input.pred,
+        gt_dir=snakemake.params.gt,
+        ids_file=snakemake.params.ids,
+        classes_file=snakemake.params.classes,
+        out_matrix=snakemake.output.matrix,
+        out_json=snakemake.output.summary,
+        label=EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage),
+        processes=snakemake.threads,
     )

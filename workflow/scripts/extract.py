@@ -3,5 +3,5 @@
 from wsss.data.download import extract
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821
-    extract(snakemake.input.archive, snakemake.params.member, snakemake.output.folder)  # noqa: F821
+with log_to(snakemake.log[0]):
+    extract(snakemake.input.archive, snakemake.params.member, snakemake.output.folder)

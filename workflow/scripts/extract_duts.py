@@ -3,6 +3,6 @@
 from wsss.data.duts import extract_duts
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]) as log:  # noqa: F821 (snakemake is injected)
-    n = extract_duts(snakemake.input.archive, snakemake.output.folder)  # noqa: F821
+with log_to(snakemake.log[0]) as log:
+    n = extract_duts(snakemake.input.archive, snakemake.output.folder)
     log.info("extracted %d DUTS-TR image/mask pairs", n)

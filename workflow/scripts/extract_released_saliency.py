@@ -3,5 +3,5 @@
 from wsss.stages.infer_saliency import extract_released_saliency
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    extract_released_saliency(snakemake.input.archive, snakemake.params.ids, snakemake.output.maps)  # noqa: F821
+with log_to(snakemake.log[0]):
+    extract_released_saliency(snakemake.input.archive, snakemake.params.ids, snakemake.output.maps)

@@ -3,5 +3,5 @@
 from wsss.stages.figures import figure_ablation
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    figure_ablation(snakemake.input.table, snakemake.output.figure)  # noqa: F821
+with log_to(snakemake.log[0]):
+    figure_ablation(snakemake.input.table, snakemake.output.figure)

@@ -3,10 +3,10 @@
 from wsss.stages.figures import figure_losses
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
+with log_to(snakemake.log[0]):
     figure_losses(
-        loss_csvs=list(snakemake.input.losses),  # noqa: F821
-        labels=list(snakemake.params.labels),  # noqa: F821
-        out_png=snakemake.output.figure,  # noqa: F821
-        smooth=snakemake.params.smooth,  # noqa: F821
+        loss_csvs=list(snakemake.input.losses),
+        labels=list(snakemake.params.labels),
+        out_png=snakemake.output.figure,
+        smooth=snakemake.params.smooth,
     )

@@ -3,5 +3,5 @@
 from wsss.stages.figures import figure_table
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    figure_table(snakemake.wildcards.table, snakemake.input.table, snakemake.output.figure)  # noqa: F821
+with log_to(snakemake.log[0]):
+    figure_table(snakemake.wildcards.table, snakemake.input.table, snakemake.output.figure)

@@ -3,6 +3,6 @@
 from wsss.models.official import import_classifier
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    import_classifier(snakemake.input.checkpoint, snakemake.wildcards.classifier,  # noqa: F821
-                      list(snakemake.params.classes), snakemake.output.model)  # noqa: F821
+with log_to(snakemake.log[0]):
+    import_classifier(snakemake.input.checkpoint, snakemake.wildcards.classifier,
+                      list(snakemake.params.classes), snakemake.output.model)

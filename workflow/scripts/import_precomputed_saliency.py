@@ -3,8 +3,8 @@
 from wsss.stages.infer_saliency import import_precomputed_saliency
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    p = snakemake.params  # noqa: F821
-    import_precomputed_saliency(snakemake.input.maps, p.images, list(p.id_lists), snakemake.output.maps,  # noqa: F821
-                                resize_mismatched=p.resize_mismatched, processes=snakemake.threads,  # noqa: F821
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    import_precomputed_saliency(snakemake.input.maps, p.images, list(p.id_lists), snakemake.output.maps,
+                                resize_mismatched=p.resize_mismatched, processes=snakemake.threads,
                                 optional_lists=list(p.optional_lists))

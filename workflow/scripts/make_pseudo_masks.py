@@ -2,9 +2,10 @@
 
 from wsss.stages.pseudo_masks import make_pseudo_masks
 from wsss.core.runlog import log_to
+from wsss.methods import method
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    p = snakemake.params  # noqa: F821
-    make_pseudo_masks(snakemake.wildcards.method, snakemake.input.cams, p.ids, snakemake.output.masks,  # noqa: F821
-                      dict(p.pseudo_masks), saliency_dir=snakemake.input.saliency or None,  # noqa: F821
-                      processes=snakemake.threads)  # noqa: F821
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    make_pseudo_masks(method(snakemake.wildcards.method), snakemake.input.cams, p.ids, snakemake.output.masks,
+                      dict(p.pseudo_masks), saliency_dir=snakemake.input.saliency or None,
+                      processes=snakemake.threads)

@@ -4,7 +4,7 @@ like the rule (wsss.stages.tables.table_miou, table_boundary, table_confusion_ra
 from wsss.stages import tables
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    make = getattr(tables, snakemake.rule)  # noqa: F821
-    table = make(list(snakemake.input.results), *snakemake.output)  # noqa: F821
+with log_to(snakemake.log[0]):
+    make = getattr(tables, snakemake.rule)
+    table = make(list(snakemake.input.results), *snakemake.output)
     print(table.to_string(index=False))

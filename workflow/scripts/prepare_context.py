@@ -3,5 +3,5 @@
 from wsss.data.pascal_context import prepare_context
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    prepare_context(snakemake.input.archive, snakemake.input.labels, snakemake.output.context)  # noqa: F821
+with log_to(snakemake.log[0]):
+    prepare_context(snakemake.input.archive, snakemake.input.labels, snakemake.output.context)

@@ -3,16 +3,16 @@
 from wsss.stages.crf import refine_crf
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821
+with log_to(snakemake.log[0]):
     refine_crf(
-        id_list=snakemake.params.ids,  # noqa: F821
-        images_dir=snakemake.params.images,  # noqa: F821
-        out_dir=snakemake.output.shard,  # noqa: F821
-        crf={**snakemake.params.crf, "bg_threshold": snakemake.params.bg_threshold},  # noqa: F821
-        masks_dir=snakemake.input.masks,  # noqa: F821
-        maps_dir=snakemake.input.maps or None,  # noqa: F821
-        labels_csv=snakemake.params.labels,  # noqa: F821
-        shard=int(snakemake.wildcards.shard),  # noqa: F821
-        num_shards=snakemake.params.num_shards,  # noqa: F821
-        processes=snakemake.threads,  # noqa: F821
+        id_list=snakemake.params.ids,
+        images_dir=snakemake.params.images,
+        out_dir=snakemake.output.shard,
+        crf=dict(snakemake.params.crf),
+        masks_dir=snakemake.input.masks,
+        maps_dir=snakemake.input.maps or None,
+        labels_csv=snakemake.params.labels,
+        shard=int(snakemake.wildcards.shard),
+        num_shards=snakemake.params.num_shards,
+        processes=snakemake.threads,
     )

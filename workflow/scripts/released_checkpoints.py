@@ -3,7 +3,7 @@
 from wsss.core.runlog import log_to
 from wsss.stages.tables import released_checkpoints
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    table = released_checkpoints(snakemake.input.table, dict(snakemake.params.checkpoints),  # noqa: F821
-                                 snakemake.output.table)  # noqa: F821
+with log_to(snakemake.log[0]):
+    table = released_checkpoints(snakemake.input.table, dict(snakemake.params.checkpoints),
+                                 dict(snakemake.params.published), snakemake.output.table)
     print(table.to_string(index=False))

@@ -3,7 +3,7 @@
 from wsss.core.runlog import log_to
 from wsss.stages.tables import table_ablation
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    table = table_ablation(snakemake.wildcards.ablation, [dict(p) for p in snakemake.params.points],  # noqa: F821
-                           list(snakemake.input.results), snakemake.output.table)  # noqa: F821
+with log_to(snakemake.log[0]):
+    table = table_ablation(snakemake.wildcards.ablation, [dict(p) for p in snakemake.params.points],
+                           list(snakemake.input.results), snakemake.output.table)
     print(table.to_string(index=False))

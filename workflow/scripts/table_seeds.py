@@ -3,6 +3,6 @@
 from wsss.core.runlog import log_to
 from wsss_dev.seeds import table_seeds
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake injects it)
-    print(table_seeds(snakemake.input.cells, snakemake.input.summary, snakemake.output.table,  # noqa: F821
-                      snakemake.output.runs).to_string(index=False))  # noqa: F821
+with log_to(snakemake.log[0]):
+    print(table_seeds(snakemake.input.cells, snakemake.input.summary, snakemake.output.table,
+                      snakemake.output.runs).to_string(index=False))

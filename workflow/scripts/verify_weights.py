@@ -3,6 +3,6 @@
 from wsss.data.weights import verify_weights
 from wsss.core.runlog import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
-    e = snakemake.params.entry  # noqa: F821
-    verify_weights(snakemake.input.weights, snakemake.output.record, e.get("md5"), e.get("sha256"))  # noqa: F821
+with log_to(snakemake.log[0]):
+    e = snakemake.params.entry
+    verify_weights(snakemake.input.weights, snakemake.output.record, e.get("md5"), e.get("sha256"))

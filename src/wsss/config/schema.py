@@ -21,17 +21,6 @@ REPO = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
-# Keys that size a rule's job (its threads / processes and SLURM time limit), not its result: the
-# rules leave them out of the params a job's output depends on.
-JOB_KEYS = ("threads", "processes", "runtime", "mem_mb")
-
-
-def without_job_keys(section: dict) -> dict:
-    """A config section as a job's params: without its size (JOB_KEYS), whose change must not
-    rerun the job (the rules read them as resources)."""
-    return {k: v for k, v in section.items() if k not in JOB_KEYS}
-
-
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
@@ -101,14 +90,6 @@ def merge(base: dict, changes: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def load_config(*paths: str | Path) -> dict:
-    """A config as the workflow sees it: the schema's defaults changed by each file in turn."""
-    config = section_defaults("")
-    for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    return config
 
 
 def weights_table(config: dict) -> dict[str, dict]:

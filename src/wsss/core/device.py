@@ -2,7 +2,7 @@
 
 - `auto` picks CUDA when a device is usable, else the CPU, and logs which and why; when a CUDA
   build of torch sees a GPU driver but cannot use it, it warns instead of silently running on the CPU.
-- `cuda` / `cuda:N` without a usable device fails (the config check, wsss.config.checks, already stops
+- `cuda` / `cuda:N` without a usable device fails (the config check, wsss.config.load, already stops
   such a run before any job).
 - One GPU per job on a workstation: Snakemake's `gpu` resource only counts; it does not say which
   GPU a job may use, so four gpu=1 jobs would all land on cuda:0. `claim_gpus(n)` takes n devices

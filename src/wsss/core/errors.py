@@ -1,6 +1,6 @@
 """The package's error for unusable input, in a module without dependencies.
 
-`wsss.config.checks` (imported by the Snakefile, possibly in an environment without numpy or torch)
+`wsss.config.load` (imported by the Snakefile, possibly in an environment without numpy or torch)
 needs it; `wsss.core.io` re-exports it, so `wsss.core.io.BadInputError` is this very class.
 """
 

@@ -1,11 +1,13 @@
-"""Folder layouts, stated once: the raw VOC 2012 / SBD / DUTS / scene-label layouts a data source
-writes, and the prepared layout every stage after prepare_dataset reads. The package and the
-workflow (workflow/rules/common.smk) both build their paths from here.
+"""Folder layouts, stated once: the raw VOC 2012 / SBD / DUTS / scene-label layouts, and the
+prepared layout every stage after a data source's prepare_dataset reads (written through
+wsss.data.prepared). The package and the workflow (workflow/rules/common.smk) both build their
+paths from here.
 
     R = dataset.root
     R/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/{train,val}.txt}
     R/benchmark_RELEASE/dataset/{cls/<id>.mat, img/<id>.jpg, train.txt, val.txt}
-    R/DUTS-TR/{DUTS-TR-Image/<id>.jpg, DUTS-TR-Mask/<id>.png}
+    R/DUTS-TR/{DUTS-TR-Image/<id>.jpg, DUTS-TR-Mask/<id>.png}   a source's own saliency set (synthetic);
+                                                 real sources share SHARED_DUTS
     R/context/{<id>.png, classes.txt}            scene labels (0 none, 1.. = lines of classes.txt)
     R/prepared/                                  see PREPARED
 """
@@ -17,6 +19,9 @@ from pathlib import Path
 
 # Top-level raw folders under dataset.root, by role (what a data source's rule file writes).
 RAW = {"voc": "VOCdevkit", "sbd": "benchmark_RELEASE", "duts": "DUTS-TR", "context": "context"}
+
+# DUTS-TR as rules/duts.smk downloads it, shared by every real data source (PFAN's training set).
+SHARED_DUTS = "resources/DUTS-TR"
 
 # Inside VOCdevkit/
 VOC_ROOT = "VOC2012"

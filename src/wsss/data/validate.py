@@ -1,12 +1,13 @@
-"""Content checks of the raw VOC 2012 + SBD layout, where data enters the workflow (prepare_dataset).
+"""Content checks of raw data where it enters the workflow (every source's prepare_dataset).
 
 A broken raw file that slips through surfaces stages later as a cryptic error in another file
 (or, worse, as a silently wrong mask). So every file prepare_dataset reads is checked here:
 - every image decodes fully (PIL `.load()`: a truncated JPEG fails, `Image.open` alone does not);
-- every VOC label PNG decodes, has one channel (palette P or grey L), only values {0..C, 255}
+- every label PNG decodes, has one channel (palette P or grey L), only values {0..C, 255}
   (C = number of classes) and its image's size;
-- every SBD `cls/<id>.mat` loads, with a segmentation of its image's size and values {0..C, 255};
 - the split lists and the files agree: every listed id has its image and a mask.
+Source-specific checks (e.g. SBD's .mat files) live in the source's module and report through
+the same `Problem` / `raise_problems`.
 Problems are collected over all files (the checks of one id run in prepare's worker processes, so
 each file is decoded once) and reported together by `raise_problems`: one round of fixing, not
 one rerun per broken file.
@@ -62,8 +63,8 @@ def check_labels(path: str, label: np.ndarray, num_classes: int, shape: tuple[in
     return problems
 
 
-def read_voc_mask(path: Path, num_classes: int, shape) -> tuple[np.ndarray | None, list[Problem]]:
-    """(mask, problems) of a VOC SegmentationClass PNG."""
+def read_label_mask(path: Path, num_classes: int, shape) -> tuple[np.ndarray | None, list[Problem]]:
+    """(mask, problems) of a label PNG (VOC SegmentationClass, or any source's masks)."""
     try:
         with Image.open(path) as img:
             if img.mode not in ("P", "L"):
@@ -73,39 +74,6 @@ def read_voc_mask(path: Path, num_classes: int, shape) -> tuple[np.ndarray | Non
     except (OSError, SyntaxError, ValueError) as err:
         return None, [Problem(str(path), f"label PNG does not decode ({err})")]
     return mask, check_labels(str(path), mask, num_classes, shape)
-
-
-def read_sbd(path: Path, num_classes: int, shape) -> tuple[tuple | None, list[Problem]]:
-    """((segmentation, boundary), problems) of an SBD cls .mat."""
-    from wsss.data.prepare import read_sbd_mat
-
-    if not path.exists():
-        return None, [Problem(str(path), "listed in the SBD train/val lists but missing")]
-    try:
-        seg, boundary = read_sbd_mat(path)
-    except BadInputError as err:
-        return None, [Problem(str(path), str(err).split(": ", 1)[-1].split("; ")[0])]
-    return (seg, boundary), check_labels(str(path), seg, num_classes, shape)
-
-
-def check_item(image: Path, voc_mask: Path | None, sbd_mat: Path | None, num_classes: int):
-    """All checks of one id: (mask or None, boundary or None, problems); the mask is VOC's, else SBD's."""
-    shape, problems = check_image(image)
-    mask = boundary = None
-    if sbd_mat is not None:
-        sbd, found = read_sbd(sbd_mat, num_classes, shape)
-        problems += found
-        if sbd is not None:
-            mask, boundary = sbd
-    if voc_mask is not None:
-        voc, found = read_voc_mask(voc_mask, num_classes, shape)
-        problems += found
-        mask = voc
-    if voc_mask is None and sbd_mat is None:
-        problems.append(Problem(str(image.parent.parent / "SegmentationClass" / f"{image.stem}.png"),
-                                "listed id has no mask: neither VOC SegmentationClass/<id>.png nor SBD "
-                                "cls/<id>.mat exists"))
-    return mask, boundary, problems
 
 
 def raise_problems(problems: list[Problem], context: str, max_listed: int = MAX_LISTED) -> None:

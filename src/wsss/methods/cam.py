@@ -1,4 +1,5 @@
-"""The CAM baseline's pseudo-mask rules (numpy only: pseudo-mask jobs never import torch).
+"""The CAM baseline: its classifier (L_cls only: wsss.methods.cam_loss) and its pseudo-mask rules
+(numpy only: pseudo-mask jobs never import torch).
 
 - `cam`: each present class map divided by its max, a constant background plane (the official
   EPS/PSA code: 0.2 on VOC), argmax; ties go to the background.
@@ -8,9 +9,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
+from wsss.methods.registry import Classifier, Method, register_classifier, register_method
+
+
+@dataclass
+@schema_defaults("classifier")
+class CamSettings:
+    """The CAM classifier's own keys of the `classifier` section."""
+
+    head_dropout: float  # Dropout2d before the 1x1 head (resnet38_cls's dropout7)
 
 
 def normalized_cams(maps: np.ndarray) -> np.ndarray:
@@ -51,3 +64,12 @@ def cam_sal_mask(data: dict, saliency: np.ndarray | None, params: dict) -> np.nd
                             "re-run infer_saliency and infer_cams (snakemake --forcerun infer_cams)")
     mask[saliency < params["saliency_threshold"]] = 0
     return mask
+
+
+CAM = register_classifier(Classifier("cam", background_map=False, trains_on_saliency=False,
+                                     loss="wsss.methods.cam_loss:cam_step", settings=CamSettings))
+register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_mask", mask_keys=("threshold",),
+                       threshold_sweep=True))
+register_method(Method("cam_sal", "CAM × saliency", "cam", needs_saliency=True,
+                       pseudo_mask="wsss.methods.cam:cam_sal_mask", mask_keys=("threshold", "saliency_threshold"),
+                       grid=False))

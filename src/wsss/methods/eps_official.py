@@ -64,7 +64,7 @@ def official_maps(model, image: np.ndarray, present: Sequence[int], scales: Sequ
     try:
         for s in scales:
             maps = model(_scaled_inputs(image, s, flip).to(device)).float()
-            if model.method == "eps":
+            if model.background_map:
                 maps = torch.softmax(maps, dim=1)   # over all C+1 maps, background included
             else:
                 maps = F.relu(maps)

@@ -9,13 +9,30 @@ The classifier's registry record (wsss.methods) says whether its head adds a bac
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from wsss import methods
+from wsss.config.schema import schema_defaults
+from wsss.core.io import BadInputError
+from wsss.core.model_files import load_model
+from wsss.methods.registry import Classifier, classifier
 from wsss.models.backbones import build_backbone
+
+
+@dataclass
+@schema_defaults("classifier")
+class ModelConfig:
+    """Network shape: enough to rebuild the model from a saved file."""
+
+    backbone: str  # small | resnet50 | resnet101 | resnet38d
+    width: int  # channels of the small CNN's first layer
+    pretrained: str | None  # ImageNet weights: file path or torchvision enum name
+    freeze_bn: bool  # every BN in eval mode, affine fixed (the official recipe)
+    frozen_blocks: list[str]  # backbone blocks never trained (official: conv1a, b2, b2_1, b2_2)
+    head_init: str  # xavier (official fc8) | normal (std 0.01)
 
 
 @dataclass(frozen=True)
@@ -28,11 +45,11 @@ class Freezing:
 
 
 class LocalizationClassifier(nn.Module):
-    def __init__(self, backbone: nn.Module, num_classes: int, method: str, head_init: str = "normal",
+    def __init__(self, backbone: nn.Module, num_classes: int, record: Classifier, head_init: str = "normal",
                  head_dropout: float = 0.0, freezing: Freezing = Freezing()):
         super().__init__()
-        self.method, self.num_classes = method, num_classes
-        self.background_map = methods.classifier(method).background_map
+        self.name, self.num_classes = record.name, num_classes
+        self.background_map = record.background_map
         self.backbone = backbone
         out_maps = num_classes + 1 if self.background_map else num_classes
         # Dropout2d on the features before the 1x1 head: resnet38_cls's `dropout7` (GAP and the
@@ -101,10 +118,24 @@ class LocalizationClassifier(nn.Module):
         return groups
 
 
-def build_classifier(method: str, num_classes: int, backbone: str, pretrained: str | None = None,
+def build_classifier(record: Classifier, num_classes: int, backbone: str, pretrained: str | None = None,
                      width: int = 32, head_init: str = "normal", head_dropout: float = 0.0,
                      freeze_bn: bool = False, frozen_blocks=()) -> LocalizationClassifier:
-    """The classifier `method` (wsss.methods) on a backbone (wsss.models.backbones). The keyword
+    """The classifier of `record` (wsss.methods) on a backbone (wsss.models.backbones). The keyword
     defaults rebuild model files written before these options existed."""
-    return LocalizationClassifier(build_backbone(backbone, pretrained, width), num_classes, method, head_init,
+    return LocalizationClassifier(build_backbone(backbone, pretrained, width), num_classes, record, head_init,
                                   head_dropout, Freezing(freeze_bn, tuple(frozen_blocks)))
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[LocalizationClassifier, dict]:
+    """Rebuild a trained classifier from its model file (no pretrained weights are fetched)."""
+    obj = load_model(path)
+    cfg = obj["config"]
+    try:
+        m = {**cfg["model"], "pretrained": None}  # the trained weights follow: fetch nothing
+        # files written before the key was named for what it is call it "method"
+        model = build_classifier(classifier(cfg.get("classifier", cfg.get("method"))), len(cfg["class_names"]), **m)
+        model.load_state_dict(obj["model"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise BadInputError(f"{path}: not a classifier model file ({err}); re-run train_classifier") from err
+    return model.eval(), cfg

@@ -29,7 +29,7 @@ PROJECT_HEAD = "head.weight"
 BACKBONE_PREFIX = "backbone."
 
 
-def method_of_head(num_maps: int, num_classes: int) -> str:
+def classifier_of_head(num_maps: int, num_classes: int) -> str:
     """eps for C+1 maps (background last), cam for C; ValueError otherwise."""
     if num_maps == num_classes + 1:
         return "eps"
@@ -40,7 +40,7 @@ def method_of_head(num_maps: int, num_classes: int) -> str:
 
 
 def official_to_project(state: dict, num_classes: int) -> tuple[dict, str]:
-    """An official resnet38_eps/cls state dict → (LocalizationClassifier state dict, method).
+    """An official resnet38_eps/cls state dict → (LocalizationClassifier state dict, classifier name).
 
     A DataParallel `module.` prefix is removed; missing BN `num_batches_tracked` buffers (older
     torch) are added as 0.
@@ -51,14 +51,14 @@ def official_to_project(state: dict, num_classes: int) -> tuple[dict, str]:
     head = state[OFFICIAL_HEAD]
     if head.dim() != 4 or tuple(head.shape[1:]) != (4096, 1, 1):
         raise ValueError(f"'{OFFICIAL_HEAD}' has shape {tuple(head.shape)}, expected (maps, 4096, 1, 1)")
-    method = method_of_head(head.shape[0], num_classes)
+    name = classifier_of_head(head.shape[0], num_classes)
     out = {PROJECT_HEAD: head}
     for key, value in state.items():
         if key != OFFICIAL_HEAD:
             out[BACKBONE_PREFIX + key] = value
     for key in [k for k in out if k.endswith(".running_mean")]:
         out.setdefault(key[: -len("running_mean")] + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
-    return out, method
+    return out, name
 
 
 def project_to_official(state: dict) -> dict:
@@ -93,12 +93,12 @@ def import_official_checkpoint(path: str | os.PathLike, num_classes: int, class_
 
     `path` is an official state dict (checkpoint_cls.pth of the EPS code or its released
     checkpoints) or a project model file, which is validated and copied as it is. The written file
-    loads with `wsss.stages.train_classifier.load_classifier`, so inference runs unchanged. Returns the
+    loads with `wsss.models.classifier.load_classifier`, so inference runs unchanged. Returns the
     run config stored in it.
     """
-    from wsss.models.classifier import build_classifier
-    from wsss.stages.train_classifier import load_classifier
     from wsss.core.model_files import save_model
+    from wsss.methods.registry import classifier
+    from wsss.models.classifier import build_classifier, load_classifier
 
     path = Path(path)
     if len(class_names) != num_classes:
@@ -126,36 +126,37 @@ def import_official_checkpoint(path: str | os.PathLike, num_classes: int, class_
         raise BadInputError(f"{path}: neither an official EPS/cls checkpoint (a state dict with fc8.weight) "
                             "nor a wsss model file; give checkpoint_cls.pth of the official code")
     try:
-        state, method = official_to_project(obj, num_classes)
+        state, name = official_to_project(obj, num_classes)
     except ValueError as err:
         raise BadInputError(f"{path}: not an official EPS/cls checkpoint for {num_classes} classes ({err}); "
                             "give the checkpoint trained on this dataset") from None
-    model = build_classifier(method, num_classes, "resnet38d")
+    model = build_classifier(classifier(name), num_classes, "resnet38d")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise BadInputError(f"{path}: does not fit the official ResNet-38d classifier ({str(err)[:300]}); give "
                             "checkpoint_cls.pth of network.resnet38_eps or network.resnet38_cls") from err
-    run_config = {"method": method, "class_names": list(class_names),
+    run_config = {"classifier": name, "class_names": list(class_names),
                   "model": {"backbone": "resnet38d", "width": 32, "pretrained": None},
                   "own": {}, "train": None, "seed": None,
                   "imported_from": {"path": str(path), "sha1": _sha1(path),
-                                    "network": "resnet38_eps" if method == "eps" else "resnet38_cls"}}
+                                    "network": "resnet38_eps" if name == "eps" else "resnet38_cls"}}
     save_model(out_model_path, model, run_config)
-    log.info("imported official %s checkpoint %s → %s", method, path, out_model_path)
+    log.info("imported official %s checkpoint %s → %s", name, path, out_model_path)
     return run_config
 
 
-def import_classifier(path: str | os.PathLike, classifier: str, class_names: list[str],
+def import_classifier(path: str | os.PathLike, name: str, class_names: list[str],
                       out_model_path: str | os.PathLike) -> dict:
-    """Stage entry (rule import_classifier): `path` as the model file of classifier `classifier`.
+    """Stage entry (rule import_classifier): `path` as the model file of classifier `name`.
 
     A checkpoint of the other classifier (e.g. a resnet38_cls file given for eps) is an error, so
     the table rows never mix up the baseline and EPS.
     """
     run_config = import_official_checkpoint(path, len(class_names), class_names, out_model_path)
-    if run_config["method"] != classifier:
+    found = run_config.get("classifier", run_config.get("method"))
+    if found != name:
         Path(out_model_path).unlink(missing_ok=True)
-        raise BadInputError(f"{path}: a {run_config['method']} classifier, given as classifier.checkpoint.{classifier}; "
-                            f"give it under classifier.checkpoint.{run_config['method']}")
+        raise BadInputError(f"{path}: a {found} classifier, given as classifier.checkpoint.{name}; "
+                            f"give it under classifier.checkpoint.{found}")
     return run_config

@@ -8,7 +8,7 @@ Two unaries:
   probabilities by :func:`probs_from_maps`).
 
 The label set is always restricted to the image's present classes plus background:
-on a VOC-size image that is ~3x faster than all 21 labels (DESIGN.md §5) and keeps
+on a VOC-size image that is ~3x faster than all 21 labels and keeps
 the CRF from inventing classes the image-level label rules out.
 
 Determinism: the CRF has no randomness and each image is processed on its own, so
@@ -29,7 +29,7 @@ import numpy as np
 from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_dir, load_maps, read_image, read_label_png, write_label_png
 from wsss.methods.cam import with_background_plane
 from wsss.core.parallel import run_each
-from wsss.config.schema import JOB_KEYS, from_section, schema_defaults
+from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.stages.crf")
 
@@ -66,8 +66,8 @@ class CRFConfig:
 
 
 def crf_config(section: dict | None, **override) -> CRFConfig:
-    """The `crf` config section (job-size keys dropped) → CRFConfig; an unknown key is an error."""
-    return from_section(CRFConfig, section, ignore=JOB_KEYS, **override)
+    """The `crf` settings (wsss.config.settings.crf_refinement) → CRFConfig; an unknown key is an error."""
+    return from_section(CRFConfig, section, **override)
 
 
 def dense_crf(image: np.ndarray, probs: np.ndarray, cfg: CRFConfig) -> np.ndarray:

@@ -24,7 +24,7 @@ from wsss.data.datasets import WSSSDataset
 from wsss.core.device import place_model, resolve_device
 from wsss.core.io import atomic_dir, read_id_list, save_maps
 from wsss.core.sharding import shard_ids
-from wsss.stages.train_classifier import load_classifier
+from wsss.models.classifier import load_classifier
 from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.cams")
@@ -103,7 +103,7 @@ def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, lab
                                          pin_memory=dev.type == "cuda")
     from tqdm import tqdm
 
-    log.info("%s maps for %d images (shard %d/%d), scales %s, flip %s", run_config["method"], len(ids), shard,
+    log.info("%s maps for %d images (shard %d/%d), scales %s, flip %s", model.name, len(ids), shard,
              num_shards, cfg.scales, cfg.flip)
     with atomic_dir(out_dir) as tmp:
         for item in tqdm(loader, total=len(ids), desc="cams", mininterval=2.0):

@@ -1,8 +1,6 @@
-"""Pseudo-masks from localization maps (VOC-palette PNGs; label 0 background, 1..C classes).
-
-Each method's rule lives in its own module (wsss.methods.cam, wsss.methods.eps) and is found
-through the method registry (wsss.methods). Also the CAM threshold sweep: mIoU against ground
-truth per background threshold, and the per-method pseudo-mask mIoU table.
+"""Stage make_pseudo_masks: pseudo-masks from localization maps (VOC-palette PNGs; label 0
+background, 1..C classes), by the rule of the method's record (wsss.methods.cam, wsss.methods.eps).
+Also the CAM threshold sweep: mIoU against ground truth per background threshold.
 """
 
 from __future__ import annotations
@@ -14,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss import methods
 from wsss.core.io import BadInputError, atomic_dir, atomic_path, load_maps, read_gray_png, read_id_list, \
     read_label_png, write_label_png
+from wsss.methods import Method, resolve
 from wsss.methods.cam import normalized_cams, voc_labels
 from wsss.metrics.confusion_matrix import ConfusionMatrix
 from wsss.core.parallel import chunks, map_chunks
@@ -24,44 +22,41 @@ from wsss.core.parallel import chunks, map_chunks
 log = logging.getLogger("wsss.stages.pseudo_masks")
 
 
-def pseudo_mask(method: str, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:
-    """The pseudo-mask of one image by `method`'s rule (wsss.methods), from its loaded map file."""
-    record = methods.method(method)
+def pseudo_mask(record: Method, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:
+    """The pseudo-mask of one image by the method's rule, from its loaded map file."""
     if record.pseudo_mask is None:
-        raise ValueError(f"method {method!r} makes no pseudo-masks (its masks are the ground truth)")
-    return methods.resolve(record.pseudo_mask)(data, saliency, params)
+        raise ValueError(f"method {record.name!r} makes no pseudo-masks (its masks are the ground truth)")
+    return resolve(record.pseudo_mask)(data, saliency, params)
 
 
 def _make_chunk(args: tuple) -> int:
-    method, cams_dir, saliency_dir, ids, out_dir, params = args
+    record, cams_dir, saliency_dir, ids, out_dir, params = args
     for i in ids:
         path = Path(cams_dir) / f"{i}.npz"
         sal = read_gray_png(Path(saliency_dir) / f"{i}.png") if saliency_dir is not None else None
         try:
-            mask = pseudo_mask(method, load_maps(path), params, sal)
+            mask = pseudo_mask(record, load_maps(path), params, sal)
         except BadInputError as err:
             raise BadInputError(f"{path}: {err}") from err
         write_label_png(Path(out_dir) / f"{i}.png", mask)
     return len(ids)
 
 
-def make_pseudo_masks(method: str, cams_dir: str | os.PathLike, ids_file: str | os.PathLike,
+def make_pseudo_masks(record: Method, cams_dir: str | os.PathLike, ids_file: str | os.PathLike,
                       out_dir: str | os.PathLike, params: dict, saliency_dir: str | os.PathLike | None = None,
                       processes: int = 1) -> int:
     """Write `<out_dir>/<id>.png` for every id of `ids_file` (atomically, as one folder).
 
-    `params` is the `pseudo_masks` config section (threshold, saliency_threshold).
+    `params` are the method's `pseudo_masks` keys (wsss.config.settings.pseudo_mask_params).
     """
-    record = methods.method(method)
     if record.needs_saliency and saliency_dir is None:
-        raise BadInputError(f"{method} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
+        raise BadInputError(f"{record.name} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
     ids = read_id_list(ids_file)
-    params = {k: params[k] for k in ("threshold", "saliency_threshold", "eps_rule") if k in params}
     sal_dir = str(saliency_dir) if record.needs_saliency else None
     with atomic_dir(out_dir) as tmp:
-        args = [(method, str(cams_dir), sal_dir, c, str(tmp), params) for c in chunks(ids, processes)]
+        args = [(record, str(cams_dir), sal_dir, c, str(tmp), dict(params)) for c in chunks(ids, processes)]
         n = sum(map_chunks(_make_chunk, args, processes))
-    log.info("%s pseudo-masks: %d images → %s", method, n, out_dir)
+    log.info("%s pseudo-masks: %d images → %s", record.name, n, out_dir)
     return n
 
 
@@ -104,23 +99,6 @@ def cam_threshold_sweep(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, 
         row["is_configured"] = fixed_threshold is not None and abs(row["threshold"] - fixed_threshold) < 1e-9
     _write_csv(out_csv, rows)
     log.info("CAM threshold sweep: best %.2f (mIoU %.4f)", rows[best]["threshold"], rows[best]["miou"])
-    return rows
-
-
-def pseudo_mask_miou(mask_dirs: dict[str, str | os.PathLike], gt_dir: str | os.PathLike,
-                     ids_file: str | os.PathLike, num_classes: int, out_csv: str | os.PathLike,
-                     processes: int = 1) -> list[dict]:
-    """mIoU of each method's pseudo-masks against ground truth on the ids of `ids_file` → CSV."""
-    from wsss.metrics.confusion_matrix import evaluate_dirs
-
-    ids = read_id_list(ids_file)
-    rows = []
-    for method, d in mask_dirs.items():
-        cm = evaluate_dirs(d, gt_dir, ids, num_classes, processes)
-        rows.append({"method": method, "miou": cm.miou(), "precision": float(np.nanmean(cm.precision())),
-                     "recall": float(np.nanmean(cm.recall())), "images": len(ids)})
-        log.info("%s pseudo-masks: mIoU %.4f on %d images", method, rows[-1]["miou"], len(ids))
-    _write_csv(out_csv, rows)
     return rows
 
 

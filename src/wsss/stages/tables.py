@@ -113,23 +113,24 @@ def table_ablation(ablation: str, points: list[dict], result_jsons: list[str], o
     return table
 
 
-def released_checkpoints(pseudo_mask_csv: str, checkpoints: dict[str, str], out_csv: str) -> pd.DataFrame:
-    """released_checkpoints.csv: the pseudo-mask mIoU of each method whose classifier was imported
-    (classifier.checkpoint) beside the official README's number for the released VOC model."""
-    measured = pd.read_csv(pseudo_mask_csv)
+def released_checkpoints(miou_csv: str, checkpoints: dict[str, str], published: dict[str, float],
+                         out_csv: str) -> pd.DataFrame:
+    """released_checkpoints.csv: the pseudo-mask mIoU (miou.csv's pseudo rows) of each method whose
+    classifier was imported (classifier.checkpoint) beside the authors' published number for the
+    released model on this dataset (`published`: the data source's record)."""
+    measured = pd.read_csv(miou_csv)
     rows = []
-    for _, r in measured.iterrows():
+    for _, r in measured[measured.stage == "pseudo"].iterrows():
         record = methods.method(r["method"])
-        if record.classifier not in checkpoints or record.published_voc_train_miou is None:
+        if record.classifier not in checkpoints or r["method"] not in published:
             continue
-        ours = _pct(float(r["miou"]))
+        ours = float(r["mIoU"])
         rows.append({"method": r["method"], "checkpoint": checkpoints[record.classifier], "images": int(r["images"]),
-                     "mIoU": ours, "published_mIoU": record.published_voc_train_miou,
-                     "difference": round(ours - record.published_voc_train_miou, 2)})
+                     "mIoU": ours, "published_mIoU": published[r["method"]],
+                     "difference": round(ours - published[r["method"]], 2)})
     if not rows:
-        raise BadInputError(f"{pseudo_mask_csv}: no method with a published number reads an imported classifier; "
+        raise BadInputError(f"{miou_csv}: no method with a published number reads an imported classifier; "
                             "set classifier.checkpoint (e.g. {cam: PATH, eps: PATH}) to the released checkpoints")
     table = pd.DataFrame(rows)
     _write_csv(table, out_csv)
     return table
-

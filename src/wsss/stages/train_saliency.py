@@ -14,7 +14,7 @@ from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
 from wsss.core.distributed import is_main_process
 from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.core.model_files import discard_checkpoint, save_model
-from wsss.config.schema import JOB_KEYS, from_section, schema_defaults
+from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.saliency")
 
@@ -52,7 +52,7 @@ def train_saliency(duts_dir: str | os.PathLike, model_out: str | os.PathLike, *,
     """
     model = dict(model)
     input_size = int(model.pop("input_size"))
-    mcfg, tcfg = from_section(PFANConfig, model), from_section(SaliencyTrainConfig, train_cfg, ignore=JOB_KEYS)
+    mcfg, tcfg = from_section(PFANConfig, model), from_section(SaliencyTrainConfig, train_cfg)
     ids = list_duts(duts_dir)
     train_ids, held = split_duts(ids, holdout, seed)
     log.info("PFAN: %d training images, %d held out; input %d px, width %.3g", len(train_ids), len(held),

@@ -24,7 +24,7 @@ from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
 from wsss.core.distributed import is_main_process
 from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.core.model_files import discard_checkpoint, save_model
-from wsss.config.schema import JOB_KEYS, from_section, schema_defaults
+from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.segmentation")
 
@@ -39,18 +39,13 @@ class SegTrainConfig(TrainingRecipe):
     aspp_bias_lr_mult: float         # ... and biases (20; their decay_mult is 0)
 
 
-# Keys of the `deeplab` config section that are neither the model's nor the trainer's: used by the
-# rules (methods, train_on_crf, threads, runtime), by initialisation and by inference (`infer`: the
-# size of infer_segmentation's jobs).
-OTHER_KEYS = ("methods", "train_on_crf", "init_weights", "infer_scales", "infer_flip", "infer", *JOB_KEYS)
-
-
-def split_config(section: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
-    """The `deeplab` config section → (model config, training config); an unknown key is an error."""
+def split_config(settings: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
+    """train_segmentation's settings (wsss.config.settings.deeplab_training, without init_weights)
+    → (model config, training config); a key of neither is an error."""
     model_keys = {f.name for f in fields(DeepLabModelConfig)}
     train_keys = {f.name for f in fields(SegTrainConfig)}
-    model = from_section(DeepLabModelConfig, section, ignore=(*OTHER_KEYS, *train_keys))
-    return model, from_section(SegTrainConfig, section, ignore=(*OTHER_KEYS, *model_keys))
+    model = from_section(DeepLabModelConfig, {k: v for k, v in settings.items() if k not in train_keys})
+    return model, from_section(SegTrainConfig, {k: v for k, v in settings.items() if k not in model_keys})
 
 
 def build_optimizer(model, cfg: SegTrainConfig) -> torch.optim.SGD:
@@ -100,7 +95,8 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
 
     if threads:
         torch.set_num_threads(threads)
-    model_cfg, cfg = split_config(deeplab)
+    init_weights = deeplab.get("init_weights")
+    model_cfg, cfg = split_config({k: v for k, v in deeplab.items() if k != "init_weights"})
     ids = read_id_list(id_list)
     fingerprint = masks_fingerprint(ids, masks_dir)
     class_names, _ = read_labels_csv(labels_csv)
@@ -110,11 +106,11 @@ def train_segmentation(id_list: str | os.PathLike, images_dir: str | os.PathLike
                                flip=cfg.flip)
     dataset = WSSSDataset(ids, images_dir, mask_dir=masks_dir, transform=transform)
     torch.manual_seed(seed)  # the new layers' initialisation is part of the seeded run
-    model = build_deeplab(num_classes, model_cfg, deeplab.get("init_weights"))
+    model = build_deeplab(num_classes, model_cfg, init_weights)
     optimizer = build_optimizer(model, cfg)
     scheduler = poly_scheduler(optimizer, cfg.iterations, cfg.poly_power)
     run_config = {"num_classes": num_classes, "class_names": class_names, "model": asdict(model_cfg),
-                  "train": asdict(cfg), "init_weights": deeplab.get("init_weights"), "seed": seed,
+                  "train": asdict(cfg), "init_weights": init_weights, "seed": seed,
                   "num_images": len(ids), "masks_sha1": fingerprint}
     loop = LoopConfig.from_recipe(cfg, seed, device)
     log.info("DeepLab (%s) on %d images from %s, %d classes, %d iterations", model_cfg.backbone, len(ids),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wsss.config.schema import load_config
+from wsss.config.load import load_config
 
 from wsss_dev.bench.harness import run_bench
 from wsss.core.runlog import log_to

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wsss.methods import CLASSIFIERS
 from wsss.data.layout import PREPARED
 from wsss.core.io import atomic_path, read_id_list, read_label_png, write_gray_png
-from wsss.config.schema import without_job_keys
 
 log = logging.getLogger("wsss_dev.bench")
 
@@ -49,23 +49,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_cam_inference(prepared: Path, section: dict, images: int, device: str) -> list[dict]:
+def bench_cam_inference(prepared: Path, cfg: dict, images: int, device: str) -> list[dict]:
     """Images/s of multi-scale + flip localization-map inference (randomly initialised EPS model:
     throughput does not depend on the weights)."""
     from wsss.data.datasets import WSSSDataset, read_labels_csv
     from wsss.core.device import resolve_device
     from wsss.stages.infer_cams import CamInferConfig, multiscale_maps
-    from wsss.methods import classifier_infer_params
     from wsss.config.schema import from_section
+    from wsss.config.settings import cam_inference
     from wsss.models.classifier import build_classifier
 
     dev = resolve_device(device)
     class_names, _ = read_labels_csv(prepared / PREPARED["labels"])
     ids = read_id_list(prepared / PREPARED["train"])[:images]
     torch.manual_seed(0)
-    model = build_classifier("eps", len(class_names), section.get("backbone", "small"), None,
-                             section.get("width", 32)).to(dev).eval()
-    infer = from_section(CamInferConfig, classifier_infer_params(section.get("infer", {}), "eps"))
+    section = cfg["classifier"]
+    model = build_classifier(CLASSIFIERS["eps"], len(class_names), section["backbone"], None,
+                             section["width"]).to(dev).eval()
+    infer = from_section(CamInferConfig, cam_inference(cfg, CLASSIFIERS["eps"]))
     dataset = WSSSDataset(ids, prepared / PREPARED["images"], prepared / PREPARED["labels"])
     use_amp = infer.amp and dev.type == "cuda"
     for k in range(min(2, len(ids))):  # warm-up: cuDNN autotuning, allocator
@@ -92,7 +93,7 @@ def _saliency_from_masks(prepared: Path, ids: list[str], out: Path) -> None:
 def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> list[dict]:
     """Iterations/s of the classifier (EPS) and of DeepLab, each a short run of the shared loop."""
     from wsss.core.device import resolve_device
-    from wsss.methods import classifier_train_params
+    from wsss.config.settings import classifier_training, deeplab_training
     from wsss.stages.train_classifier import train_classifier
     from wsss.stages.train_segmentation import train_segmentation
 
@@ -102,18 +103,17 @@ def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> l
     with tempfile.TemporaryDirectory(prefix="bench_train.") as tmp:
         tmp = Path(tmp)
         _saliency_from_masks(prepared, read_id_list(ids_file), tmp / "saliency")
-        # The rules strip job-resource keys (threads, runtime) and inference keys the same way.
-        section = classifier_train_params(cfg["classifier"], "eps")
+        section = classifier_training(cfg["classifier"], CLASSIFIERS["eps"])  # as the rule reads it
         section["train"].update(iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
-        train_classifier("eps", prepared / PREPARED["images"], prepared / PREPARED["labels"], ids_file, tmp / "cls.pt", section,
+        train_classifier(CLASSIFIERS["eps"], prepared / PREPARED["images"], prepared / PREPARED["labels"], ids_file, tmp / "cls.pt", section,
                          saliency_dir=tmp / "saliency", loss_csv=tmp / "cls.csv", seed=0, device=device)
         seconds = time.perf_counter() - t0
         rows.append({"stage": "train_classifier_eps", "device": device_name, "iterations": iterations,
                      "batch_size": section["train"].get("batch_size"), "seconds": round(seconds, 4),
                      "iterations_per_s": round(iterations / seconds, 2)})
         rows.append(_bench_pfan(prepared, cfg, ids_file, tmp, iterations, device, device_name))
-        deeplab = dict(copy.deepcopy(cfg["deeplab"]), iterations=iterations, checkpoint_every=0)
+        deeplab = dict(deeplab_training(cfg), iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
         train_segmentation(ids_file, prepared / PREPARED["images"], prepared / PREPARED["masks"],
                            prepared / PREPARED["labels"], tmp / "seg.pt", None, tmp / "seg.csv", deeplab, seed=0,
@@ -140,7 +140,7 @@ def _bench_pfan(prepared: Path, cfg: dict, ids_file: Path, tmp: Path, iterations
         shutil.copyfile(prepared / PREPARED["images"] / f"{i}.jpg", duts / IMAGE_DIR / f"{i}.jpg")
     _saliency_from_masks(prepared, ids, duts / MASK_DIR)
     sal = copy.deepcopy(cfg["saliency"])
-    train_cfg = without_job_keys(sal["train"])
+    train_cfg = dict(sal["train"])
     train_cfg.update(iterations=iterations, checkpoint_every=0)
     t0 = time.perf_counter()
     train_saliency(duts, tmp / "pfan.pt", model=sal["model"], train_cfg=train_cfg, holdout=sal.get("holdout", 0.15),
@@ -177,10 +177,10 @@ def run_bench(cfg: dict, prepared: str | os.PathLike, out_csv: str | os.PathLike
     counts = sorted({1, processes})
     rows = _guarded("evaluation", lambda: bench_evaluation(eval_images, processes=counts))
     crf_ids = read_id_list(prepared / PREPARED["train"])[:crf_images]
-    crf = without_job_keys(cfg.get("crf", {}))
+    crf = {k: v for k, v in cfg["crf"].items() if k != "unary"}
     rows += _guarded("crf", lambda: bench_crf(crf_ids, prepared / PREPARED["images"], prepared / PREPARED["masks"],
                                               processes=counts, crf=crf, repeats=2))
-    rows += _guarded("cam_inference", lambda: bench_cam_inference(prepared, cfg["classifier"], cam_images, device))
+    rows += _guarded("cam_inference", lambda: bench_cam_inference(prepared, cfg, cam_images, device))
     rows += _guarded("training", lambda: bench_training(prepared, cfg, train_iterations, device))
     info = machine_info()
     table = pd.DataFrame([{**row, **info} for row in rows])

@@ -121,9 +121,10 @@ def make_dataset(root: Path, image_size: int, num_images: int, processes: int = 
     """A synthetic dataset of `num_images` training images of `image_size` px (VOC: at most 500 px)
     in the prepared layout, its DUTS-layout saliency set and ground-truth-foreground saliency maps."""
     from wsss_dev.bench.harness import _saliency_from_masks
-    from wsss.data.prepare import prepare_dataset
-    from wsss.data.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.config.schema import REPO, load_config
+    from wsss.data.sources.voc import prepare_dataset
+    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.config.schema import REPO
+    from wsss.config.load import load_config
 
     embedded = load_config(REPO / "config" / "config.yaml")  # the embedded default's classes and scenes
     base = SyntheticConfig(**{**embedded["dataset"]["synthetic"], "seed": 0})
@@ -148,8 +149,8 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
     paper's recipes diverge within a step or two, and a step costs the same at any rate (SGD
     still computes and applies its update)."""
     from wsss.stages.infer_cams import infer_cams
-    from wsss.methods import classifier_infer_params, classifier_train_params
-    from wsss.config.schema import without_job_keys
+    from wsss.config.settings import cam_inference, classifier_training, deeplab_training
+    from wsss.methods import CLASSIFIERS
     from wsss.stages.train_classifier import train_classifier
     from wsss.stages.train_saliency import train_saliency
     from wsss.stages.train_segmentation import train_segmentation
@@ -159,16 +160,16 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
     def saliency(n: int) -> None:
         sal = copy.deepcopy(cfg["saliency"])
         model = dict(sal["model"], backbone_weights=None)
-        train = without_job_keys(sal["train"])
+        train = dict(sal["train"])
         train.update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
         train_saliency(tmp.parent / "DUTS-TR", tmp / "pfan.pt", model=model, train_cfg=train,
                        holdout=sal.get("holdout", 0.15), seed=0, device=device)
 
     def classifier(n: int) -> None:
-        section = classifier_train_params(copy.deepcopy(cfg["classifier"]), "eps")
-        section["pretrained"] = None
+        section = classifier_training(copy.deepcopy(cfg["classifier"]), CLASSIFIERS["eps"])
+        section["model"]["pretrained"] = None
         section["train"].update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
-        train_classifier("eps", images, labels, ids, tmp / "cls.pt", section, saliency_dir=tmp.parent / "saliency",
+        train_classifier(CLASSIFIERS["eps"], images, labels, ids, tmp / "cls.pt", section, saliency_dir=tmp.parent / "saliency",
                          seed=0, device=device)
 
     def cams(n: int) -> None:
@@ -178,11 +179,11 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
         ids_n = tmp / f"cams_ids_{n}.txt"
         write_id_list(ids_n, read_id_list(ids)[:n])
         out = Path(tempfile.mkdtemp(dir=tmp)) / "maps"
-        params = classifier_infer_params(cfg["classifier"].get("infer", {}), "eps", cfg["pseudo_masks"]["eps_rule"])
+        params = cam_inference(cfg, CLASSIFIERS["eps"])
         infer_cams(model_file, images, labels, ids_n, out, params, device=device)
 
     def segmentation(n: int) -> None:
-        deeplab = dict(copy.deepcopy(cfg["deeplab"]), iterations=n, checkpoint_every=0, log_every=0, amp=amp,
+        deeplab = dict(deeplab_training(cfg), iterations=n, checkpoint_every=0, log_every=0, amp=amp,
                        init_weights=None, lr=0.0)
         train_segmentation(ids, images, prepared / PREPARED["masks"], labels, tmp / "seg.pt", None, None, deeplab,
                            seed=0, device=device)
@@ -238,15 +239,18 @@ def bench_jobs(cfg: dict, out_csv: str | os.PathLike, *, jobs=JOBS, image_size: 
     return table
 
 
-# The config section whose `runtime` / `mem_mb` size each job, and the key of its AMP switch.
-SECTIONS = {"train_saliency": ("saliency", "train"), "train_classifier": ("classifier", "train"),
-            "infer_cams": ("classifier", "infer"), "train_segmentation": ("deeplab",)}
+# The config section holding each job's AMP switch.
+AMP_SECTIONS = {"train_saliency": ("saliency", "train"), "train_classifier": ("classifier", "train"),
+                "infer_cams": ("classifier", "infer"), "train_segmentation": ("deeplab",)}
 
 
 def suggested_config(table: pd.DataFrame, cfg: dict) -> dict:
-    """The derived runtime / mem_mb as a config fragment, from the rows of each job's configured AMP mode."""
-    out: dict = {}
-    for job, path in SECTIONS.items():
+    """The derived runtime / mem_mb as a `jobs` config fragment (threads kept from `cfg`), from the
+    rows of each job's configured AMP mode."""
+    from wsss.config.settings import job_size
+
+    jobs: dict = {}
+    for job, path in AMP_SECTIONS.items():
         section = cfg
         for key in path:
             section = section[key]
@@ -255,11 +259,8 @@ def suggested_config(table: pd.DataFrame, cfg: dict) -> dict:
             continue
         amp = bool(section.get("amp", True)) and bool(rows["amp"].any())
         row = rows[rows["amp"] == amp].iloc[0]
-        node = out
-        for key in path:
-            node = node.setdefault(key, {})
-        node.update(runtime=int(row["runtime"]), mem_mb=int(row["mem_mb"]))
-    return out
+        jobs[job] = {"threads": job_size(cfg, job)["threads"], "mem_mb": int(row["mem_mb"]), "runtime": int(row["runtime"])}
+    return {"jobs": jobs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from wsss.core.runlog import log_to
-    from wsss.config.schema import REPO, load_config
+    from wsss.config.schema import REPO
+    from wsss.config.load import load_config
 
     ap = argparse.ArgumentParser(prog="python -m wsss_dev.bench.jobs", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="config/voc12.yaml", help="the config whose jobs to size")

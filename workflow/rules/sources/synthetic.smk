@@ -1,14 +1,15 @@
-# Data source `synthetic` (the embedded default): one rule writes the whole benchmark in the raw
-# layouts a real source downloads (wsss.data.layout): VOC 2012, SBD, a DUTS-style saliency set and
-# scene labels. rules/data.smk then prepares it like the real data.
+# Data source `synthetic` (the embedded default, wsss.data.sources.synthetic): one rule writes the
+# whole benchmark in the raw layouts a real source downloads (VOC 2012, SBD, a DUTS-style saliency
+# set and scene labels); the voc source's prepare step then prepares it like the real data.
+
 
 rule synthesize_dataset:
     """Generate the embedded benchmark in the exact VOC 2012 + SBD (+ DUTS, scene labels) layout."""
     output:
-        voc=directory(RAW_VOC),
-        sbd=directory(RAW_SBD),
-        duts=directory(RAW_DUTS),
-        context=directory(RAW_CONTEXT),
+        voc=directory(layout.raw(ROOT, "voc")),
+        sbd=directory(layout.raw(ROOT, "sbd")),
+        duts=directory(SALIENCY_SET),
+        context=directory(SCENE_LABELS),
     params:
         classes=config["dataset"]["classes"],
         synthetic=config["dataset"]["synthetic"],
@@ -17,10 +18,12 @@ rule synthesize_dataset:
     benchmark:
         "benchmarks/synthesize_dataset/synthesize_dataset.tsv"
     conda:
-        SOURCE_ENV
-    threads: 2  # first job of a run: nothing else can use the second core yet
+        ENV
+    threads: job_threads("synthesize_dataset")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **job_resources("synthesize_dataset"),
     script:
         "../../scripts/synthesize_dataset.py"
+
+
+include: "voc_layout.smk"

@@ -20,12 +20,12 @@ helps it win its object until O_i is defined. Then
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from wsss.config.schema import schema_defaults
+from wsss.methods.cam_loss import classification_loss, image_logits
+from wsss.methods.eps import EpsSettings
 
 
 def resize_saliency(saliency: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
@@ -79,55 +79,16 @@ def eps_loss(maps: torch.Tensor, saliency: torch.Tensor, labels: torch.Tensor, t
     return loss, fg_map, bg_map, estimated
 
 
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Multi-label soft margin on the C class logits."""
-    return F.multilabel_soft_margin_loss(logits.float(), labels.float())
-
-
-# ---- per-iteration training losses of the registered classifiers (wsss.methods: `loss`) ------
-@dataclass
-@schema_defaults("classifier")
-class EpsConfig:
-    """EPS's keys of the `classifier` section (wsss.methods: the eps classifier's own_keys)."""
-
-    tau: float  # overlap threshold of the map selection
-    lam: float  # weight of the foreground map in the estimated saliency
-    # Iterations trained with L_cls only before the saliency loss starts (paper: 0): a warm-up
-    # would let L_cls make the class maps peaked before the selection starts.
-    sal_warmup: int
-    # Present classes whose rounded softmax map is empty join neither group (module docstring:
-    # not in the paper, which starts from ImageNet weights; needed from scratch).
-    skip_unclaimed: bool
-    saliency_resize: str  # saliency to the map size: nearest (official) | bilinear
-
-
-def _logits(model, maps: torch.Tensor) -> torch.Tensor:
-    net = model.module if hasattr(model, "module") else model
-    return net.logits(maps)
-
-
-def cam_step(num_classes: int, section: dict, class_names: list[str]):
-    """The CAM baseline: multi-label soft margin on the GAP of the class maps."""
-
-    def step(model, batch):
-        l_cls = classification_loss(_logits(model, model(batch["image"])), batch["label"])
-        return {"loss": l_cls, "cls": l_cls.detach()}
-
-    return step
-
-
-def eps_step(num_classes: int, section: dict, class_names: list[str]):
+def eps_step(num_classes: int, settings: EpsSettings, class_names: list[str]):
     """L_cls + L_sal, plus the per-class foreground-selection rate `fg_<class>`: the share of this
     batch's images containing the class whose map the selection put in the foreground (NaN when
     the class is absent). A class stuck at 0 has collapsed onto the background."""
-    from dataclasses import fields
-
-    cfg = EpsConfig(**{f.name: section[f.name] for f in fields(EpsConfig) if f.name in section})
+    cfg = settings
 
     def step(model, batch):
         maps = model(batch["image"])
         labels = batch["label"]
-        l_cls = classification_loss(_logits(model, maps), labels)
+        l_cls = classification_loss(image_logits(model, maps), labels)
         out = {"loss": l_cls, "cls": l_cls.detach()}
         l_sal, *_ = eps_loss(maps, batch["saliency"], labels, cfg.tau, cfg.lam, cfg.skip_unclaimed,
                              cfg.saliency_resize)

@@ -1,4 +1,5 @@
-"""The run config before any job: command-line value coercion and load-time checks.
+"""The run config before any job: command-line value coercion, derived defaults, load-time checks,
+and `load_config`, the same merged config outside Snakemake.
 
 `coerce_config` fixes what Snakemake's `--config` parser does to nested values; `check_config`
 catches, when the config loads, the mistakes that would otherwise fail a job hours into a run:
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from wsss.data import layout
+import yaml
+
+from wsss.config.schema import merge, section_defaults, weights_table
 from wsss.core.errors import BadInputError
 
 # Snakemake 9 (snakemake/cli.py, parse_config) tries, per `--config KEY=VALUE`, int(), float(),
@@ -170,8 +174,6 @@ def check_device(device: str | None) -> list[str]:
 
 def weights_paths(config: dict) -> set[str]:
     """The files the weights stage makes (weights.dir / each name of weights.files), normalised."""
-    from wsss.config.schema import weights_table
-
     folder = (config.get("weights") or {}).get("dir", "resources/weights")
     return {os.path.normpath(f"{folder}/{name}") for name in weights_table(config)}
 
@@ -228,15 +230,106 @@ def check_classes(config: dict, workdir: str | os.PathLike | None = None) -> lis
             f"({path}); fix dataset.classes, or rebuild the data with `snakemake --forcerun prepare_dataset`"]
 
 
-def check_config(config: dict, workdir: str | os.PathLike | None = None, raise_error: bool = True) -> list[str]:
+def complete_config(config: dict) -> dict:
+    """Fill, in place, the defaults that depend on other keys: dataset.classes null takes the data
+    source's own classes. Returns `config`."""
+    from wsss.data.sources import source
+
+    dataset = config.setdefault("dataset", {})
+    if dataset.get("classes") is None and dataset.get("source") in _registered_sources():
+        dataset["classes"] = list(source(dataset["source"]).classes)
+    return config
+
+
+def _registered_sources() -> list[str]:
+    from wsss.data.sources import SOURCES
+
+    return list(SOURCES)
+
+
+def check_names(config: dict) -> list[str]:
+    """The data source, methods and classifiers the config names are registered (the schema checks
+    only their spelling)."""
+    from wsss import methods
+
+    problems = []
+    if config["dataset"]["source"] not in _registered_sources():
+        problems.append(f"dataset.source: {config['dataset']['source']!r} is not a registered data source "
+                        f"({', '.join(_registered_sources())}; docs/architecture.md, 'Add a dataset')")
+    known = methods.pseudo_mask_methods()
+    names = [f"methods: {m!r}" for m in config["methods"] if m not in known]
+    names += [f"deeplab.methods: {m!r}" for m in config["deeplab"]["methods"] if m not in methods.METHODS]
+    for key in ("scales", "flip"):
+        value = config["classifier"]["infer"][key]
+        if isinstance(value, dict):
+            names += [f"classifier.infer.{key}: {c!r}" for c in value if c not in methods.CLASSIFIERS]
+    if isinstance(config["crf"]["unary"], dict):
+        names += [f"crf.unary: {m!r}" for m in config["crf"]["unary"] if m not in known]
+    if names:
+        problems.append("unknown method or classifier: " + "; ".join(names) + f". Registered methods: "
+                        f"{', '.join(methods.METHODS)}; classifiers: {', '.join(methods.CLASSIFIERS)} "
+                        "(wsss.methods; docs/architecture.md, 'Add a method')")
+    return problems
+
+
+def check_settings(config: dict) -> list[str]:
+    """Combinations of keys that cannot work."""
+    problems = []
+    saliency = config["saliency"]
+    if saliency["source"] == "precomputed" and not saliency["precomputed_dir"]:
+        problems.append("saliency.source is precomputed but saliency.precomputed_dir is not set: point it at a "
+                        "folder of <id>.png maps, or set saliency.source: pfan")
+    if config["evaluation"]["pseudo_mask_split"] == "val":
+        problems.append("evaluation.pseudo_mask_split is val, but pseudo-masks are made for train_aug ids only (as "
+                        "in the paper): set it to train or train_aug")
+    return problems
+
+
+def check_gpu_requests(cap: int | None, requests: dict[str, int]) -> list[str]:
+    """A rule's gpu=N is clamped, silently, to a global `--resources gpu=M` cap when N > M. The cap
+    usually comes from profiles/default, which Snakemake loads from the working directory even next
+    to `--profile profiles/slurm`: a set-resources gpu=N>1 (multi-GPU DDP training) would then run
+    on one GPU. `requests`: rule -> gpu of its set-resources."""
+    if cap is None:
+        return []
+    return [f"set-resources asks gpu={asked} for rule {rule}, but the global resource cap is gpu={cap} "
+            f"(--resources, or profiles/default loaded as the workflow profile), so the job would silently get "
+            f"{cap} GPU(s). On SLURM add `--workflow-profile none`; on one machine pass `--resources gpu={asked}`"
+            for rule, asked in requests.items() if asked > cap]
+
+
+def check_config(config: dict, workdir: str | os.PathLike | None = None, raise_error: bool = True,
+                 gpu_cap: int | None = None, gpu_requests: dict[str, int] | None = None) -> list[str]:
     """Every load-time problem of `config`; with `raise_error`, one ConfigError listing them all.
 
     `workdir` resolves relative paths (default: the current directory, which is the Snakemake
-    working directory when common.smk runs).
+    working directory when the Snakefile runs). `gpu_cap` / `gpu_requests`: the global gpu resource
+    and the set-resources gpu requests of the Snakemake invocation.
     """
-    problems = (check_device(config.get("device")) + check_input_files(config, workdir)
-                + check_classes(config, workdir))
+    problems = check_names(config)
+    if not problems:  # the checks below look names up
+        problems = (check_settings(config) + check_device(config.get("device")) + check_input_files(config, workdir)
+                    + check_classes(config, workdir) + check_gpu_requests(gpu_cap, gpu_requests or {}))
     if problems and raise_error:
         raise ConfigError(f"the config has {len(problems)} problem(s), found before any job ran:\n  - "
                           + "\n  - ".join(problems))
     return problems
+
+
+def load_config(*paths: str | Path) -> dict:
+    """A config as the workflow sees it: the schema's defaults changed by each file in turn."""
+    config = section_defaults("")
+    for path in paths:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return complete_config(config)
+
+
+def gpu_requests(workflow) -> dict:
+    """check_config's `gpu_cap` and `gpu_requests` of a Snakemake workflow object: the global gpu
+    resource and each rule's set-resources gpu."""
+    def value(res):
+        return getattr(res, "value", res)
+
+    requests = {rule: value(res.get("gpu")) for rule, res in workflow.resource_settings.overwrite_resources.items()
+                if "gpu" in res and isinstance(value(res.get("gpu")), int)}
+    return {"gpu_cap": value(workflow.global_resources.get("gpu")), "gpu_requests": requests}

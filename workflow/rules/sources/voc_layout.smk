@@ -1,12 +1,12 @@
-# Data stage: the raw folders of the data source (rules/sources/<dataset.source>.smk) prepared
-# into the one layout every later stage reads.
+# The prepare step of the sources whose raw data has VOC 2012 + SBD's layout (voc, synthetic):
+# SegmentationClassAug, the lists, image labels and boundaries (wsss.data.sources.voc).
 
 
 rule prepare_dataset:
-    """SegmentationClassAug, train_aug/train/val lists, image labels and boundary maps: one layout for all."""
+    """VOC 2012 + SBD merged into the prepared layout: masks, boundaries, lists, image labels."""
     input:
-        voc=RAW_VOC,
-        sbd=RAW_SBD,
+        voc=layout.raw(ROOT, "voc"),
+        sbd=layout.raw(ROOT, "sbd"),
     output:
         prepared=directory(PREP),
     params:
@@ -17,12 +17,11 @@ rule prepare_dataset:
         "benchmarks/prepare_dataset/prepare_dataset.tsv"
     conda:
         ENV
-    threads: 2
+    threads: job_threads("prepare_dataset")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources("prepare_dataset"),
     # Before train_saliency: queued behind it, this 2-thread job waited for PFAN's whole training
     # while the second core idled, and the classifiers waited for it.
     priority: 20
     script:
-        "../scripts/prepare_dataset.py"
+        "../../scripts/prepare_voc_layout.py"

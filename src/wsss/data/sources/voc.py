@@ -1,19 +1,16 @@
-"""prepare_dataset: turn VOC 2012 + SBD (real or synthetic) into the one layout every stage reads.
+"""Data source `voc`: PASCAL VOC 2012 + SBD (real, or the synthetic benchmark in the same layout)
+merged into the prepared layout (wsss.data.prepared).
 
-Output folder:
-  JPEGImages/<id>.jpg             hard links to the VOC images
   SegmentationClassAug/<id>.png   VOC's own mask where it has one (255 on borders), else SBD's
   boundaries/<id>.png             class-agnostic boundary (0/1): union of SBD's per-class boundary
                                   masks; for ids SBD lacks, the same definition on the mask
   lists/{train_aug,train,val}.txt train_aug = (SBD train ∪ SBD val ∪ VOC train) − VOC val
   lists/heldout.txt               train_aug − train: where values are chosen by measurement
-  labels.csv, classes.txt         image-level labels (classes present in the mask)
 On real data train_aug has 10,582 ids, train 1,464, val 1,449 and heldout 9,118.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
@@ -21,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from wsss.data.layout import PREPARED, SBD, VOC, inside, link_or_copy
-from wsss.data.validate import Problem, check_item, raise_problems
 from wsss.core.hints import rerun_hint
-from wsss.core.io import BadInputError, atomic_dir, read_id_list, write_id_list, write_label_png
+from wsss.core.io import BadInputError, read_id_list
 from wsss.core.parallel import chunks, map_chunks
+from wsss.data.layout import SBD, VOC, inside
+from wsss.data.prepared import finish, mask_boundary, prepared_dir, write_item
+from wsss.data.validate import Problem, check_image, check_labels, raise_problems, read_label_mask
 
 log = logging.getLogger(__name__)
 
@@ -43,29 +41,47 @@ def read_sbd_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return seg, boundary
 
 
-def mask_boundary(label: np.ndarray) -> np.ndarray:
-    """SBD's definition on a mask: pixels of a class region with a 4-neighbour of another label (255 ignored)."""
-    lab = label.copy()
-    lab[lab == 255] = 0
-    pad = np.pad(lab, 1, mode="edge")
-    diff = np.zeros(lab.shape, bool)
-    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        diff |= pad[dy:dy + lab.shape[0], dx:dx + lab.shape[1]] != lab
-    return diff & (lab > 0)
+def read_sbd(path: Path, num_classes: int, shape) -> tuple[tuple | None, list[Problem]]:
+    """((segmentation, boundary), problems) of an SBD cls .mat."""
+    if not path.exists():
+        return None, [Problem(str(path), "listed in the SBD train/val lists but missing")]
+    try:
+        seg, boundary = read_sbd_mat(path)
+    except BadInputError as err:
+        return None, [Problem(str(path), str(err).split(": ", 1)[-1].split("; ")[0])]
+    return (seg, boundary), check_labels(str(path), seg, num_classes, shape)
 
 
-def _prepare_one(args) -> tuple[str, list[int], list[Problem]]:
-    """Check one id's raw files (validate.check_item) and, when they are sound, write its outputs."""
+def check_item(image: Path, voc_mask: Path | None, sbd_mat: Path | None, num_classes: int):
+    """All checks of one id: (mask or None, boundary or None, problems); the mask is VOC's, else SBD's."""
+    shape, problems = check_image(image)
+    mask = boundary = None
+    if sbd_mat is not None:
+        sbd, found = read_sbd(sbd_mat, num_classes, shape)
+        problems += found
+        if sbd is not None:
+            mask, boundary = sbd
+    if voc_mask is not None:
+        voc, found = read_label_mask(voc_mask, num_classes, shape)
+        problems += found
+        mask = voc
+    if voc_mask is None and sbd_mat is None:
+        problems.append(Problem(str(image.parent.parent / "SegmentationClass" / f"{image.stem}.png"),
+                                "listed id has no mask: neither VOC SegmentationClass/<id>.png nor SBD "
+                                "cls/<id>.mat exists"))
+    return mask, boundary, problems
+
+
+
+def _prepare_one(args) -> tuple[str, list[int] | None, list[Problem]]:
+    """Check one id's raw files and, when they are sound, write its mask and boundary."""
     image_id, image, voc_mask, sbd_mat, out, num_classes = args
     mask, boundary, problems = check_item(image, voc_mask, sbd_mat, num_classes)
     if problems:
-        return image_id, [], problems
-    present = sorted(int(v) for v in np.unique(mask) if 0 < v < 255)
+        return image_id, None, problems
     if boundary is None or boundary.shape != mask.shape:
         boundary = mask_boundary(mask)
-    write_label_png(Path(out) / PREPARED["masks"] / f"{image_id}.png", mask)
-    write_label_png(Path(out) / PREPARED["boundaries"] / f"{image_id}.png", boundary.astype(np.uint8))
-    return image_id, present, []
+    return image_id, write_item(out, image_id, mask, boundary), []
 
 
 def _prepare_chunk(jobs: list) -> list[tuple[str, list[int], list[Problem]]]:
@@ -87,52 +103,36 @@ def _read_lists(paths: list[Path], problems: list[Problem]) -> list[list[str]]:
 def prepare_dataset(voc_dir, sbd_dir, out_dir, classes: list[str], processes: int = 1) -> dict[str, int]:
     """Build the prepared layout in `out_dir` (atomically) from `voc_dir` (VOCdevkit) and `sbd_dir` (benchmark_RELEASE).
 
-    Every raw file is checked first (wsss.data.validate), in `processes` worker processes; any
-    problem stops the run with one BadInputError listing the bad files, and `out_dir` is not written.
+    Every raw file is checked first, in `processes` worker processes; any problem stops the run
+    with one BadInputError listing the bad files, and `out_dir` is not written.
     """
     sets = inside(voc_dir, VOC, "sets")
     problems: list[Problem] = []
     voc_train, voc_val, sbd_train, sbd_val = _read_lists(
         [sets / "train.txt", sets / "val.txt", inside(sbd_dir, SBD, "train"), inside(sbd_dir, SBD, "val")], problems)
-    sbd_ids = sbd_train + sbd_val
-    val_set = set(voc_val)
-    train_aug = sorted((set(sbd_ids) | set(voc_train)) - val_set)
+    sbd_ids = set(sbd_train + sbd_val)
+    train_aug = sorted((sbd_ids | set(voc_train)) - set(voc_val))
     # Where a value is chosen by measurement: labelled (SBD), and disjoint from the train split the
     # pseudo-mask tables report and from the val split DeepLab is scored on.
     heldout = sorted(set(train_aug) - set(voc_train))
-    sbd_set = set(sbd_ids)
-    all_ids = sorted(set(train_aug) | val_set)
+    all_ids = sorted(set(train_aug) | set(voc_val))
     images = inside(voc_dir, VOC, "images")
-    with atomic_dir(out_dir) as tmp:
-        for name in ("images", "masks", "boundaries"):
-            (tmp / PREPARED[name]).mkdir()
-        (tmp / PREPARED["train_aug"]).parent.mkdir()
+    with prepared_dir(out_dir, boundaries=True) as tmp:
         jobs = []
         for image_id in all_ids:
             voc_mask = inside(voc_dir, VOC, "masks") / f"{image_id}.png"
             jobs.append((image_id, images / f"{image_id}.jpg", voc_mask if voc_mask.exists() else None,
-                         inside(sbd_dir, SBD, "cls") / f"{image_id}.mat" if image_id in sbd_set else None, tmp,
+                         inside(sbd_dir, SBD, "cls") / f"{image_id}.mat" if image_id in sbd_ids else None, tmp,
                          len(classes)))
-        done = {r[0]: r for chunk in map_chunks(_prepare_chunk, chunks(jobs, processes), processes) for r in chunk}
-        results = [done[image_id] for image_id in all_ids]
+        results = [r for chunk in map_chunks(_prepare_chunk, chunks(jobs, processes), processes) for r in chunk]
         for _, _, found in results:
             problems += found
         raise_problems(problems, f"prepare_dataset ({voc_dir}, {sbd_dir})")
-        for image_id in all_ids:  # hard links only once every file is known to be sound
-            link_or_copy(images / f"{image_id}.jpg", tmp / PREPARED["images"] / f"{image_id}.jpg")
-        with open(tmp / PREPARED["labels"], "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["id", *classes])
-            for image_id, present, _ in results:
-                writer.writerow([image_id, *(int(c + 1 in present) for c in range(len(classes)))])
-        (tmp / PREPARED["classes"]).write_text("".join(f"{c}\n" for c in classes))
-        write_id_list(tmp / PREPARED["train_aug"], train_aug)
-        write_id_list(tmp / PREPARED["train"], sorted(voc_train))
-        write_id_list(tmp / PREPARED["val"], sorted(voc_val))
-        write_id_list(tmp / PREPARED["heldout"], heldout)
-        empty = [i for i, p, _ in results if not p]
+        present = {image_id: found for image_id, found, _ in results}
+        counts = finish(tmp, classes, {i: images / f"{i}.jpg" for i in all_ids}, present,
+                        {"train_aug": train_aug, "train": voc_train, "val": voc_val, "heldout": heldout})
+        empty = [i for i, p in present.items() if not p]
         if empty:
             log.warning("%d images have no foreground class (e.g. %s); they stay in the lists", len(empty), empty[0])
-    counts = {"train_aug": len(train_aug), "train": len(voc_train), "val": len(voc_val), "heldout": len(heldout)}
     log.info("prepared %s: %s", out_dir, counts)
     return counts

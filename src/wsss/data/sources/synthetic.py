@@ -1,4 +1,5 @@
-"""The embedded synthetic benchmark, written in the exact on-disk layout of VOC 2012 + SBD.
+"""Data source `synthetic`: the embedded benchmark, written in the exact on-disk layout of VOC 2012 +
+SBD and then prepared by the voc source's own code (wsss.data.sources.voc).
 
 It is built to show the three problems EPS attacks (Lee et al., CVPR 2021):
 - co-occurring context that is not a class: a railroad band under `train`, water under `boat`;
@@ -21,6 +22,7 @@ import scipy.sparse
 from scipy import ndimage
 
 from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
+from wsss.data.prepared import mask_boundary
 from wsss.core.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.core.parallel import chunks, map_chunks
 from wsss.config.schema import schema_defaults
@@ -170,18 +172,9 @@ def render(rng: np.random.Generator, cfg: SyntheticConfig, classes: list[str]):
     return np.clip(img, 0, 255).astype(np.uint8), label, ctx
 
 
-def inner_border(label: np.ndarray) -> np.ndarray:
-    """Pixels of a non-background region with a 4-neighbour of a different label (1 px wide)."""
-    pad = np.pad(label, 1, mode="edge")
-    diff = np.zeros(label.shape, bool)
-    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        diff |= pad[dy:dy + label.shape[0], dx:dx + label.shape[1]] != label
-    return diff & (label > 0)
-
-
 def class_boundaries(label: np.ndarray, num_classes: int) -> list[np.ndarray]:
     """SBD-style per-class boundary masks: boundary pixels of each class's region."""
-    border = inner_border(label)
+    border = mask_boundary(label)
     return [border & (label == c) for c in range(1, num_classes + 1)]
 
 
@@ -222,7 +215,7 @@ def _write_scenes(args: tuple) -> int:
         write_label_png(context / f"{image_id}.png", ctx)
         if image_id in seg_ids:
             voc_label = label.copy()
-            voc_label[inner_border(label)] = 255  # VOC marks object borders "void"
+            voc_label[mask_boundary(label)] = 255  # VOC marks object borders "void"
             write_label_png(masks_dir / f"{image_id}.png", voc_label)
         if image_id in sbd_ids:
             link_or_copy(images_dir / f"{image_id}.jpg", img_dir / f"{image_id}.jpg")

@@ -1,0 +1,90 @@
+"""Which jobs a config asks for, and in which order they should run: decisions that build no paths.
+
+The rule files turn these into paths and input functions; keeping the decisions here makes them
+testable without Snakemake (tests/test_plan.py). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from wsss.config.settings import crf_unary
+from wsss.data.sources import Source, source
+from wsss.methods.registry import CLASSIFIERS, METHODS, method
+
+STAGES = ("pseudo", "pseudo_crf", "deeplab", "deeplab_crf")
+
+
+def data_source(config: dict) -> Source:
+    return source(config["dataset"]["source"])
+
+
+def used_classifiers(config: dict) -> list[str]:
+    """The classifiers the configured methods read, in registry order."""
+    used = {method(m).classifier for m in config["methods"]}
+    return [c for c in CLASSIFIERS if c in used]
+
+
+def imported_classifiers(config: dict) -> list[str]:
+    """Classifiers given as files (classifier.checkpoint): imported, not trained."""
+    return [c for c in CLASSIFIERS if c in config["classifier"]["checkpoint"]]
+
+
+def eval_methods(config: dict, stage: str) -> list[str]:
+    """The methods that have predictions at `stage`: pseudo-mask sources, or DeepLab's training sources."""
+    return list(config["methods"] if stage.startswith("pseudo") else config["deeplab"]["methods"])
+
+
+def eval_split(config: dict, stage: str) -> str:
+    """The prepared id list a stage is scored on."""
+    evaluation = config["evaluation"]
+    return evaluation["pseudo_mask_split"] if stage.startswith("pseudo") else evaluation["segmentation_split"]
+
+
+def tables(config: dict) -> list[str]:
+    """The result tables of a full run: those the data source can feed. PASCAL-Context scene labels
+    are downloaded only with their checksums set, so a VOC run without them ends with the others."""
+    names = data_source(config).tables()
+    evaluation = config["evaluation"]
+    if data_source(config).scene_labels == "pascal_context" and not (
+            evaluation["context_md5"] and evaluation["context_labels_md5"]):
+        names.remove("confusion_ratio")
+    return names
+
+
+def crf_split(config: dict) -> str:
+    """The id list refine_crf refines: train_aug when DeepLab trains on the CRF masks, else only the
+    split that the pseudo_crf tables and the qualitative figure read (VOC: 1,464 of 10,582)."""
+    return "train_aug" if config["deeplab"]["train_on_crf"] else config["evaluation"]["pseudo_mask_split"]
+
+
+def crf_source(config: dict, name: str) -> str:
+    """The method whose refine_crf shards `name`'s CRF masks are: with the `probs` unary the CRF
+    reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,
+    cam_sal) get identical masks, and the first of them in `methods` is refined once for all."""
+    record = method(name)
+    if crf_unary(config, record) != "probs" or record.classifier is None:
+        return name
+    return next(m for m in [*config["methods"], name]
+                if crf_unary(config, method(m)) == "probs" and method(m).classifier == record.classifier)
+
+
+# ---- priorities: the longest chain of a run first --------------------------------------------
+# saliency -> EPS classifier -> its maps, masks, CRF and DeepLab is the critical path: on two
+# cores, jobs of the baseline scheduled before it delay the end of the run.
+def chain_priority(classifier: str | None) -> int:
+    """10 for a job downstream of a classifier that trains on the saliency maps, else 0."""
+    return 10 if classifier is not None and CLASSIFIERS[classifier].trains_on_saliency else 0
+
+
+def method_priority(name: str) -> int:
+    return chain_priority(METHODS[name].classifier)
+
+
+def deeplab_priority(name: str) -> int:
+    """DeepLab jobs are the last long ones of a run: never behind CRF refinements that only the
+    pseudo_crf tables read."""
+    return max(5, method_priority(name))
+
+
+def crf_priority(config: dict, name: str) -> int:
+    """The CRF is on DeepLab's path only when DeepLab trains on its masks; otherwise it goes last."""
+    return method_priority(name) if config["deeplab"]["train_on_crf"] else 0

@@ -1,0 +1,85 @@
+"""What each job reads of the config: one function per stage, called once by the rule.
+
+The rule passes the function's result as its params, and the job turns it into its dataclasses
+with `wsss.config.schema.from_section` (an unknown key is an error), so a config section is
+trimmed in exactly one place and a job reruns exactly when what it reads changes. Job sizes are
+not here: they are the `jobs` section's (`job_size`), never a job's params, so resizing a job
+reruns nothing.
+
+Nothing here imports torch: the Snakefile calls these while parsing.
+"""
+
+from __future__ import annotations
+
+from wsss.config.schema import section_defaults
+from wsss.methods.registry import CLASSIFIERS, Classifier, Method
+
+# Keys of the `classifier` section that are not the network's: its training recipe, the inference
+# settings of infer_cams, the files import_classifier reads.
+_CLASSIFIER_NOT_MODEL = ("train", "infer", "checkpoint")
+# Keys of the `deeplab` section that the workflow reads (which masks, which CRF), not the trainer.
+_DEEPLAB_WORKFLOW = ("methods", "train_on_crf", "infer_scales", "infer_flip")
+JOB_DEFAULTS = ("threads", "mem_mb", "runtime")
+
+
+def job_size(config: dict, rule: str) -> dict:
+    """threads, mem_mb and runtime of `rule`: its `jobs` entry, else its family's (the name before
+    the first underscore: `download` sizes download_voc, `evaluate` evaluate_miou), else `default`."""
+    jobs = config["jobs"]
+    size = dict(jobs["default"])
+    size.update(jobs.get(rule.split("_", 1)[0], {}))
+    size.update(jobs.get(rule, {}))
+    return {k: size[k] for k in JOB_DEFAULTS}
+
+
+def classifier_training(section: dict, record: Classifier) -> dict:
+    """train_classifier's settings: the network, the recipe and this classifier's own keys. The
+    other classifiers' own keys are left out: changing EPS's tau never retrains the baseline."""
+    others = {k for c in CLASSIFIERS.values() for k in c.own_keys}
+    model = {k: v for k, v in section.items() if k not in _CLASSIFIER_NOT_MODEL and k not in others}
+    own = {k: section[k] for k in record.own_keys if k in section}  # a key not given takes its default
+    return {"model": model, "train": dict(section["train"]), "own": own}
+
+
+def cam_inference(config: dict, record: Classifier) -> dict:
+    """infer_cams' settings: `classifier.infer` with scales and flip resolved for this classifier
+    (a classifier not named in a per-classifier mapping gets the paper's four scales + flip). With
+    pseudo_masks.eps_rule official, a classifier with a background map (eps) computes its maps by
+    the official infer.py protocol."""
+    params = dict(config["classifier"]["infer"])
+    defaults = section_defaults("classifier.infer")
+    for key in ("scales", "flip"):
+        if isinstance(params.get(key), dict):
+            params[key] = params[key].get(record.name, defaults[key])
+    if config["pseudo_masks"]["eps_rule"] == "official" and record.background_map:
+        params["official"] = True
+    return params
+
+
+def pseudo_mask_params(config: dict, record: Method) -> dict:
+    """make_pseudo_masks' settings: the `pseudo_masks` keys this method's rule reads."""
+    return {k: config["pseudo_masks"][k] for k in record.mask_keys}
+
+
+def crf_unary(config: dict, record: Method) -> str:
+    """crf.unary for one method: one value for all, or a mapping; else the method's default."""
+    unary = config["crf"]["unary"]
+    return unary if isinstance(unary, str) else unary.get(record.name, record.crf_unary)
+
+
+def crf_refinement(config: dict, record: Method) -> dict:
+    """refine_crf's settings: the `crf` section with this method's unary, and the background score
+    of a `probs` unary built from CAMs (the CAM pseudo-mask threshold)."""
+    return {**config["crf"], "unary": crf_unary(config, record), "bg_threshold": config["pseudo_masks"]["threshold"]}
+
+
+def deeplab_training(config: dict) -> dict:
+    """train_segmentation's settings: the network, its init and the recipe."""
+    return {k: v for k, v in config["deeplab"].items() if k not in _DEEPLAB_WORKFLOW}
+
+
+def deeplab_inference(config: dict) -> dict:
+    """infer_segmentation's settings: test-time scales and flip, and the CRF on DeepLab's softmax."""
+    deeplab = config["deeplab"]
+    return {"scales": list(deeplab["infer_scales"]), "flip": deeplab["infer_flip"],
+            "crf": {**config["crf"], "unary": "probs"}}

@@ -1,0 +1,97 @@
+"""The data-source registry: one record per dataset the workflow can start from.
+
+A source is one module (its download/convert/prepare functions) and one rule file whose rules end
+in `<dataset.root>/prepared/` (wsss.data.layout.PREPARED), the one layout every later stage reads.
+Its record declares what it provides beyond images, masks, labels and the train_aug/train/val
+lists, so that the workflow builds only the tables the data can feed:
+- `boundaries`: prepared/boundaries/ (SBD-style class-agnostic edges) for the boundary table;
+- `scene_labels`: where the confusion-ratio table's scene labels come from: "pascal_context"
+  (downloaded by rules/context.smk, VOC ids), "own" (the source writes `<root>/context/`), or None;
+- `saliency_set`: PFAN's training set: "duts" (downloaded by rules/duts.smk) or "own" (the source
+  writes `<root>/DUTS-TR/`);
+- `heldout`: prepared/lists/heldout.txt, a labelled split disjoint from the reported ones, where
+  values are chosen by measurement.
+The published pseudo-mask mIoU of the authors' released classifiers on this dataset are facts of
+the record (`released_train_miou`), read by the released_checkpoints table.
+
+This module imports nothing heavy: the Snakefile imports it while parsing. Out-of-tree sources
+register from a module named in WSSS_PLUGINS (tests/plugins/toy_source.py), like methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parents[4] / "workflow" / "rules" / "sources"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    rules: str  # the rule file (absolute path) whose rules write <root>/prepared/
+    classes: tuple[str, ...]  # its foreground classes in label order (dataset.classes: null takes these)
+    boundaries: bool = False
+    scene_labels: str | None = None  # "pascal_context" | "own" | None
+    saliency_set: str = "duts"  # "duts" | "own"
+    heldout: bool = False
+    # method -> train pseudo-mask mIoU (%) of the authors' released classifier, as they published it
+    released_train_miou: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scene_labels not in ("pascal_context", "own", None):
+            raise ValueError(f"source {self.name}: scene_labels must be pascal_context, own or None")
+        if self.saliency_set not in ("duts", "own"):
+            raise ValueError(f"source {self.name}: saliency_set must be duts or own")
+
+    def tables(self) -> list[str]:
+        """The result tables this source's data can feed (mIoU always)."""
+        return ["miou"] + (["boundary"] if self.boundaries else []) + (
+            ["confusion_ratio"] if self.scene_labels else [])
+
+    def missing_table(self, table: str) -> str:
+        """One line on why `table` cannot be built from this source."""
+        what = {"boundary": "boundary annotations (SBD-style prepared/boundaries/)",
+                "confusion_ratio": "scene labels (e.g. PASCAL-Context)"}[table]
+        return (f"results/tables/{table}.csv needs {what}, which data source {self.name!r} does not provide; "
+                f"its tables are {', '.join(self.tables())}")
+
+
+SOURCES: dict[str, Source] = {}
+
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+               "tvmonitor")
+SYNTHETIC_CLASSES = ("train", "boat", "ball", "box", "kite", "star")
+
+
+def register_source(record: Source) -> Source:
+    SOURCES[record.name] = record
+    return record
+
+
+def source(name: str) -> Source:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise ValueError(f"unknown data source {name!r}; registered: {', '.join(SOURCES)} "
+                         "(wsss.data.sources; docs/architecture.md, 'Add a dataset')") from None
+
+
+register_source(Source("voc", str(RULES_DIR / "voc.smk"), VOC_CLASSES, boundaries=True,
+                       scene_labels="pascal_context", saliency_set="duts", heldout=True,
+                       # halbielee/EPS README, "Pretrained models": train pseudo-mask mIoU of the
+                       # released VOC 2012 checkpoints
+                       released_train_miou={"cam": 47.05, "eps": 69.22}))
+register_source(Source("synthetic", str(RULES_DIR / "synthetic.smk"), SYNTHETIC_CLASSES, boundaries=True,
+                       scene_labels="own", saliency_set="own", heldout=True))
+
+
+def _load_plugins() -> None:
+    for name in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
+        importlib.import_module(name)
+
+
+_load_plugins()

@@ -1,0 +1,8 @@
+"""Rule prepare_dataset: SegmentationClassAug, lists, labels and boundaries in one layout."""
+
+from wsss.data.sources.voc import prepare_dataset
+from wsss.core.runlog import log_to
+
+with log_to(snakemake.log[0]):
+    prepare_dataset(snakemake.input.voc, snakemake.input.sbd, snakemake.output.prepared,
+                    list(snakemake.params.classes), processes=snakemake.threads)
