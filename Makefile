@@ -1,7 +1,7 @@
 # eps-workflow: two commands on a fresh machine with Python 3.11 and make.
 #   make run   — create .venv if missing, install requirements/lock.txt, run the embedded default DAG
 #   make lock  — re-resolve requirements/lock.txt (the one command that upgrades dependencies)
-#   make test  — create .venv if missing, run the whole test suite (snakemake --lint included)
+#   make test  — create .venv if missing, lint (ruff, snakefmt, snakemake --lint), run the whole test suite
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -62,10 +62,14 @@ run: $(STAMP)
 	$(SNAKEMAKE) --report results/report.html
 	$(PY) -m wsss_dev.readme README.md results/tables
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -m "not slurm"
 
+# Lint as the ecosystem does: ruff for the Python (the `snakemake` object scripts receive is a
+# declared builtin), snakefmt for the Snakefile and rule files, Snakemake's own linter for the rules.
 lint: $(STAMP)
+	$(VENV)/bin/ruff check src workflow/scripts tests
+	$(VENV)/bin/snakefmt --check workflow/
 	$(SNAKEMAKE) --lint
 
 dry-run-voc: $(STAMP)

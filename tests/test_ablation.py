@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TINY, snakemake
-from wsss.stages import ablation
-from wsss.core.io import read_gray_png, write_label_png
-from wsss.config.schema import section_defaults
 from wsss.config.load import load_config
+from wsss.config.schema import section_defaults
+from wsss.core.io import read_gray_png, write_label_png
+from wsss.stages import ablation
 
 EMBEDDED = REPO / "config" / "config.yaml"
 

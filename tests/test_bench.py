@@ -3,9 +3,9 @@
 
 from conftest import TINY
 from wsss.config.load import load_config
-from wsss_dev.bench.harness import bench_cam_inference, bench_training
-from wsss.data.sources.voc import prepare_dataset
 from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc import prepare_dataset
+from wsss_dev.bench.harness import bench_cam_inference, bench_training
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -76,7 +76,8 @@ def test_bench_jobs_sizes_each_heavy_job(tmp_path):
     assert (table["steps_per_s"] > 0).all() and (table["peak_host_mb"] > 100).all()
     cfg = load_config(TINY)
     assert table.set_index("job")["full_steps"].to_dict() == {
-        "train_saliency": cfg["saliency"]["train"]["iterations"], "train_classifier": cfg["classifier"]["train"]["iterations"],
+        "train_saliency": cfg["saliency"]["train"]["iterations"],
+        "train_classifier": cfg["classifier"]["train"]["iterations"],
         "infer_cams": -(-100 // cfg["shards"]), "train_segmentation": cfg["deeplab"]["iterations"]}
     fragment = yaml.safe_load((tmp_path / "jobs.yaml").read_text())
     row = table.set_index("job").loc["train_segmentation"]

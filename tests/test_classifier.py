@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.methods import CLASSIFIERS
-from wsss.core.io import BadInputError, load_maps, read_label_png, write_gray_png, write_id_list, write_image, \
-    write_label_png
-from wsss.methods.cam import threshold_mask
 from wsss import methods
 from wsss.config.settings import classifier_training
+from wsss.core.io import (
+    BadInputError,
+    load_maps,
+    read_label_png,
+    write_gray_png,
+    write_id_list,
+    write_image,
+    write_label_png,
+)
+from wsss.methods import CLASSIFIERS
+from wsss.methods.cam import threshold_mask
 from wsss.metrics.confusion_matrix import evaluate_dirs
 from wsss.stages.pseudo_masks import cam_threshold_sweep, make_pseudo_masks, pseudo_mask
 
@@ -45,10 +52,12 @@ def test_cam_sal_and_eps_masks():
     mask = pseudo_mask(methods.method("cam_sal"), {"classes": np.array([1]), "maps": maps}, params, sal)
     assert mask.tolist() == [[2, 0, 2], [0, 2, 0]]
     with pytest.raises(BadInputError):
-        pseudo_mask(methods.method("cam_sal"), {"classes": np.array([1]), "maps": maps}, params, np.ones((3, 3), np.float32))
+        pseudo_mask(methods.method("cam_sal"), {"classes": np.array([1]), "maps": maps}, params,
+                    np.ones((3, 3), np.float32))
     # eps: softmax restricted to present classes (0, 4) + background (last)
     probs = np.array([[[0.6, 0.1]], [[0.3, 0.2]], [[0.1, 0.7]]], np.float32)
-    assert pseudo_mask(methods.method("eps"), {"classes": np.array([0, 4]), "probs": probs}, params).tolist() == [[1, 0]]
+    data = {"classes": np.array([0, 4]), "probs": probs}
+    assert pseudo_mask(methods.method("eps"), data, params).tolist() == [[1, 0]]
 
 
 # ----------------------------------------------------------------------------- tiny dataset
@@ -101,7 +110,8 @@ def trained(tmp_path_factory):
     for method in ("cam", "eps"):
         record = methods.classifier(method)
         rates = train_classifier(record, root / "JPEGImages", root / "labels.csv", root / "train.txt",
-                                 root / method / "model.pt", classifier_training(SECTION, record), saliency_dir=root / "saliency",
+                                 root / method / "model.pt", classifier_training(SECTION, record),
+                                 saliency_dir=root / "saliency",
                                  checkpoint=root / "ck" / f"{method}.pt", loss_csv=root / method / "loss.csv",
                                  seed=3, device="cpu")
         if method == "eps":
@@ -131,8 +141,8 @@ def test_training_is_reproducible_and_logs_losses(trained, tmp_path):
 
 
 def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
-    from wsss.stages.infer_cams import infer_cams
     from wsss.core.sharding import merge_dirs
+    from wsss.stages.infer_cams import infer_cams
 
     root, ids = trained
     infer = {"scales": [1.0, 0.5], "flip": True}
@@ -159,7 +169,8 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
     dirs = {}
     for method, cams in (("cam", "cam"), ("cam_sal", "cam"), ("eps", "eps")):
         out = tmp_path / "pm" / method
-        make_pseudo_masks(methods.method(method), tmp_path / cams / "cams", root / "train.txt", out, PM_PARAMS, root / "saliency",
+        make_pseudo_masks(methods.method(method), tmp_path / cams / "cams", root / "train.txt", out, PM_PARAMS,
+                          root / "saliency",
                           processes=2 if method == "eps" else 1)
         dirs[method] = out
         for i in ids:
@@ -167,7 +178,8 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
             allowed = {0} | {k + 1 for k, v in enumerate(labels[i]) if v == "1"}
             assert mask.shape == (32, 32) and set(np.unique(mask)) <= allowed
     with pytest.raises(BadInputError, match="probs"):
-        make_pseudo_masks(methods.method("eps"), tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad", PM_PARAMS)
+        make_pseudo_masks(methods.method("eps"), tmp_path / "cam" / "cams", root / "train.txt", tmp_path / "bad",
+                          PM_PARAMS)
     cam_miou = evaluate_dirs(dirs["cam"], root / "SegmentationClassAug", ids, 3).miou()
     sweep = cam_threshold_sweep(tmp_path / "cam" / "cams", root / "SegmentationClassAug", root / "train.txt",
                                 [0.1, 0.3, 0.5], 3, tmp_path / "sweep.csv", fixed_threshold=0.3, processes=2)
@@ -180,9 +192,9 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
 
 
 def test_saliency_loss_starts_after_warmup():
-    from wsss.models.classifier import build_classifier
     from wsss.methods.eps import EpsSettings
     from wsss.methods.eps_loss import eps_step
+    from wsss.models.classifier import build_classifier
 
     torch.manual_seed(0)
     model = build_classifier(CLASSIFIERS["eps"], 2, "small", width=4)

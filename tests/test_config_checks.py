@@ -10,7 +10,15 @@ import yaml
 from snakemake.cli import parse_config
 
 from conftest import REPO, TINY, snakemake
-from wsss.config.load import load_config, ConfigError, check_classes, check_config, check_device, check_input_files, coerce_config
+from wsss.config.load import (
+    ConfigError,
+    check_classes,
+    check_config,
+    check_device,
+    check_input_files,
+    coerce_config,
+    load_config,
+)
 from wsss.core.io import BadInputError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

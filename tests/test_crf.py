@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from wsss.stages.crf import CRFConfig, label_unary, probs_from_maps, refine_dir, refine_label, refine_probs
 from wsss.core.io import BadInputError, read_label_png, save_maps, write_image, write_label_png
+from wsss.stages.crf import CRFConfig, label_unary, probs_from_maps, refine_dir, refine_label, refine_probs
 
 
 def disc_scene(seed: int = 0, size: int = 48, radius: float = 10.0, cls: int = 3):
@@ -132,8 +132,8 @@ def test_bench_crf_rows_for_each_process_count(tmp_path):
 
 
 def test_refine_crf_shards_partition_and_match_unsharded(tmp_path):
-    from wsss.stages.crf import refine_crf
     from wsss.core.io import write_id_list
+    from wsss.stages.crf import refine_crf
 
     ids, images, masks, _, labels = write_scenes(tmp_path, n=5)
     write_id_list(tmp_path / "ids.txt", ids)

@@ -12,14 +12,14 @@ import scipy.io
 import torch
 import torchvision
 import yaml
-
-from conftest import REPO, snakemake
 from httpserver import ArchiveServer
+
+from conftest import snakemake
+from wsss.core.io import BadInputError, read_id_list, read_label_png
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
-from wsss.data.sources.voc import prepare_dataset
 from wsss.data.prepared import mask_boundary
 from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.core.io import BadInputError, read_id_list, read_label_png
+from wsss.data.sources.voc import prepare_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -35,8 +35,8 @@ def synthetic_root(tmp_path_factory):
 
 def test_generator_is_deterministic_whatever_the_process_count(tmp_path, synthetic_root):
     cfg = SyntheticConfig(num_train=24, num_val=8, num_saliency=6)
-    synthesize_dataset(tmp_path / "VOCdevkit", tmp_path / "benchmark_RELEASE", tmp_path / "DUTS-TR", tmp_path / "context",
-                       CLASSES, cfg, processes=2)
+    synthesize_dataset(tmp_path / "VOCdevkit", tmp_path / "benchmark_RELEASE", tmp_path / "DUTS-TR",
+                       tmp_path / "context", CLASSES, cfg, processes=2)
     files = sorted(p.relative_to(synthetic_root) for d in ("VOCdevkit", "benchmark_RELEASE", "DUTS-TR", "context")
                    for p in (synthetic_root / d).rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(tmp_path) for d in ("VOCdevkit", "benchmark_RELEASE", "DUTS-TR", "context")
@@ -56,7 +56,8 @@ def test_torchvision_readers_accept_the_layout(synthetic_root):
     sbd = torchvision.datasets.SBDataset(str(synthetic_root / "benchmark_RELEASE/dataset"), image_set="train",
                                          mode="segmentation")
     image, target = sbd[0]
-    assert image.size == (64, 64) and len(sbd) == len(read_id_list(synthetic_root / "benchmark_RELEASE/dataset/train.txt"))
+    sbd_train = read_id_list(synthetic_root / "benchmark_RELEASE/dataset/train.txt")
+    assert image.size == (64, 64) and len(sbd) == len(sbd_train)
     # torchvision's boundaries mode assumes VOC's 20 classes; scipy reads SBD's per-class cells directly.
     mat_id = sbd.images[0].rsplit("/", 1)[-1][:-4]
     gt = scipy.io.loadmat(synthetic_root / f"benchmark_RELEASE/dataset/cls/{mat_id}.mat")["GTcls"][0, 0]
@@ -168,7 +169,8 @@ def test_voc_rules_against_loopback_server(synthetic_root, tmp_path):
         cfg.write_text(yaml.safe_dump(config))
         snakemake("resources/voc/prepared", "--cores", "2", "--configfile", str(cfg), workdir=work)
         prep = work / "resources/voc/prepared"
-        assert read_id_list(prep / "lists/train_aug.txt") == read_id_list(synthetic_root / "prepared/lists/train_aug.txt")
+        expected = read_id_list(synthetic_root / "prepared/lists/train_aug.txt")
+        assert read_id_list(prep / "lists/train_aug.txt") == expected
         ranges = [r for name, r in srv.requests if name == voc_tar.name]
         assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
         n = len(srv.requests)

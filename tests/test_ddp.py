@@ -49,9 +49,9 @@ def toy_step(model, batch):
 
 def train_toy(out_dir: Path) -> None:
     """Train the toy model with the shared loop; rank 0 writes model.pt and loss.csv."""
+    from wsss.core.distributed import is_main_process
     from wsss.core.model_files import save_model
     from wsss.core.train_loop import LoopConfig, poly_scheduler, train
-    from wsss.core.distributed import is_main_process
 
     torch.set_num_threads(1)
     model = toy_model()

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import wsss.stages.train_segmentation as seg
-from wsss.stages.infer_segmentation import infer_segmentation, load_deeplab
 from wsss.core.io import BadInputError, read_label_png, write_id_list, write_image, write_label_png
 from wsss.models.deeplab import ASPP, DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
+from wsss.stages.infer_segmentation import infer_segmentation, load_deeplab
 
 torch.set_num_threads(1)
 
@@ -31,7 +31,8 @@ def test_small_deeplab_output_stride(stride, size):
 
 
 def test_multi_scale_training_returns_each_scale_and_max():
-    model = DeepLabV2(4, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=True, small_output_stride=4))
+    model = DeepLabV2(4, DeepLabModelConfig(backbone="small", width=8, aspp_rates=[1, 2], multi_scale=True,
+                                            small_output_stride=4))
     outs = model.train()(torch.randn(1, 3, 64, 64))
     assert len(outs) == 4 and all(o.shape == (1, 4, 16, 16) for o in outs)
     torch.testing.assert_close(outs[-1], torch.stack(outs[:3]).amax(0))

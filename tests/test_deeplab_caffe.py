@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsss.data.datasets import normalize
 from wsss.core.io import BadInputError
+from wsss.data.datasets import normalize
 from wsss.models.caffe_resnet import CAFFE_MEAN_BGR, CaffeInput, caffe_key_map
 from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
 
@@ -71,7 +71,8 @@ def reference_forward(sd: dict[str, torch.Tensor], bgr: torch.Tensor) -> torch.T
             p, s = f"layer{layer}.block{b}", (stride if b == 1 else 1)
             h = cbr(cbr(cbr(x, f"{p}.reduce", s), f"{p}.conv3x3", 1, dil, dil), f"{p}.increase", relu=False)
             x = F.relu(h + (cbr(x, f"{p}.shortcut", s, relu=False) if b == 1 else x))
-    return sum(F.conv2d(x, sd[f"aspp.c{i}.weight"], sd[f"aspp.c{i}.bias"], 1, r, r) for i, r in enumerate(CFG["aspp_rates"]))
+    return sum(F.conv2d(x, sd[f"aspp.c{i}.weight"], sd[f"aspp.c{i}.bias"], 1, r, r)
+               for i, r in enumerate(CFG["aspp_rates"]))
 
 
 @pytest.fixture(scope="module")

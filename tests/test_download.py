@@ -7,10 +7,10 @@ import io
 import tarfile
 
 import pytest
-
 from httpserver import ArchiveServer
-from wsss.data.download import download, extract
+
 from wsss.core.io import BadInputError
+from wsss.data.download import download, extract
 
 
 def make_tar(path, members: dict[str, bytes], mode="w"):

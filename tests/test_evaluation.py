@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wsss.stages.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_miou
-from wsss.stages.figures import figure_losses, pick_ids, figure_qualitative, figure_table
 from wsss.core.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.metrics.boundary import label_edges
+from wsss.stages.evaluation import EvalLabel, evaluate_boundary, evaluate_confusion_ratio, evaluate_miou
+from wsss.stages.figures import figure_losses, figure_qualitative, figure_table, pick_ids
 from wsss.stages.tables import table_boundary, table_confusion_ratio, table_miou
 
 IDS = ["a", "b", "c"]
@@ -106,8 +106,8 @@ def test_figures_render(data):
     assert ids == ["a", "b"]
     with pytest.raises(BadInputError, match="zzz"):
         pick_ids(data / "ids.txt", ["zzz"], 2)
-    figure_qualitative(ids, data / "img", data / "gt", data / "sal", [("good", data / "good"), ("leaky", data / "leaky")],
-                     figs / "q.png", title="test")
+    figure_qualitative(ids, data / "img", data / "gt", data / "sal",
+                       [("good", data / "good"), ("leaky", data / "leaky")], figs / "q.png", title="test")
     pd.DataFrame({"step": range(1, 21), "lr": 0.1, "loss": np.linspace(2, 1, 20), "loss_cls": 0.5}).to_csv(
         data / "loss.csv", index=False)
     figure_losses([data / "loss.csv"], ["eps"], figs / "l.png", smooth=3)
@@ -146,7 +146,8 @@ def test_prepare_pascal_context(tmp_path):
         prepare_context(archive, tmp_path / "labels.txt", tmp_path / "context2")
     assert not (tmp_path / "context2").exists()
     with pytest.raises(BadInputError, match="context_md5"):
-        download_context("http://127.0.0.1:9/x.tgz", None, "http://127.0.0.1:9/l.txt", None, tmp_path / "a", tmp_path / "b")
+        download_context("http://127.0.0.1:9/x.tgz", None, "http://127.0.0.1:9/l.txt", None, tmp_path / "a",
+                         tmp_path / "b")
 
 
 def test_bench_evaluation_rows():

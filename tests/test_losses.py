@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError
+from wsss.methods import CLASSIFIERS
 from wsss.methods.cam_loss import classification_loss
 from wsss.methods.eps_loss import eps_loss, overlap_ratios, select_maps
 from wsss.models.backbones import SmallCnn, build_backbone

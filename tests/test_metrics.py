@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from wsss.core.io import BadInputError, write_label_png
-from wsss.metrics import (BoundaryCounts, ConfusionMatrix, ConfusionRatioCounts, Pair, boundary_counts,
-                          evaluate_boundaries, evaluate_confusion_ratio_dirs, evaluate_dirs, label_edges, resolve_pairs)
+from wsss.metrics import (
+    BoundaryCounts,
+    ConfusionMatrix,
+    ConfusionRatioCounts,
+    Pair,
+    boundary_counts,
+    evaluate_boundaries,
+    evaluate_confusion_ratio_dirs,
+    evaluate_dirs,
+    label_edges,
+    resolve_pairs,
+)
 
 
 def _random_pair(rng, shape=(23, 31), c=5):

@@ -11,7 +11,7 @@ import torch
 from wsss.__main__ import main
 from wsss.core.io import BadInputError
 from wsss.models.backbones import build_backbone
-from wsss.models.mxnet_params import (V1_MAGIC, V2_MAGIC, read_params, resnet38d_key, write_params)
+from wsss.models.mxnet_params import V1_MAGIC, V2_MAGIC, read_params, resnet38d_key, write_params
 from wsss.models.resnet38d import ResNet38d
 
 DTYPES = (np.float32, np.float64, np.float16, np.uint8, np.int32, np.int8, np.int64)

@@ -1,7 +1,8 @@
 """The paper's setting, end to end on the CPU: config/voc12.yaml on the embedded benchmark with only
 sizes, iteration counts and the data changed (tests/config/paper_smoke.yaml). It runs the code paths
 real users run: the weights stage verifying placed files, the authors' released saliency maps from
-an archive, ResNet-38d from an MXNet .params file with the official recipe (frozen BN and blocks, momentum 5e-4, bicubic resizing, hue jitter),
+an archive, ResNet-38d from an MXNet .params file with the official recipe (frozen BN and blocks,
+momentum 5e-4, bicubic resizing, hue jitter),
 the official EPS pseudo-mask rule, DeepLab-v2 ResNet-101 with MSC and frozen BN from an ImageNet file,
 AMP falling back on the CPU. It catches crashes, not numbers."""
 
@@ -12,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from test_mxnet_params import mxnet_name
 
 from conftest import REPO, snakemake
-from test_mxnet_params import mxnet_name
-from wsss.data.weights import digests
-from wsss.core.io import read_id_list, write_gray_png
 from wsss.config.load import load_config
+from wsss.core.io import read_id_list, write_gray_png
+from wsss.data.weights import digests
 
 pytestmark = pytest.mark.slow
 

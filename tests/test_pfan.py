@@ -5,10 +5,10 @@ import pytest
 import torch
 import torchvision
 
-from wsss.stages.infer_saliency import load_pfan, predict
 from wsss.core.io import BadInputError
-from wsss.models.pfan import PFAN, PFANConfig, PFANLossConfig, laplacian_edges, pfan_loss
 from wsss.core.model_files import save_model
+from wsss.models.pfan import PFAN, PFANConfig, PFANLossConfig, laplacian_edges, pfan_loss
+from wsss.stages.infer_saliency import load_pfan, predict
 
 torch.set_num_threads(1)
 TINY = PFANConfig(width=0.0625, batch_norm=True, kernel=5, backbone_weights=None)

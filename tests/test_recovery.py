@@ -11,12 +11,12 @@ import socket
 import numpy as np
 import pytest
 import torch
+from httpserver import ArchiveServer
 
 import wsss.stages.train_segmentation as seg
-from httpserver import ArchiveServer
+from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_image, write_label_png
 from wsss.data import duts as duts_module
 from wsss.data.download import download
-from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_image, write_label_png
 
 torch.set_num_threads(1)
 

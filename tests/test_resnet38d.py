@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError
+from wsss.methods import CLASSIFIERS
 from wsss.models.backbones import BACKBONES, build_backbone
-from wsss.models.classifier import build_classifier
-from wsss.models.official import (import_official_checkpoint, classifier_of_head, official_to_project,
-                                  project_to_official)
+from wsss.models.classifier import build_classifier, load_classifier
+from wsss.models.official import (
+    classifier_of_head,
+    import_official_checkpoint,
+    official_to_project,
+    project_to_official,
+)
 from wsss.models.resnet38d import ResNet38d, ResNet38dConfig
-from wsss.models.classifier import load_classifier
 
 CLASSES = ["a", "b", "c"]
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from wsss.data.duts import DUTSDataset, SaliencyAugment, extract_duts, list_duts, split_duts
-from wsss.stages.infer_saliency import import_precomputed_saliency, evaluate_saliency, infer_saliency, load_pfan
 from wsss.core.io import BadInputError, read_gray_png, write_gray_png, write_id_list, write_image
+from wsss.data.duts import DUTSDataset, SaliencyAugment, extract_duts, list_duts, split_duts
 from wsss.metrics.saliency import SaliencyScores, centre_prior
+from wsss.stages.infer_saliency import evaluate_saliency, import_precomputed_saliency, infer_saliency, load_pfan
 from wsss.stages.train_saliency import train_saliency
 
 torch.set_num_threads(1)
@@ -45,7 +45,8 @@ def duts(tmp_path_factory):
 def trained(duts, tmp_path_factory):
     out = tmp_path_factory.mktemp("pfan")
     train_saliency(duts, out / "model.pt", model=TINY_MODEL,
-                   train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 2, "num_workers": 0},
+                   train_cfg={"iterations": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 2,
+                              "num_workers": 0},
                    holdout=0.25, seed=0, device="cpu", checkpoint=out / "ckpt.pt", loss_csv=out / "loss.csv")
     return out
 

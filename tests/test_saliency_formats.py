@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsss.stages.infer_saliency import import_precomputed_saliency
 from wsss.core.io import BadInputError, read_gray_png, write_id_list, write_image
 from wsss.data.saliency_maps import SaliencyFormatError, read_saliency_map
+from wsss.stages.infer_saliency import import_precomputed_saliency
 
 H, W = 6, 8
 RAMP = np.arange(H * W, dtype=np.uint8).reshape(H, W) * 5  # 0..235

@@ -73,7 +73,8 @@ def test_load_config_merges_files_onto_the_defaults():
 
 # JSON-schema keywords a property definition may carry. A stray key here is almost always a
 # description that YAML split at ", " or ": " (it validates silently and its text is lost).
-_KEYWORDS = {"$schema", "$ref", "definitions", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "default",
+_KEYWORDS = {"$schema", "$ref", "definitions", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+             "default",
              "description", "enum", "items", "minItems", "maxItems", "properties", "additionalProperties",
              "required", "oneOf", "anyOf", "pattern", "const", "minLength", "uniqueItems"}
 

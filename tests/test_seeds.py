@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from wsss.stages.claims import summarize
 from wsss_dev.readme import update_readme
-from wsss_dev.seeds import cell_name, summarize
+from wsss_dev.seeds import cell_name
 
 
 def test_summary_gives_mean_std_and_the_minimum_margin():
@@ -63,7 +64,7 @@ def test_readme_seeds_block_is_generated_from_the_csvs(tmp_path):
 
 
 def test_report_table_names_the_grid_and_the_cpu(tmp_path):
-    from wsss_dev.seeds import table_seeds
+    from wsss.stages.claims import table_seeds
 
     table = _grid(0.9, 0.2)
     table.to_csv(tmp_path / "seeds.csv", index=False)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from wsss.methods import CLASSIFIERS
 from wsss.core.io import BadInputError, load_maps, read_id_list
-from wsss.core.sharding import merge_dirs, shard_ids
 from wsss.core.model_files import save_model
+from wsss.core.sharding import merge_dirs, shard_ids
+from wsss.methods import CLASSIFIERS
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -27,8 +27,8 @@ CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """A 16-image synthetic benchmark (48 px) run through prepare_dataset."""
-    from wsss.data.sources.voc import prepare_dataset
     from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources.voc import prepare_dataset
 
     root = tmp_path_factory.mktemp("shard_data")
     cfg = SyntheticConfig(seed=3, image_size=48, num_train=12, num_val=4, num_saliency=2,
@@ -86,8 +86,8 @@ def test_merge_rejects_overlapping_shards(tmp_path):
 
 # ----------------------------------------------------------------------------- the stages
 def test_saliency_inference_is_shard_invariant(prepared, tmp_path):
-    from wsss.stages.infer_saliency import infer_saliency
     from wsss.models.pfan import build_pfan
+    from wsss.stages.infer_saliency import infer_saliency
 
     torch.manual_seed(0)
     model_cfg = {"width": 0.125, "batch_norm": True, "kernel": 3, "backbone_weights": None}
@@ -109,8 +109,8 @@ def test_saliency_inference_is_shard_invariant(prepared, tmp_path):
 
 
 def test_cam_inference_is_shard_invariant(prepared, tmp_path):
-    from wsss.stages.infer_cams import infer_cams
     from wsss.models.classifier import build_classifier
+    from wsss.stages.infer_cams import infer_cams
 
     torch.manual_seed(0)
     model = build_classifier(CLASSIFIERS["eps"], len(CLASSES), "small", None, 8)

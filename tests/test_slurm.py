@@ -72,7 +72,8 @@ def _raise_interrupt(signum, frame):
 def _diagnostics(env: dict, cluster: Path, run_dir: Path) -> str:
     """What a failed run leaves to look at: queue, daemon logs, the jobs' SLURM logs."""
     parts = [subprocess.run(["squeue", "-a"], env=env, capture_output=True, text=True, timeout=30).stdout]
-    for log in [cluster / "log/slurmctld.log", cluster / "log/slurmd.log", *sorted(run_dir.rglob("slurm_logs/**/*.log"))]:
+    logs = [cluster / "log/slurmctld.log", cluster / "log/slurmd.log", *sorted(run_dir.rglob("slurm_logs/**/*.log"))]
+    for log in logs:
         if log.exists():
             parts.append(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
     return "\n".join(parts)
@@ -114,7 +115,8 @@ def _run_and_check(slurm_env: dict, cluster: Path, base: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     if proc.returncode != 0:
-        what = f"did not finish in {RUN_TIMEOUT} s" if proc.returncode in (124, -9, 137) else f"failed ({proc.returncode})"
+        killed = proc.returncode in (124, -9, 137)
+        what = f"did not finish in {RUN_TIMEOUT} s" if killed else f"failed ({proc.returncode})"
         pytest.fail(f"snakemake on SLURM {what} (run dir kept: {base}):\n{out[-5000:]}\n"
                     f"{_diagnostics(slurm_env, cluster, base)}")
 

@@ -16,8 +16,7 @@ from torch import nn
 
 from wsss.core.io import BadInputError
 from wsss.core.model_files import load_model, save_model
-from wsss.core.train_loop import LoopConfig, poly_scheduler, train
-from wsss.core.train_loop import StepBatchSampler, sample_seed
+from wsss.core.train_loop import LoopConfig, StepBatchSampler, poly_scheduler, sample_seed, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_CONFIG = {"recipe": "toy", "lr": 0.1}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsss.data.sources.voc import prepare_dataset
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
+from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc import prepare_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -151,8 +151,8 @@ def test_validation_of_the_default_size_is_fast(tmp_path):
     """The embedded default (1200 images of 64 px) is prepared, checks included, in seconds."""
     import time
 
-    synthesize_dataset(tmp_path / "VOCdevkit", tmp_path / "benchmark_RELEASE", tmp_path / "DUTS-TR", tmp_path / "context",
-             CLASSES, SyntheticConfig(num_saliency=2))
+    synthesize_dataset(tmp_path / "VOCdevkit", tmp_path / "benchmark_RELEASE", tmp_path / "DUTS-TR",
+                       tmp_path / "context", CLASSES, SyntheticConfig(num_saliency=2))
     start = time.perf_counter()
     counts = _run(tmp_path)
     assert counts["train_aug"] + counts["val"] == 1200

@@ -6,11 +6,11 @@ import hashlib
 
 import pytest
 import yaml
+from httpserver import ArchiveServer
 
 from conftest import REPO, snakemake
-from httpserver import ArchiveServer
-from wsss.data.weights import download_weights, verify_weights
 from wsss.core.io import BadInputError
+from wsss.data.weights import download_weights, verify_weights
 
 
 @pytest.fixture

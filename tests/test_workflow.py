@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY, snakemake
-from wsss.data.datasets import read_labels_csv
 from wsss.core.io import read_id_list, read_label_png
+from wsss.data.datasets import read_labels_csv
 
 pytestmark = pytest.mark.slow
 

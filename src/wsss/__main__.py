@@ -11,17 +11,15 @@ import logging
 import sys
 from pathlib import Path
 
-
-
 # The embedded default: what `synthesize` writes without --config.
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 
 def _synthesize(args) -> None:
+    from wsss.config.load import load_config
+    from wsss.config.schema import from_section
     from wsss.data.layout import raw
     from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.config.schema import from_section
-    from wsss.config.load import load_config
 
     cfg = load_config(args.config or REPO_CONFIG)["dataset"]
     syn = from_section(SyntheticConfig, cfg["synthetic"])
@@ -30,9 +28,8 @@ def _synthesize(args) -> None:
 
 
 def _prepare(args) -> None:
-    from wsss.data.sources.voc import prepare_dataset
-
     from wsss.config.load import load_config
+    from wsss.data.sources.voc import prepare_dataset
 
     classes = load_config(args.config)["dataset"]["classes"]
     print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))
@@ -45,7 +42,7 @@ def _download(args) -> None:
 
 
 def _convert_mxnet(args) -> None:
-    from wsss.models.mxnet_params import convert_mxnet
+    from wsss.models.resnet38d import convert_mxnet
 
     print(f"{convert_mxnet(args.params, args.out)} tensors written to {args.out}")
 

@@ -1,6 +1,6 @@
-# Shared by every rule file: the registries, the prepared layout, the weights stage's records,
-# wildcard constraints, job sizes and the list of final targets. Each stage's own input functions
-# and targets sit at the top of its rule file; decisions that build no paths are wsss.config.plan's.
+# Shared by the whole workflow: the registries, the prepared layout, the weights stage's records,
+# wildcard constraints, job sizes and the list of final targets. Each stage's settings, input functions
+# and targets are in rules/inputs/<stage>.smk; decisions that build no paths are wsss.config.plan's.
 # NB for editors: snakemake --lint takes the word r-u-l-e, a space, then any text and a colon on one line, as a rule definition. Avoid that in comments of this file.
 import os
 import re

@@ -8,11 +8,6 @@ rule download_context:
     output:
         archive=f"{DOWNLOADS}/59_context_labels.tar.gz",
         labels=f"{DOWNLOADS}/59_labels.txt",
-    params:
-        url=CONTEXT["context_url"],
-        md5=CONTEXT["context_md5"],
-        labels_url=CONTEXT["context_labels_url"],
-        labels_md5=CONTEXT["context_labels_md5"],
     log:
         "logs/download_context/download_context.log",
     benchmark:
@@ -22,6 +17,11 @@ rule download_context:
     threads: job_threads("download_context")
     resources:
         **job_resources("download_context"),
+    params:
+        url=CONTEXT["context_url"],
+        md5=CONTEXT["context_md5"],
+        labels_url=CONTEXT["context_labels_url"],
+        labels_md5=CONTEXT["context_labels_md5"],
     script:
         "../scripts/download_context.py"
 

@@ -2,14 +2,10 @@
 # (layout.SHARED_DUTS). A source with a saliency set of its own (synthetic) writes SALIENCY_SET itself.
 
 
-
 rule download_duts:
     """Download DUTS-TR.zip (the saliency training set for real data): resumable, atomic."""
     output:
         archive=f"{DOWNLOADS}/DUTS-TR.zip",
-    params:
-        url=config["saliency"]["duts_url"],
-        md5=config["saliency"]["duts_md5"],
     log:
         "logs/download_duts/download_duts.log",
     benchmark:
@@ -19,6 +15,9 @@ rule download_duts:
     threads: job_threads("download_duts")
     resources:
         **job_resources("download_duts"),
+    params:
+        url=config["saliency"]["duts_url"],
+        md5=config["saliency"]["duts_md5"],
     script:
         "../scripts/download_duts.py"
 

@@ -6,89 +6,12 @@
 # CRF) on evaluation.pseudo_mask_split; deeplab/deeplab_crf = DeepLab's predictions on
 # evaluation.segmentation_split. Which stages each table covers is evaluation.tables; which tables
 # exist is the data source's (a COCO run has no boundary table).
-EVAL = config["evaluation"]
-# {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
-EVAL_STAGE_DIRS = {
-    "pseudo": "results/{variant}pseudo_masks/{method}",
-    "pseudo_crf": "results/pseudo_masks_crf/{method}",
-    "deeplab": "results/deeplab/{method}/pred",
-    "deeplab_crf": "results/deeplab/{method}/pred_crf",
-}
 
 
-def eval_pred_dir(wildcards):
-    """Input function: the prediction folder of one (stage, method)."""
-    return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method, variant=wildcards.get("variant", ""))
-
-
-def eval_ids(wildcards):
-    """Params function: the id list a (stage, method) is scored on."""
-    return prep(plan.eval_split(config, wildcards.stage))
-
-
-def eval_results(kind):
-    """The per-(stage, method) result files one table gathers (kind: miou, boundary, confusion_ratio);
-    a table the data source cannot feed stops the plan with one line saying why."""
-    if kind not in plan.tables(config) and kind in ("boundary", "confusion_ratio"):
-        if kind not in SOURCE.tables():
-            raise WorkflowError(SOURCE.missing_table(kind))
-        raise WorkflowError("results/tables/confusion_ratio.csv needs PASCAL-Context: set evaluation.context_md5 "
-                            "and evaluation.context_labels_md5 (config/README.md)")
-    return [
-        f"results/eval/{stage}/{method}/{kind}.json"
-        for stage in EVAL["tables"][kind]
-        for method in plan.eval_methods(config, stage)
-    ]
-
-
-def eval_grid_columns(split):
-    """(titles, folders) of the qualitative grid: `pseudo` (train split) or `deeplab` (val split)."""
-    if split == "pseudo":
-        shown = [m for m in config["methods"] if methods.method(m).grid]
-        cols = [(methods.method(m).label, "pseudo", m) for m in shown]
-        cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
-    else:
-        deeplab = plan.eval_methods(config, "deeplab")
-        cols = [(f"DeepLab ({m})", "deeplab", m) for m in deeplab]
-        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in deeplab if methods.method(m).grid_crf]
-    return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
-
-
-def eval_grid_params(wildcards):
-    """Params of figure_qualitative: column titles, the split's id list, requested ids, title."""
-    pseudo = wildcards.split == "pseudo"
-    return {
-        "titles": eval_grid_columns(wildcards.split)[0],
-        "ids_file": prep(plan.eval_split(config, "pseudo" if pseudo else "deeplab")),
-        "ids": EVAL["figure_ids_train"] if pseudo else EVAL["figure_ids_val"],
-        "title": "pseudo-masks (train split)" if pseudo else "DeepLab predictions (val split)",
-    }
-
-
-def eval_loss_csvs():
-    """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
-    runs = {}
-    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
-        runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
-    for c in plan.used_classifiers(config):
-        if c not in IMPORTED:
-            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
-    for m in plan.eval_methods(config, "deeplab"):
-        runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
-    return runs
-
-
-STAGE_TARGETS += [f"results/{kind}/{t}.{ext}" for t in plan.tables(config)
-                  for kind, ext in (("tables", "csv"), ("figures", "png"))]
-STAGE_TARGETS += [f"results/figures/qualitative_{g}.png" for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])]
-STAGE_TARGETS += ["results/figures/losses.png"] if eval_loss_csvs() else []
-# `make seeds` runs outside the DAG (12 full runs); once it has, the report shows its table too.
-STAGE_TARGETS += ["results/tables/seeds.csv"] if os.path.exists("results/bench/seeds_summary.csv") else []
+include: "inputs/evaluation.smk"
 
 
 report: "../report/workflow.rst"
-
-
 
 
 rule evaluate_miou:
@@ -99,21 +22,21 @@ rule evaluate_miou:
     output:
         matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
         summary="results/{variant}eval/{stage}/{method}/miou.json",
-    wildcard_constraints:
-        stage="|".join(plan.STAGES),
-    params:
-        gt=prep("masks"),
-        ids=eval_ids,
-        classes=prep("classes"),
     log:
         "logs/evaluate_miou/{variant}{stage}_{method}.log",
     benchmark:
         "benchmarks/evaluate_miou/{variant}{stage}_{method}.tsv"
+    wildcard_constraints:
+        stage="|".join(plan.STAGES),
     conda:
         ENV
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
+    params:
+        gt=prep("masks"),
+        ids=eval_ids,
+        classes=prep("classes"),
     script:
         "../scripts/evaluate_miou.py"
 
@@ -125,21 +48,21 @@ rule evaluate_boundary:
         prepared=PREP,
     output:
         summary="results/eval/{stage}/{method}/boundary.json",
-    wildcard_constraints:
-        stage="|".join(plan.STAGES),
-    params:
-        boundaries=prep("boundaries"),
-        ids=eval_ids,
-        tolerance=EVAL["boundary_tolerance"],
     log:
         "logs/evaluate_boundary/{stage}_{method}.log",
     benchmark:
         "benchmarks/evaluate_boundary/{stage}_{method}.tsv"
+    wildcard_constraints:
+        stage="|".join(plan.STAGES),
     conda:
         ENV
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
+    params:
+        boundaries=prep("boundaries"),
+        ids=eval_ids,
+        tolerance=EVAL["boundary_tolerance"],
     script:
         "../scripts/evaluate_boundary.py"
 
@@ -152,22 +75,22 @@ rule evaluate_confusion_ratio:
         context=SCENE_LABELS,
     output:
         summary="results/eval/{stage}/{method}/confusion_ratio.json",
-    wildcard_constraints:
-        stage="|".join(plan.STAGES),
-    params:
-        gt=prep("masks"),
-        ids=eval_ids,
-        classes=prep("classes"),
-        pairs=EVAL["confusion_pairs"],
     log:
         "logs/evaluate_confusion_ratio/{stage}_{method}.log",
     benchmark:
         "benchmarks/evaluate_confusion_ratio/{stage}_{method}.tsv"
+    wildcard_constraints:
+        stage="|".join(plan.STAGES),
     conda:
         ENV
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
+    params:
+        gt=prep("masks"),
+        ids=eval_ids,
+        classes=prep("classes"),
+        pairs=EVAL["confusion_pairs"],
     script:
         "../scripts/evaluate_confusion_ratio.py"
 
@@ -178,9 +101,7 @@ rule table_miou:
         results=eval_results("miou"),
     output:
         table=report("results/tables/miou.csv", caption="../report/miou.rst", category="Tables"),
-        per_class=report(
-            "results/tables/miou_per_class.csv", caption="../report/miou_per_class.rst", category="Tables"
-        ),
+        per_class=report("results/tables/miou_per_class.csv", caption="../report/miou_per_class.rst", category="Tables"),
     log:
         "logs/table_miou/table_miou.log",
     benchmark:
@@ -260,12 +181,12 @@ rule figure_table:
         table="results/tables/{table}.csv",
     output:
         figure=report("results/figures/{table}.png", caption="../report/fig_table.rst", category="Figures"),
-    wildcard_constraints:
-        table="miou|boundary|confusion_ratio",
     log:
         "logs/figure_table/{table}.log",
     benchmark:
         "benchmarks/figure_table/{table}.tsv"
+    wildcard_constraints:
+        table="miou|boundary|confusion_ratio",
     conda:
         ENV
     threads: job_threads("figure_table")
@@ -285,22 +206,22 @@ rule figure_qualitative:
         figure=report(
             "results/figures/qualitative_{split}.png", caption="../report/fig_qualitative.rst", category="Figures"
         ),
-    wildcard_constraints:
-        split="pseudo|deeplab",
-    params:
-        grid=eval_grid_params,
-        rows=EVAL["figure_count"],
-        images=prep("images"),
-        gt=prep("masks"),
     log:
         "logs/figure_qualitative/{split}.log",
     benchmark:
         "benchmarks/figure_qualitative/{split}.tsv"
+    wildcard_constraints:
+        split="pseudo|deeplab",
     conda:
         ENV
     threads: job_threads("figure_qualitative")
     resources:
         **job_resources("figure_qualitative"),
+    params:
+        grid=eval_grid_params,
+        rows=EVAL["figure_count"],
+        images=prep("images"),
+        gt=prep("masks"),
     script:
         "../scripts/figure_qualitative.py"
 
@@ -311,9 +232,6 @@ rule figure_losses:
         losses=list(eval_loss_csvs().values()),
     output:
         figure=report("results/figures/losses.png", caption="../report/fig_losses.rst", category="Figures"),
-    params:
-        labels=list(eval_loss_csvs()),
-        smooth=EVAL["loss_smoothing"],
     log:
         "logs/figure_losses/figure_losses.log",
     benchmark:
@@ -323,7 +241,8 @@ rule figure_losses:
     threads: job_threads("figure_losses")
     resources:
         **job_resources("figure_losses"),
+    params:
+        labels=list(eval_loss_csvs()),
+        smooth=EVAL["loss_smoothing"],
     script:
         "../scripts/figure_losses.py"
-
-

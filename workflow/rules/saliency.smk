@@ -2,27 +2,9 @@
 # train_aug + val image (results/saliency/maps), and its quality on a held-out split.
 # saliency.source precomputed replaces PFAN with a folder of maps the user already has, released
 # with the authors' maps.
-SAL = config["saliency"]
-SAL_MODEL = "results/saliency/pfan/model.pt"
-SAL_ID_LISTS = [prep("train_aug"), prep("val")]
-RELEASED_MAPS = f"{ROOT}/released_saliency"
-# The folder import_precomputed_saliency reads: the user's, or the released archive's maps.
-IMPORTED_MAPS = RELEASED_MAPS if SAL["source"] == "released" else SAL["precomputed_dir"]
 
 
-def saliency_model(wildcards=None):
-    """Input function: the PFAN model file inference uses (saliency.checkpoint skips training)."""
-    return SAL["checkpoint"] or SAL_MODEL
-
-
-def saliency_shards(wildcards=None):
-    """Input function of merge_saliency: every shard folder of PFAN inference."""
-    return [f"results/shards/saliency/{s}" for s in SHARDS]
-
-
-STAGE_TARGETS += ["results/saliency/maps"]
-if SAL["source"] == "pfan":
-    STAGE_TARGETS += ["results/tables/saliency.csv"]
+include: "inputs/saliency.smk"
 
 
 rule train_saliency:
@@ -33,6 +15,18 @@ rule train_saliency:
     output:
         model=SAL_MODEL,
         losses="results/saliency/pfan/loss.csv",
+    log:
+        "logs/train_saliency/train_saliency.log",
+    benchmark:
+        "benchmarks/train_saliency/train_saliency.tsv"
+    # The head of a run's critical path (saliency -> EPS classifier): before the baseline's jobs.
+    priority: 10
+    conda:
+        ENV
+    threads: job_threads("train_saliency")
+    resources:
+        **job_resources("train_saliency"),
+        gpu=GPU,
     params:
         model=SAL["model"],
         train=SAL["train"],
@@ -40,18 +34,6 @@ rule train_saliency:
         seed=config["seed"],
         device=config["device"],
         checkpoint="resources/checkpoints/saliency/pfan.pt",
-    log:
-        "logs/train_saliency/train_saliency.log",
-    benchmark:
-        "benchmarks/train_saliency/train_saliency.tsv"
-    conda:
-        ENV
-    threads: job_threads("train_saliency")
-    resources:
-        **job_resources("train_saliency"),
-        gpu=GPU,
-    # The head of a run's critical path (saliency -> EPS classifier): before the baseline's jobs.
-    priority: 10
     script:
         "../scripts/train_saliency.py"
 
@@ -65,24 +47,24 @@ if SAL["source"] == "pfan":
             prepared=PREP,
         output:
             maps=directory("results/shards/saliency/{shard}"),
-        params:
-            images=prep("images"),
-            id_lists=SAL_ID_LISTS,
-            num_shards=config["shards"],
-            device=config["device"],
-            batch_size=SAL["infer"]["batch_size"],
         log:
             "logs/infer_saliency/{shard}.log",
         benchmark:
             "benchmarks/infer_saliency/{shard}.tsv"
+        # On the critical path (saliency -> EPS classifier): as train_saliency.
+        priority: 10
         conda:
             ENV
         threads: job_threads("infer_saliency")
         resources:
             **job_resources("infer_saliency"),
             gpu=GPU,
-        # On the critical path (saliency -> EPS classifier): as train_saliency.
-        priority: 10
+        params:
+            images=prep("images"),
+            id_lists=SAL_ID_LISTS,
+            num_shards=config["shards"],
+            device=config["device"],
+            batch_size=SAL["infer"]["batch_size"],
         script:
             "../scripts/infer_saliency.py"
 
@@ -96,12 +78,12 @@ if SAL["source"] == "pfan":
             "logs/merge_saliency/merge_saliency.log",
         benchmark:
             "benchmarks/merge_saliency/merge_saliency.tsv"
+        priority: 10  # as infer_saliency
         conda:
             ENV
         threads: job_threads("merge_saliency")
         resources:
             **job_resources("merge_saliency"),
-        priority: 10  # as infer_saliency
         script:
             "../scripts/merge_shards.py"
 
@@ -116,8 +98,6 @@ if SAL["source"] == "released":
             prepared=PREP,
         output:
             maps=directory(RELEASED_MAPS),
-        params:
-            ids=prep("train_aug"),
         log:
             "logs/extract_released_saliency/extract_released_saliency.log",
         benchmark:
@@ -127,6 +107,8 @@ if SAL["source"] == "released":
         threads: job_threads("extract_released_saliency")
         resources:
             **job_resources("extract_released_saliency"),
+        params:
+            ids=prep("train_aug"),
         script:
             "../scripts/extract_released_saliency.py"
 
@@ -140,12 +122,6 @@ if SAL["source"] in ("precomputed", "released"):
             prepared=PREP,
         output:
             maps=directory("results/saliency/maps"),
-        params:
-            images=prep("images"),
-            id_lists=[prep("train_aug")] if SAL["source"] == "released" else SAL_ID_LISTS,
-            # the released archive may lack val maps: only the figures read them
-            optional_lists=[prep("val")] if SAL["source"] == "released" else [],
-            resize_mismatched=SAL["resize_mismatched"],
         log:
             "logs/import_precomputed_saliency/import_precomputed_saliency.log",
         benchmark:
@@ -155,6 +131,12 @@ if SAL["source"] in ("precomputed", "released"):
         threads: job_threads("import_precomputed_saliency")
         resources:
             **job_resources("import_precomputed_saliency"),
+        params:
+            images=prep("images"),
+            id_lists=[prep("train_aug")] if SAL["source"] == "released" else SAL_ID_LISTS,
+            # the released archive may lack val maps: only the figures read them
+            optional_lists=[prep("val")] if SAL["source"] == "released" else [],
+            resize_mismatched=SAL["resize_mismatched"],
         script:
             "../scripts/import_precomputed_saliency.py"
 
@@ -166,12 +148,6 @@ rule evaluate_saliency:
         duts=SALIENCY_SET,
     output:
         table="results/tables/saliency.csv",
-    params:
-        holdout=SAL["holdout"],
-        seed=config["seed"],
-        centre_sigma=SAL["centre_prior_sigma"],
-        device=config["device"],
-        batch_size=SAL["infer"]["batch_size"],
     log:
         "logs/evaluate_saliency/evaluate_saliency.log",
     benchmark:
@@ -182,5 +158,11 @@ rule evaluate_saliency:
     resources:
         **job_resources("evaluate_saliency"),
         gpu=GPU,
+    params:
+        holdout=SAL["holdout"],
+        seed=config["seed"],
+        centre_sigma=SAL["centre_prior_sigma"],
+        device=config["device"],
+        batch_size=SAL["infer"]["batch_size"],
     script:
         "../scripts/evaluate_saliency.py"

@@ -1,34 +1,9 @@
 # Segmentation stage: the dense CRF on the pseudo-masks (sharded, a process pool per shard),
 # DeepLab-v2 trained on the pseudo-masks of {method} (or on the ground truth, `gt`: the upper
 # bound) and its predictions on val with and without the CRF.
-DEEPLAB = config["deeplab"]
 
 
-def crf_maps_input(wildcards):
-    """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing."""
-    record = methods.method(wildcards.method)
-    return classifier_maps(wildcards.method) if settings.crf_unary(config, record) == "probs" else []
-
-
-def crf_shards(wildcards):
-    """Input function of merge_refine_crf: every shard folder of the method's CRF source (wsss.config.plan)."""
-    return [f"results/shards/pseudo_masks_crf/{plan.crf_source(config, wildcards.method)}/{s}" for s in SHARDS]
-
-
-def seg_masks_dir(method):
-    """The masks DeepLab trains on: the prepared ground truth, else the pseudo-masks (CRF-refined
-    ones when deeplab.train_on_crf)."""
-    if methods.method(method).is_ground_truth:
-        return prep("masks")
-    return f"results/pseudo_masks{'_crf' if DEEPLAB['train_on_crf'] else ''}/{method}"
-
-
-def seg_masks_input(wildcards):
-    """Input function of train_segmentation (the ground truth is inside PREP, already an input)."""
-    return [] if methods.method(wildcards.method).is_ground_truth else seg_masks_dir(wildcards.method)
-
-
-STAGE_TARGETS += [f"results/deeplab/{m}/{out}" for m in DEEPLAB["methods"] for out in ("pred", "pred_crf", "loss.csv")]
+include: "inputs/segmentation.smk"
 
 
 rule refine_crf:
@@ -39,24 +14,24 @@ rule refine_crf:
         maps=crf_maps_input,
     output:
         shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
+    log:
+        "logs/refine_crf/{method}_{shard}.log",
+    benchmark:
+        "benchmarks/refine_crf/{method}_{shard}.tsv"
     wildcard_constraints:
         method=MASK_METHODS,
+    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
+    conda:
+        ENV
+    threads: job_threads("refine_crf")
+    resources:
+        **job_resources("refine_crf"),
     params:
         ids=prep(plan.crf_split(config)),
         images=prep("images"),
         labels=prep("labels"),
         crf=lambda wildcards: settings.crf_refinement(config, methods.method(wildcards.method)),
         num_shards=config["shards"],
-    log:
-        "logs/refine_crf/{method}_{shard}.log",
-    benchmark:
-        "benchmarks/refine_crf/{method}_{shard}.tsv"
-    conda:
-        ENV
-    threads: job_threads("refine_crf")
-    resources:
-        **job_resources("refine_crf"),
-    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
     script:
         "../scripts/refine_crf.py"
 
@@ -67,18 +42,18 @@ rule merge_refine_crf:
         shards=crf_shards,
     output:
         merged=directory("results/pseudo_masks_crf/{method}"),
-    wildcard_constraints:
-        method=MASK_METHODS,
     log:
         "logs/merge_refine_crf/{method}.log",
     benchmark:
         "benchmarks/merge_refine_crf/{method}.tsv"
+    wildcard_constraints:
+        method=MASK_METHODS,
+    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
     conda:
         ENV
     threads: job_threads("merge_refine_crf")
     resources:
         **job_resources("merge_refine_crf"),
-    priority: lambda wildcards: plan.crf_priority(config, wildcards.method)
     script:
         "../scripts/merge_shards.py"
 
@@ -92,6 +67,17 @@ rule train_segmentation:
     output:
         model="results/deeplab/{method}/model.pt",
         loss="results/deeplab/{method}/loss.csv",
+    log:
+        "logs/train_segmentation/{method}.log",
+    benchmark:
+        "benchmarks/train_segmentation/{method}.tsv"
+    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
+    conda:
+        ENV
+    threads: job_threads("train_segmentation")
+    resources:
+        **job_resources("train_segmentation"),
+        gpu=GPU,
     params:
         ids=prep("train_aug"),
         images=prep("images"),
@@ -103,17 +89,6 @@ rule train_segmentation:
         deeplab=settings.deeplab_training(config),
         seed=config["seed"],
         device=config["device"],
-    log:
-        "logs/train_segmentation/{method}.log",
-    benchmark:
-        "benchmarks/train_segmentation/{method}.tsv"
-    conda:
-        ENV
-    threads: job_threads("train_segmentation")
-    resources:
-        **job_resources("train_segmentation"),
-        gpu=GPU,
-    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
     script:
         "../scripts/train_segmentation.py"
 
@@ -126,21 +101,21 @@ rule infer_segmentation:
     output:
         pred=directory("results/deeplab/{method}/pred"),
         pred_crf=directory("results/deeplab/{method}/pred_crf"),
-    params:
-        ids=prep("val"),
-        images=prep("images"),
-        inference=settings.deeplab_inference(config),
-        device=config["device"],
     log:
         "logs/infer_segmentation/{method}.log",
     benchmark:
         "benchmarks/infer_segmentation/{method}.tsv"
+    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
     conda:
         ENV
     threads: job_threads("infer_segmentation")
     resources:
         **job_resources("infer_segmentation"),
         gpu=GPU,
-    priority: lambda wildcards: plan.deeplab_priority(wildcards.method)
+    params:
+        ids=prep("val"),
+        images=prep("images"),
+        inference=settings.deeplab_inference(config),
+        device=config["device"],
     script:
         "../scripts/infer_segmentation.py"

@@ -8,19 +8,19 @@ rule download_weights:
     """Download {file} (weights.files: HTTP resumable, or Google Drive through gdown) and check its checksum."""
     output:
         weights=f"{WEIGHTS_DIR}/{{file}}",
-    params:
-        entry=lambda wildcards: WEIGHTS[wildcards.file],
-    wildcard_constraints:
-        file=WEIGHTS_RE,
     log:
         "logs/download_weights/{file}.log",
     benchmark:
         "benchmarks/download_weights/{file}.tsv"
+    wildcard_constraints:
+        file=WEIGHTS_RE,
     conda:
         ENV
     threads: job_threads("download_weights")
     resources:
         **job_resources("download_weights"),
+    params:
+        entry=lambda wildcards: WEIGHTS[wildcards.file],
     script:
         "../scripts/download_weights.py"
 
@@ -31,18 +31,18 @@ rule verify_weights:
         weights=f"{WEIGHTS_DIR}/{{file}}",
     output:
         record=f"{WEIGHTS_DIR}/.verified/{{file}}.json",
-    params:
-        entry=lambda wildcards: WEIGHTS[wildcards.file],
-    wildcard_constraints:
-        file=WEIGHTS_RE,
     log:
         "logs/verify_weights/{file}.log",
     benchmark:
         "benchmarks/verify_weights/{file}.tsv"
+    wildcard_constraints:
+        file=WEIGHTS_RE,
     conda:
         ENV
     threads: job_threads("verify_weights")
     resources:
         **job_resources("verify_weights"),
+    params:
+        entry=lambda wildcards: WEIGHTS[wildcards.file],
     script:
         "../scripts/verify_weights.py"

@@ -1,7 +1,7 @@
 """Rule ablation_saliency: generated saliency maps (ground truth or centre prior) for the saliency ablation."""
 
-from wsss.stages.ablation import ablation_saliency
 from wsss.core.runlog import log_to
+from wsss.stages.ablation import ablation_saliency
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

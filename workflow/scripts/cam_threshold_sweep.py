@@ -1,7 +1,7 @@
 """Rule cam_threshold_sweep: mIoU of cam pseudo-masks per background threshold (results/tables/cam_thresholds.csv)."""
 
-from wsss.stages.pseudo_masks import cam_threshold_sweep
 from wsss.core.runlog import log_to
+from wsss.stages.pseudo_masks import cam_threshold_sweep
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

@@ -1,7 +1,7 @@
 """Rule download_context: checksummed, resumable download of the PASCAL-Context labels."""
 
-from wsss.data.pascal_context import download_context
 from wsss.core.runlog import log_to
+from wsss.data.pascal_context import download_context
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

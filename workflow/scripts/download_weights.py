@@ -1,7 +1,7 @@
 """Rule download_weights: one weights file, fetched and checksummed (wsss.data.weights)."""
 
-from wsss.data.weights import download_weights
 from wsss.core.runlog import log_to
+from wsss.data.weights import download_weights
 
 with log_to(snakemake.log[0]):
     e = snakemake.params.entry

@@ -1,7 +1,7 @@
 """Snakemake script: class-agnostic boundary P/R/F1 of one (method, stage) prediction folder."""
 
-from wsss.stages.evaluation import EvalLabel, evaluate_boundary
 from wsss.core.runlog import log_to
+from wsss.stages.evaluation import EvalLabel, evaluate_boundary
 
 with log_to(snakemake.log[0]):
     evaluate_boundary(

@@ -1,7 +1,7 @@
 """Snakemake script: confusion ratio m_{k,c} and target IoU of one (method, stage) prediction folder."""
 
-from wsss.stages.evaluation import EvalLabel, evaluate_confusion_ratio
 from wsss.core.runlog import log_to
+from wsss.stages.evaluation import EvalLabel, evaluate_confusion_ratio
 
 with log_to(snakemake.log[0]):
     evaluate_confusion_ratio(

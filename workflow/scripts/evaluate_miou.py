@@ -1,7 +1,7 @@
 """Snakemake script: confusion matrix + mIoU summary of one (method, stage) prediction folder."""
 
-from wsss.stages.evaluation import EvalLabel, evaluate_miou
 from wsss.core.runlog import log_to
+from wsss.stages.evaluation import EvalLabel, evaluate_miou
 
 with log_to(snakemake.log[0]):
     evaluate_miou(

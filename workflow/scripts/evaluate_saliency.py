@@ -2,9 +2,9 @@
 
 import torch
 
-from wsss.stages.infer_saliency import evaluate_saliency
 from wsss.core.device import claim_gpus
 from wsss.core.runlog import log_to
+from wsss.stages.infer_saliency import evaluate_saliency
 
 with log_to(snakemake.log[0]):
     claim_gpus(snakemake.resources.get("gpu", 0))

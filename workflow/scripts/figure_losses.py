@@ -1,7 +1,7 @@
 """Snakemake script: training-loss curves of every training run (from the loop's loss CSVs)."""
 
-from wsss.stages.figures import figure_losses
 from wsss.core.runlog import log_to
+from wsss.stages.figures import figure_losses
 
 with log_to(snakemake.log[0]):
     figure_losses(

@@ -1,7 +1,7 @@
 """Snakemake script: qualitative grid (image, ground truth, saliency, one column per prediction folder)."""
 
-from wsss.stages.figures import pick_ids, figure_qualitative
 from wsss.core.runlog import log_to
+from wsss.stages.figures import figure_qualitative, pick_ids
 
 with log_to(snakemake.log[0]):
     params = snakemake.params

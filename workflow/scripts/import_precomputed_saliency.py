@@ -1,7 +1,7 @@
 """Rule import_precomputed_saliency: check user-supplied saliency maps into results/saliency/maps."""
 
-from wsss.stages.infer_saliency import import_precomputed_saliency
 from wsss.core.runlog import log_to
+from wsss.stages.infer_saliency import import_precomputed_saliency
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

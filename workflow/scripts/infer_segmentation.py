@@ -1,8 +1,8 @@
 """Rule infer_segmentation: DeepLab predictions on val, with and without the dense CRF."""
 
-from wsss.stages.infer_segmentation import infer_segmentation
 from wsss.core.device import claim_gpus
 from wsss.core.runlog import log_to
+from wsss.stages.infer_segmentation import infer_segmentation
 
 with log_to(snakemake.log[0]):
     claim_gpus(snakemake.resources.get("gpu", 0))

@@ -1,8 +1,8 @@
 """Rule make_pseudo_masks: the pseudo-masks of one registered method for the train_aug ids."""
 
-from wsss.stages.pseudo_masks import make_pseudo_masks
 from wsss.core.runlog import log_to
 from wsss.methods import method
+from wsss.stages.pseudo_masks import make_pseudo_masks
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

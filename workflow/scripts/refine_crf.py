@@ -1,7 +1,7 @@
 """Rule refine_crf: dense CRF over one shard of the pseudo-masks (a process pool of `threads`)."""
 
-from wsss.stages.crf import refine_crf
 from wsss.core.runlog import log_to
+from wsss.stages.crf import refine_crf
 
 with log_to(snakemake.log[0]):
     refine_crf(

@@ -2,8 +2,8 @@
 
 import torch
 
-from wsss.core.distributed import relaunched_under_torchrun
 from wsss.core.device import claim_gpus
+from wsss.core.distributed import relaunched_under_torchrun
 from wsss.core.runlog import log_to
 from wsss.stages.train_saliency import train_saliency
 

@@ -1,7 +1,7 @@
 """Rule train_segmentation: DeepLab-v2 on the pseudo-masks of {method} (or the ground truth, `gt`)."""
 
-from wsss.core.distributed import relaunched_under_torchrun
 from wsss.core.device import claim_gpus
+from wsss.core.distributed import relaunched_under_torchrun
 from wsss.core.runlog import log_to
 from wsss.stages.train_segmentation import train_segmentation
 

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from wsss.data import layout
 import yaml
 
 from wsss.config.schema import merge, section_defaults, weights_table
 from wsss.core.errors import BadInputError
+from wsss.data import layout
 
 # Snakemake 9 (snakemake/cli.py, parse_config) tries, per `--config KEY=VALUE`, int(), float(),
 # "True"/"False", then yaml.load(VALUE, Loader=BaseLoader), then str. BaseLoader resolves no

@@ -113,6 +113,8 @@ def from_section(cls, section: dict | None, ignore=(), **override):
 
 # ---------------------------------------------------------------------------- config/README.md
 def _type_name(node: dict) -> str:
+    if "$ref" in node:  # a shared definition: "#/definitions/job" reads as "job"
+        return node["$ref"].rsplit("/", 1)[-1]
     if "oneOf" in node:
         return " or ".join(_type_name(n) for n in node["oneOf"])
     t = node.get("type", "any")

@@ -22,12 +22,7 @@ from pathlib import Path
 _RUN = r"(^|/)results/(ablation/[^/]+-[^/]+/)?"
 RULES: list[tuple[str, list[tuple[str, str]]]] = [
     (r"(^|/)prepared(/|$)", [("prepare_dataset", "")]),
-    (r"(^|/)VOCdevkit(/|$)", [("extract_voc", "VOC 2012 data"), ("synthesize_dataset", "dataset.source synthetic")]),
-    (r"(^|/)benchmark_RELEASE(/|$)", [("extract_sbd", "SBD data"),
-                                      ("synthesize_dataset", "dataset.source synthetic")]),
-    (r"(^|/)DUTS-TR(/|$)", [("extract_duts", "real DUTS-TR"), ("synthesize_dataset", "dataset.source synthetic")]),
-    (r"(^|/)VOCtrainval_11-May-2012\.tar$", [("download_voc", "")]),
-    (r"(^|/)benchmark\.tgz$", [("download_sbd", "")]),
+    (r"(^|/)DUTS-TR(/|$)", [("extract_duts", "real DUTS-TR")]),
     (r"(^|/)DUTS-TR\.zip$", [("download_duts", "")]),
     (r"(^|/)results/shards/saliency(/|$)", [("infer_saliency", "")]),
     (r"(^|/)results/saliency/maps(/|$)", [("infer_saliency", "saliency.source pfan"),
@@ -43,6 +38,17 @@ RULES: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 _COMPILED = [(re.compile(p), rules) for p, rules in RULES]
+
+
+def register_hint(pattern: str, rule: str, when: str = "") -> None:
+    """Add `rule` as a writer of the paths matching `pattern` (a data source's raw folders and
+    archives: wsss.data.sources registers its record's hints); a known pattern gets one more rule."""
+    for compiled, rules in _COMPILED:
+        if compiled.pattern == pattern:
+            if (rule, when) not in rules:
+                rules.append((rule, when))
+            return
+    _COMPILED.insert(0, (re.compile(pattern), [(rule, when)]))
 
 
 def rules_for(path: str | os.PathLike) -> list[tuple[str, str]]:

@@ -175,26 +175,25 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
     return read_gray_u8(path).astype(np.float32) / 255.0
 
 
-def read_gray_u8(path: str | os.PathLike) -> np.ndarray:
-    """An 8-bit grey PNG as its stored values, (H, W) uint8 (`read_gray_png` divides them by 255)."""
+def _read_as(path: str | os.PathLike, mode: str, what: str, missing_fix: str = "") -> np.ndarray:
+    """A PIL-decoded file converted to `mode`, as uint8; a missing or broken file names its fix."""
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("L"), dtype=np.uint8)
+            return np.asarray(img.convert(mode), dtype=np.uint8)
     except FileNotFoundError:
-        raise BadInputError(f"{path}: map is missing; {rerun_hint(path)}") from None
+        raise BadInputError(f"{path}: {what} is missing; {missing_fix}{rerun_hint(path)}") from None
     except OSError as err:
-        raise BadInputError(f"{path}: cannot decode PNG ({err}); {rerun_hint(path)}") from err
+        raise BadInputError(f"{path}: cannot decode {what} ({err}); {rerun_hint(path)}") from err
+
+
+def read_gray_u8(path: str | os.PathLike) -> np.ndarray:
+    """An 8-bit grey PNG as its stored values, (H, W) uint8 (`read_gray_png` divides them by 255)."""
+    return _read_as(path, "L", "map")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: image is missing; check dataset.root, or {rerun_hint(path)}") from None
-    except OSError as err:
-        raise BadInputError(f"{path}: cannot decode image ({err}); {rerun_hint(path)}") from err
+    return _read_as(path, "RGB", "image", "check dataset.root, or ")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:

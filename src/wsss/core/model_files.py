@@ -7,11 +7,10 @@ rebuild the network, so inference never needs the training config.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
-
-from pathlib import Path
 
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, atomic_path

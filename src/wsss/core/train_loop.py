@@ -22,7 +22,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from wsss.core.device import place_model, resolve_device
-from wsss.core.distributed import barrier, dist_env, init_distributed, is_distributed, is_main_process
+from wsss.core.distributed import barrier, dist_env, init_distributed, is_distributed
 from wsss.core.io import BadInputError, atomic_path
 
 log = logging.getLogger("wsss.train")
@@ -266,7 +266,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
     """Train `model` for cfg.iterations steps (resuming from `checkpoint`); return the bare model.
 
     `step(model, batch)` gets the (possibly DDP-wrapped) model and a batch on the device (plus
-    `batch["_step"]`, the 0-based global step as an int) and returns a dict of scalar tensors with key 'loss'; the loop does backward, optimizer and
+    `batch["_step"]`, the 0-based global step as an int) and returns a dict of scalar tensors with key
+    'loss'; the loop does backward, optimizer and
     scheduler steps. The optimizer and scheduler must be built on `model`'s parameters.
     """
     device = resolve_device(cfg.device)

@@ -46,14 +46,6 @@ def normalize(image: np.ndarray) -> torch.Tensor:
     return t.sub_(_MEAN).div_(_STD)  # in place: the same values as (t - mean) / std, no temporaries
 
 
-def denormalize(image: torch.Tensor) -> np.ndarray:
-    """Inverse of `normalize`: (3, H, W) tensor → (H, W, 3) uint8."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    x = (image.detach().cpu().float() * std + mean).clamp(0, 1).mul(255).round()
-    return x.byte().permute(1, 2, 0).numpy()
-
-
 @dataclass
 class TrainTransform:
     """Training augmentation: random long-side resize, flip, colour jitter (image only), random crop.

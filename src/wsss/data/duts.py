@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wsss.core.io import BadInputError, read_gray_png, read_image
 from wsss.data.datasets import normalize
 from wsss.data.layout import DUTS
-from wsss.core.io import BadInputError, read_gray_png, read_image
 
 IMAGE_DIR, MASK_DIR = DUTS["images"], DUTS["masks"]  # the DUTS layout (wsss.data.layout)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wsss.data.download import download, md5sum
 from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_label_png
+from wsss.data.download import download, md5sum
 
 log = logging.getLogger("wsss.context")
 

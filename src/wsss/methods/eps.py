@@ -51,5 +51,6 @@ def eps_mask(data: dict, saliency: np.ndarray | None, params: dict) -> np.ndarra
 
 EPS = register_classifier(Classifier("eps", background_map=True, trains_on_saliency=True,
                                      loss="wsss.methods.eps_loss:eps_step", settings=EpsSettings))
-register_method(Method("eps", "EPS", "eps", pseudo_mask="wsss.methods.eps:eps_mask", mask_keys=("eps_rule", "threshold"),
+register_method(Method("eps", "EPS", "eps", pseudo_mask="wsss.methods.eps:eps_mask",
+                       mask_keys=("eps_rule", "threshold"),
                        crf_unary="probs", grid_crf=True))

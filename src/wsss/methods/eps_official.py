@@ -46,7 +46,7 @@ def official_maps(model, image: np.ndarray, present: Sequence[int], scales: Sequ
                   flip: bool = True) -> np.ndarray:
     """Summed foreground maps (K, H, W) float32 of the `present` classes, in the order given.
 
-    `model`: a LocalizationClassifier (`method` eps or cam, `num_classes`) returning its maps;
+    `model`: a LocalizationClassifier (`background_map`: eps; else cam, `num_classes`) returning its maps;
     `image`: (H, W, 3) uint8 RGB. Not normalised: `official_eps_mask` does that.
     """
     image = np.ascontiguousarray(image, dtype=np.uint8)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from wsss.core.io import IGNORE_INDEX, BadInputError, read_label_png
-from wsss.metrics.confusion_matrix import ConfusionMatrix
 from wsss.core.parallel import chunks, map_chunks
+from wsss.metrics.confusion_matrix import ConfusionMatrix
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def _confusion_ratio_chunk(args: tuple) -> tuple[ConfusionRatioCounts, Confusion
     return counts, cm
 
 
-def evaluate_confusion_ratio_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, context_dir: str | os.PathLike,
+def evaluate_confusion_ratio_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
+                                  context_dir: str | os.PathLike,
                           ids: list[str], pairs: list[Pair], num_classes: int,
                           processes: int = 1) -> tuple[ConfusionRatioCounts, ConfusionMatrix]:
     """Confusion-ratio counts and the confusion matrix (for the target IoU) over the same ids."""

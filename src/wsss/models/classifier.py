@@ -133,7 +133,7 @@ def load_classifier(path: str | os.PathLike) -> tuple[LocalizationClassifier, di
     cfg = obj["config"]
     try:
         m = {**cfg["model"], "pretrained": None}  # the trained weights follow: fetch nothing
-        # files written before the key was named for what it is call it "method"
+        # model files written before this key was named "classifier" call it "method"
         model = build_classifier(classifier(cfg.get("classifier", cfg.get("method"))), len(cfg["class_names"]), **m)
         model.load_state_dict(obj["model"])
     except (KeyError, RuntimeError, ValueError) as err:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
 from wsss.models.caffe_resnet import CaffeResNetBackbone, caffe_key_map, is_deeplab_pytorch_layout
-from wsss.config.schema import schema_defaults
 
 log = logging.getLogger("wsss.deeplab")
 

@@ -220,37 +220,3 @@ def mxnet_to_resnet38d(arrays: dict[str, np.ndarray | None], source: str | os.Pa
     for key in [k for k in state if k.endswith(".running_mean")]:
         state[key[: -len("running_mean")] + "num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
     return state
-
-
-def check_resnet38d_state(state: dict, source: str | os.PathLike) -> None:
-    """BadInputError naming `source` unless `state` has exactly resnet38d's keys and shapes."""
-    import torch
-
-    from wsss.models.resnet38d import ResNet38d
-
-    with torch.device("meta"):  # shapes only: no 500 MB of weights allocated
-        expected = {k: tuple(v.shape) for k, v in ResNet38d().state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
-    if missing or unexpected or wrong:
-        raise BadInputError(f"{source}: not ResNet-38d (model A1) weights: missing {missing[:3]}, unexpected "
-                            f"{unexpected[:3]}, wrong shapes {wrong[:3]}; give "
-                            "ilsvrc-cls_rna-a1_cls1000_ep-0001.params")
-
-
-def convert_mxnet(in_params: str | os.PathLike, out_pth: str | os.PathLike) -> int:
-    """Convert the MXNet ResNet-38 `.params` to a torch state dict in the resnet38d layout.
-
-    The result loads with strict=True into `ResNet38d`. Written atomically; returns the number of
-    tensors written.
-    """
-    import torch
-
-    from wsss.core.io import atomic_path
-
-    state = mxnet_to_resnet38d(read_params(in_params), source=in_params)
-    check_resnet38d_state(state, in_params)
-    with atomic_path(out_pth) as tmp:
-        torch.save(state, tmp)
-    return len(state)

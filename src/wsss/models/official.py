@@ -18,7 +18,6 @@ import shutil
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from wsss.core.io import BadInputError, atomic_path
 
@@ -72,11 +71,6 @@ def project_to_official(state: dict) -> dict:
         else:
             raise ValueError(f"'{key}' is neither backbone.* nor head.weight; not a LocalizationClassifier state")
     return out
-
-
-def init_head_like_official(model: nn.Module) -> None:
-    """Initialise the 1×1 head as the official fc8: xavier-uniform, no bias."""
-    nn.init.xavier_uniform_(model.head.weight)
 
 
 def _sha1(path: Path) -> str:

@@ -18,12 +18,16 @@ stage 2 are not trained (`frozen_blocks`).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from wsss.core.io import BadInputError, atomic_path
+from wsss.models.mxnet_params import mxnet_to_resnet38d, read_params
 
 log = logging.getLogger("wsss.models")
 
@@ -175,15 +179,11 @@ def fill_bn_counters(state: dict, model: nn.Module) -> dict:
 def load_resnet38d_weights(model: ResNet38d, weights: str | Path) -> None:
     """Load ImageNet weights strictly: an MXNet `.params` file (ademxapp's
     ilsvrc-cls_rna-a1_cls1000_ep-0001.params) or a torch file in the resnet38d key layout."""
-    from wsss.core.io import BadInputError
-
     weights = Path(weights)
     if not weights.exists():
         raise BadInputError(f"{weights}: ResNet-38d weights file is missing; fix classifier.pretrained "
                             "(the ImageNet .params file or a .pth from `wsss convert-mxnet`)")
     if weights.suffix == ".params":
-        from wsss.models.mxnet_params import mxnet_to_resnet38d, read_params
-
         state = mxnet_to_resnet38d(read_params(weights), source=weights)
     else:
         try:
@@ -208,3 +208,29 @@ def load_resnet38d_weights(model: ResNet38d, weights: str | Path) -> None:
             "converted .pth); a trained official EPS/cls checkpoint goes through "
             "wsss.models.official.import_official_checkpoint instead")
     log.info("loaded ResNet-38d weights from %s", weights)
+
+
+def check_resnet38d_state(state: dict, source: str | os.PathLike) -> None:
+    """BadInputError naming `source` unless `state` has exactly resnet38d's keys and shapes."""
+    with torch.device("meta"):  # shapes only: no 500 MB of weights allocated
+        expected = {k: tuple(v.shape) for k, v in ResNet38d().state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
+    if missing or unexpected or wrong:
+        raise BadInputError(f"{source}: not ResNet-38d (model A1) weights: missing {missing[:3]}, unexpected "
+                            f"{unexpected[:3]}, wrong shapes {wrong[:3]}; give "
+                            "ilsvrc-cls_rna-a1_cls1000_ep-0001.params")
+
+
+def convert_mxnet(in_params: str | os.PathLike, out_pth: str | os.PathLike) -> int:
+    """Convert the MXNet ResNet-38 `.params` to a torch state dict in the resnet38d layout.
+
+    The result loads with strict=True into `ResNet38d`. Written atomically; returns the number of
+    tensors written.
+    """
+    state = mxnet_to_resnet38d(read_params(in_params), source=in_params)
+    check_resnet38d_state(state, in_params)
+    with atomic_path(out_pth) as tmp:
+        torch.save(state, tmp)
+    return len(state)

@@ -26,10 +26,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_dir, load_maps, read_image, read_label_png, write_label_png
-from wsss.methods.cam import with_background_plane
-from wsss.core.parallel import run_each
 from wsss.config.schema import from_section, schema_defaults
+from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_dir, load_maps, read_image, read_label_png, write_label_png
+from wsss.core.parallel import run_each
+from wsss.methods.cam import with_background_plane
 
 log = logging.getLogger("wsss.stages.crf")
 

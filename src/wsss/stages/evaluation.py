@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsss.core.io import BadInputError, read_id_list, write_json
-from wsss.metrics import evaluate_boundaries, evaluate_confusion_ratio_dirs, evaluate_dirs, read_scene_classes, resolve_pairs
+from wsss.metrics import (
+    evaluate_boundaries,
+    evaluate_confusion_ratio_dirs,
+    evaluate_dirs,
+    read_scene_classes,
+    resolve_pairs,
+)
 
 log = logging.getLogger("wsss.stages.evaluation")
 

@@ -16,7 +16,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from wsss.core.io import BadInputError, atomic_path, read_gray_png, read_id_list, read_image, read_label_png, voc_palette  # noqa: E402
+from wsss.core.io import (  # noqa: E402
+    BadInputError,
+    atomic_path,
+    read_gray_png,
+    read_id_list,
+    read_image,
+    read_label_png,
+    voc_palette,
+)
 from wsss.stages.tables import STAGES  # noqa: E402
 
 _PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)

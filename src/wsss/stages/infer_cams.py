@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.data.datasets import WSSSDataset
+from wsss.config.schema import from_section, schema_defaults
 from wsss.core.device import place_model, resolve_device
 from wsss.core.io import atomic_dir, read_id_list, save_maps
 from wsss.core.sharding import shard_ids
+from wsss.data.datasets import WSSSDataset
 from wsss.models.classifier import load_classifier
-from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.cams")
 
@@ -76,8 +76,8 @@ def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInfe
 def save_official(path: Path, model, image_path: Path, present: list[int], cfg: CamInferConfig) -> None:
     """The official protocol's maps of one image, divided by their per-class max (+1e-5) as the
     official code does, stored with an `official` flag (float16 like every map file)."""
-    from wsss.methods.eps_official import NORM_EPSILON, official_maps
     from wsss.core.io import read_image
+    from wsss.methods.eps_official import NORM_EPSILON, official_maps
 
     summed = official_maps(model, read_image(image_path), present, cfg.scales, cfg.flip)
     peak = summed.reshape(len(summed), -1).max(axis=1) if len(summed) else np.zeros(0)

@@ -16,18 +16,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wsss.data.datasets import normalize
-from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
-from wsss.data.layout import link_or_copy
 from wsss.core.device import place_model, resolve_device
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_id_list, read_image, write_gray_png
-from wsss.metrics.saliency import SaliencyScores, centre_prior
-from wsss.models.pfan import PFAN, build_pfan
-from wsss.data.saliency_maps import find_map, read_saliency_map
+from wsss.core.model_files import load_model
 from wsss.core.parallel import chunks, map_chunks
 from wsss.core.sharding import shard_ids
-from wsss.core.model_files import load_model
+from wsss.data.datasets import normalize
+from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
+from wsss.data.layout import link_or_copy
+from wsss.data.saliency_maps import find_map, read_saliency_map
+from wsss.metrics.saliency import SaliencyScores, centre_prior
+from wsss.models.pfan import PFAN, build_pfan
 
 log = logging.getLogger("wsss.saliency")
 
@@ -207,7 +207,8 @@ def extract_released_saliency(archive: str | os.PathLike, ids_file: str | os.Pat
         best = max(counts, key=counts.get) if counts else raw
         missing = [i for i in ids if not (Path(best) / f"{i}.png").is_file()]
         if missing:
-            raise BadInputError(f"{archive}: its map folder ({Path(best).relative_to(raw) if counts[best] else 'none'}) "
+            found = Path(best).relative_to(raw) if counts[best] else "none"
+            raise BadInputError(f"{archive}: its map folder ({found}) "
                                 f"lacks {len(missing)} of {len(ids)} ids (e.g. {', '.join(missing[:max_listed])}); "
                                 "is it the archive for this dataset? Re-download it, or use saliency.source: pfan")
         with atomic_dir(out_dir) as tmp:

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.stages.crf import crf_config, refine_probs_job
-from wsss.core.parallel import make_pool
 from wsss.core.device import place_model, resolve_device
 from wsss.core.io import atomic_dir, read_id_list, write_label_png
-from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
 from wsss.core.model_files import load_model
+from wsss.core.parallel import make_pool
+from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
+from wsss.stages.crf import crf_config, refine_probs_job
 
 log = logging.getLogger("wsss.segmentation")
 

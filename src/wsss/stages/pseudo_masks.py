@@ -12,12 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.core.io import BadInputError, atomic_dir, atomic_path, load_maps, read_gray_png, read_id_list, \
-    read_label_png, write_label_png
+from wsss.core.io import (
+    BadInputError,
+    atomic_dir,
+    atomic_path,
+    load_maps,
+    read_gray_png,
+    read_id_list,
+    read_label_png,
+    write_label_png,
+)
+from wsss.core.parallel import chunks, map_chunks
 from wsss.methods import Method, resolve
 from wsss.methods.cam import normalized_cams, voc_labels
 from wsss.metrics.confusion_matrix import ConfusionMatrix
-from wsss.core.parallel import chunks, map_chunks
 
 log = logging.getLogger("wsss.stages.pseudo_masks")
 

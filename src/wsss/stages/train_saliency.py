@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
+from wsss.config.schema import from_section, schema_defaults
+from wsss.core.distributed import is_main_process
+from wsss.core.model_files import discard_checkpoint, save_model
+from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, list_duts, split_duts
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
-from wsss.core.distributed import is_main_process
-from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
-from wsss.core.model_files import discard_checkpoint, save_model
-from wsss.config.schema import from_section, schema_defaults
 
 log = logging.getLogger("wsss.saliency")
 

@@ -12,19 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_path, read_id_list
-from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
-from wsss.core.distributed import is_main_process
-from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
-from wsss.core.model_files import discard_checkpoint, save_model
 from wsss.config.schema import from_section, schema_defaults
+from wsss.core.distributed import is_main_process
+from wsss.core.io import IGNORE_INDEX, atomic_path, read_id_list
+from wsss.core.model_files import discard_checkpoint, save_model
+from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
+from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
 
 log = logging.getLogger("wsss.segmentation")
 

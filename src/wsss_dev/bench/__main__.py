@@ -7,9 +7,8 @@ import argparse
 import sys
 
 from wsss.config.load import load_config
-
-from wsss_dev.bench.harness import run_bench
 from wsss.core.runlog import log_to
+from wsss_dev.bench.harness import run_bench
 
 
 def main(argv: list[str] | None = None) -> int:

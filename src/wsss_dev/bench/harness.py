@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wsss.methods import CLASSIFIERS
-from wsss.data.layout import PREPARED
 from wsss.core.io import atomic_path, read_id_list, read_label_png, write_gray_png
+from wsss.data.layout import PREPARED
+from wsss.methods import CLASSIFIERS
 
 log = logging.getLogger("wsss_dev.bench")
 
@@ -52,12 +52,12 @@ def _sync(device: torch.device) -> None:
 def bench_cam_inference(prepared: Path, cfg: dict, images: int, device: str) -> list[dict]:
     """Images/s of multi-scale + flip localization-map inference (randomly initialised EPS model:
     throughput does not depend on the weights)."""
-    from wsss.data.datasets import WSSSDataset, read_labels_csv
-    from wsss.core.device import resolve_device
-    from wsss.stages.infer_cams import CamInferConfig, multiscale_maps
     from wsss.config.schema import from_section
     from wsss.config.settings import cam_inference
+    from wsss.core.device import resolve_device
+    from wsss.data.datasets import WSSSDataset, read_labels_csv
     from wsss.models.classifier import build_classifier
+    from wsss.stages.infer_cams import CamInferConfig, multiscale_maps
 
     dev = resolve_device(device)
     class_names, _ = read_labels_csv(prepared / PREPARED["labels"])
@@ -92,8 +92,8 @@ def _saliency_from_masks(prepared: Path, ids: list[str], out: Path) -> None:
 
 def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> list[dict]:
     """Iterations/s of the classifier (EPS) and of DeepLab, each a short run of the shared loop."""
-    from wsss.core.device import resolve_device
     from wsss.config.settings import classifier_training, deeplab_training
+    from wsss.core.device import resolve_device
     from wsss.stages.train_classifier import train_classifier
     from wsss.stages.train_segmentation import train_segmentation
 
@@ -106,7 +106,8 @@ def bench_training(prepared: Path, cfg: dict, iterations: int, device: str) -> l
         section = classifier_training(cfg["classifier"], CLASSIFIERS["eps"])  # as the rule reads it
         section["train"].update(iterations=iterations, checkpoint_every=0)
         t0 = time.perf_counter()
-        train_classifier(CLASSIFIERS["eps"], prepared / PREPARED["images"], prepared / PREPARED["labels"], ids_file, tmp / "cls.pt", section,
+        train_classifier(CLASSIFIERS["eps"], prepared / PREPARED["images"], prepared / PREPARED["labels"], ids_file,
+                         tmp / "cls.pt", section,
                          saliency_dir=tmp / "saliency", loss_csv=tmp / "cls.csv", seed=0, device=device)
         seconds = time.perf_counter() - t0
         rows.append({"stage": "train_classifier_eps", "device": device_name, "iterations": iterations,

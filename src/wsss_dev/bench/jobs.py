@@ -34,8 +34,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from wsss.data.layout import PREPARED
 from wsss.core.io import atomic_path, read_id_list, write_id_list
+from wsss.data.layout import PREPARED
 
 JOBS = ("train_saliency", "train_classifier", "infer_cams", "train_segmentation")
 
@@ -120,11 +120,11 @@ def measure(run: Callable[[int], None], warmup: int, steps: int) -> dict:
 def make_dataset(root: Path, image_size: int, num_images: int, processes: int = 1) -> Path:
     """A synthetic dataset of `num_images` training images of `image_size` px (VOC: at most 500 px)
     in the prepared layout, its DUTS-layout saliency set and ground-truth-foreground saliency maps."""
-    from wsss_dev.bench.harness import _saliency_from_masks
-    from wsss.data.sources.voc import prepare_dataset
-    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.config.schema import REPO
     from wsss.config.load import load_config
+    from wsss.config.schema import REPO
+    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources.voc import prepare_dataset
+    from wsss_dev.bench.harness import _saliency_from_masks
 
     embedded = load_config(REPO / "config" / "config.yaml")  # the embedded default's classes and scenes
     base = SyntheticConfig(**{**embedded["dataset"]["synthetic"], "seed": 0})
@@ -148,9 +148,9 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
     Training runs at learning rate 0: from random weights (with frozen, identity BatchNorm) the
     paper's recipes diverge within a step or two, and a step costs the same at any rate (SGD
     still computes and applies its update)."""
-    from wsss.stages.infer_cams import infer_cams
     from wsss.config.settings import cam_inference, classifier_training, deeplab_training
     from wsss.methods import CLASSIFIERS
+    from wsss.stages.infer_cams import infer_cams
     from wsss.stages.train_classifier import train_classifier
     from wsss.stages.train_saliency import train_saliency
     from wsss.stages.train_segmentation import train_segmentation
@@ -169,7 +169,8 @@ def _runners(cfg: dict, prepared: Path, tmp: Path, amp: bool, device: str) -> di
         section = classifier_training(copy.deepcopy(cfg["classifier"]), CLASSIFIERS["eps"])
         section["model"]["pretrained"] = None
         section["train"].update(iterations=n, checkpoint_every=0, log_every=0, amp=amp, lr=0.0)
-        train_classifier(CLASSIFIERS["eps"], images, labels, ids, tmp / "cls.pt", section, saliency_dir=tmp.parent / "saliency",
+        train_classifier(CLASSIFIERS["eps"], images, labels, ids, tmp / "cls.pt", section,
+                         saliency_dir=tmp.parent / "saliency",
                          seed=0, device=device)
 
     def cams(n: int) -> None:
@@ -213,8 +214,8 @@ def bench_jobs(cfg: dict, out_csv: str | os.PathLike, *, jobs=JOBS, image_size: 
                warmup: int = 3, iterations: int = 20, cam_images: int = 20, num_train_aug: int = 10582,
                margin: float = 1.5) -> pd.DataFrame:
     """Measure every job of `jobs` under `cfg` (AMP on and off on CUDA); write one CSV row each."""
-    from wsss_dev.bench.harness import machine_info
     from wsss.core.device import resolve_device
+    from wsss_dev.bench.harness import machine_info
 
     device = cfg.get("device", "auto")
     on_cuda = resolve_device(device).type == "cuda"
@@ -259,7 +260,8 @@ def suggested_config(table: pd.DataFrame, cfg: dict) -> dict:
             continue
         amp = bool(section.get("amp", True)) and bool(rows["amp"].any())
         row = rows[rows["amp"] == amp].iloc[0]
-        jobs[job] = {"threads": job_size(cfg, job)["threads"], "mem_mb": int(row["mem_mb"]), "runtime": int(row["runtime"])}
+        jobs[job] = {"threads": job_size(cfg, job)["threads"], "mem_mb": int(row["mem_mb"]),
+                     "runtime": int(row["runtime"])}
     return {"jobs": jobs}
 
 
@@ -268,9 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
-    from wsss.core.runlog import log_to
-    from wsss.config.schema import REPO
     from wsss.config.load import load_config
+    from wsss.core.runlog import log_to
 
     ap = argparse.ArgumentParser(prog="python -m wsss_dev.bench.jobs", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="config/voc12.yaml", help="the config whose jobs to size")

@@ -10,9 +10,6 @@ rule synthesize_dataset:
         sbd=directory(layout.raw(ROOT, "sbd")),
         duts=directory(SALIENCY_SET),
         context=directory(SCENE_LABELS),
-    params:
-        classes=config["dataset"]["classes"],
-        synthetic=config["dataset"]["synthetic"],
     log:
         "logs/synthesize_dataset/synthesize_dataset.log",
     benchmark:
@@ -22,6 +19,9 @@ rule synthesize_dataset:
     threads: job_threads("synthesize_dataset")
     resources:
         **job_resources("synthesize_dataset"),
+    params:
+        classes=config["dataset"]["classes"],
+        synthetic=config["dataset"]["synthetic"],
     script:
         "../../scripts/synthesize_dataset.py"
 

@@ -7,9 +7,6 @@ rule download_voc:
     """Download VOCtrainval_11-May-2012.tar: resumable, checksummed, atomic."""
     output:
         archive=f"{DOWNLOADS}/VOCtrainval_11-May-2012.tar",
-    params:
-        url=VOC["voc_url"],
-        md5=VOC["voc_md5"],
     log:
         "logs/download_voc/download_voc.log",
     benchmark:
@@ -19,6 +16,9 @@ rule download_voc:
     threads: job_threads("download_voc")
     resources:
         **job_resources("download_voc"),
+    params:
+        url=VOC["voc_url"],
+        md5=VOC["voc_md5"],
     script:
         "../../scripts/download.py"
 
@@ -27,9 +27,6 @@ rule download_sbd:
     """Download SBD's benchmark.tgz: resumable, checksummed, atomic."""
     output:
         archive=f"{DOWNLOADS}/benchmark.tgz",
-    params:
-        url=VOC["sbd_url"],
-        md5=VOC["sbd_md5"],
     log:
         "logs/download_sbd/download_sbd.log",
     benchmark:
@@ -39,6 +36,9 @@ rule download_sbd:
     threads: job_threads("download_sbd")
     resources:
         **job_resources("download_sbd"),
+    params:
+        url=VOC["sbd_url"],
+        md5=VOC["sbd_md5"],
     script:
         "../../scripts/download.py"
 
@@ -49,8 +49,6 @@ rule extract_voc:
         archive=rules.download_voc.output.archive,
     output:
         folder=directory(layout.raw(ROOT, "voc")),
-    params:
-        member="VOCdevkit",
     log:
         "logs/extract_voc/extract_voc.log",
     benchmark:
@@ -60,6 +58,8 @@ rule extract_voc:
     threads: job_threads("extract_voc")
     resources:
         **job_resources("extract_voc"),
+    params:
+        member="VOCdevkit",
     script:
         "../../scripts/extract.py"
 
@@ -70,8 +70,6 @@ rule extract_sbd:
         archive=rules.download_sbd.output.archive,
     output:
         folder=directory(layout.raw(ROOT, "sbd")),
-    params:
-        member="benchmark_RELEASE",
     log:
         "logs/extract_sbd/extract_sbd.log",
     benchmark:
@@ -81,6 +79,8 @@ rule extract_sbd:
     threads: job_threads("extract_sbd")
     resources:
         **job_resources("extract_sbd"),
+    params:
+        member="benchmark_RELEASE",
     script:
         "../../scripts/extract.py"
 

@@ -9,19 +9,19 @@ rule prepare_dataset:
         sbd=layout.raw(ROOT, "sbd"),
     output:
         prepared=directory(PREP),
-    params:
-        classes=config["dataset"]["classes"],
     log:
         "logs/prepare_dataset/prepare_dataset.log",
     benchmark:
         "benchmarks/prepare_dataset/prepare_dataset.tsv"
+    # Before train_saliency: queued behind it, this 2-thread job would wait for PFAN's whole training
+    # while the second core idles, and the classifiers would wait for it.
+    priority: 20
     conda:
         ENV
     threads: job_threads("prepare_dataset")
     resources:
         **job_resources("prepare_dataset"),
-    # Before train_saliency: queued behind it, this 2-thread job waited for PFAN's whole training
-    # while the second core idled, and the classifiers waited for it.
-    priority: 20
+    params:
+        classes=config["dataset"]["classes"],
     script:
         "../../scripts/prepare_voc_layout.py"

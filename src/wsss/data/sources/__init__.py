@@ -25,6 +25,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wsss.core.hints import register_hint
+
 RULES_DIR = Path(__file__).resolve().parents[4] / "workflow" / "rules" / "sources"
 
 
@@ -39,6 +41,8 @@ class Source:
     heldout: bool = False
     # method -> train pseudo-mask mIoU (%) of the authors' released classifier, as they published it
     released_train_miou: dict[str, float] = field(default_factory=dict)
+    # (path regex, rule, when) of the source's raw files, for the "regenerate with" hints of errors
+    hints: tuple[tuple[str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.scene_labels not in ("pascal_context", "own", None):
@@ -69,6 +73,8 @@ SYNTHETIC_CLASSES = ("train", "boat", "ball", "box", "kite", "star")
 
 def register_source(record: Source) -> Source:
     SOURCES[record.name] = record
+    for pattern, rule, when in record.hints:
+        register_hint(pattern, rule, when)
     return record
 
 
@@ -80,13 +86,19 @@ def source(name: str) -> Source:
                          "(wsss.data.sources; docs/architecture.md, 'Add a dataset')") from None
 
 
+VOC_RAW = r"(^|/)VOCdevkit(/|$)", r"(^|/)benchmark_RELEASE(/|$)"
 register_source(Source("voc", str(RULES_DIR / "voc.smk"), VOC_CLASSES, boundaries=True,
                        scene_labels="pascal_context", saliency_set="duts", heldout=True,
                        # halbielee/EPS README, "Pretrained models": train pseudo-mask mIoU of the
                        # released VOC 2012 checkpoints
-                       released_train_miou={"cam": 47.05, "eps": 69.22}))
+                       released_train_miou={"cam": 47.05, "eps": 69.22},
+                       hints=((VOC_RAW[0], "extract_voc", "VOC 2012 data"), (VOC_RAW[1], "extract_sbd", "SBD data"),
+                              (r"(^|/)VOCtrainval_11-May-2012\.tar$", "download_voc", ""),
+                              (r"(^|/)benchmark\.tgz$", "download_sbd", ""))))
 register_source(Source("synthetic", str(RULES_DIR / "synthetic.smk"), SYNTHETIC_CLASSES, boundaries=True,
-                       scene_labels="own", saliency_set="own", heldout=True))
+                       scene_labels="own", saliency_set="own", heldout=True,
+                       hints=tuple((p, "synthesize_dataset", "dataset.source synthetic")
+                                   for p in (*VOC_RAW, r"(^|/)DUTS-TR(/|$)"))))
 
 
 def _load_plugins() -> None:

@@ -1,0 +1,66 @@
+# The classifier stage's settings, input functions and final targets (its rules: rules/classifier.smk; kept
+# apart because snakemake --lint wants rules and functions in separate files).
+CLS = config["classifier"]
+# Classifiers given as files (classifier.checkpoint) are imported; the others are trained.
+IMPORTED = plan.imported_classifiers(config)
+TRAINED_RE = "|".join(c for c in methods.CLASSIFIERS if c not in IMPORTED) or NONE
+IMPORTED_RE = "|".join(IMPORTED) or NONE
+SWEEP_RE = "|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep) or NONE
+
+
+def classifier_maps(method, variant=""):
+    """The localization-map folder a pseudo-mask method reads: its classifier's (of a variant run)."""
+    return f"results/{variant}cams/{methods.method(method).classifier}"
+
+
+def variant_saliency(variant):
+    """The saliency maps a run trains on: the workflow's, or a saliency ablation point's own."""
+    source = ablation.point_saliency(variant)
+    return f"results/ablation/saliency_maps/{source}" if source else "results/saliency/maps"
+
+
+def classifier_saliency_input(wildcards):
+    """Input function of train_classifier: the saliency maps, for a classifier that trains on them."""
+    trains_on = methods.classifier(wildcards.classifier).trains_on_saliency
+    return variant_saliency(wildcards.variant) if trains_on else []
+
+
+def classifier_training(wildcards):
+    """Params of train_classifier: what this classifier's training reads, with an ablation point's setting."""
+    section = ablation.point_section(CLS, wildcards.variant)
+    return settings.classifier_training(section, methods.classifier(wildcards.classifier))
+
+
+def cams_shards(wildcards):
+    """Input function of merge_cams: every shard folder of one classifier's maps."""
+    return [f"results/{wildcards.variant}shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
+
+
+def pseudo_mask_cams_input(wildcards):
+    return classifier_maps(wildcards.method, wildcards.get("variant", ""))
+
+
+def pseudo_mask_saliency_input(wildcards):
+    """The saliency maps, for a method whose pseudo-mask rule reads them (cam_sal); a variant's own."""
+    return variant_saliency(wildcards.variant) if methods.method(wildcards.method).needs_saliency else []
+
+
+def released_checkpoints_input(wildcards):
+    """Input function of released_checkpoints: the table compares with what the authors published
+    for this dataset, so a source without published numbers stops the plan saying so."""
+    if not SOURCE.released_train_miou:
+        raise WorkflowError(
+            f"results/tables/released_checkpoints.csv compares imported classifiers with the authors' published "
+            f"numbers for the dataset; data source {SOURCE.name!r} has none (wsss.data.sources)"
+        )
+    return "results/tables/miou.csv"
+
+
+def chain_priority(wildcards):
+    """Jobs downstream of the saliency-trained classifier first (wsss.config.plan)."""
+    name = wildcards.get("classifier")
+    return plan.chain_priority(name) if name is not None else plan.method_priority(wildcards.method)
+
+
+STAGE_TARGETS += [f"results/pseudo_masks/{m}" for m in config["methods"]]
+STAGE_TARGETS += [f"results/tables/{m}_thresholds.csv" for m in config["methods"] if methods.method(m).threshold_sweep]

@@ -1,0 +1,85 @@
+# The evaluation stage's settings, input functions and final targets (its rules: rules/evaluation.smk; kept
+# apart because snakemake --lint wants rules and functions in separate files).
+EVAL = config["evaluation"]
+# {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
+EVAL_STAGE_DIRS = {
+    "pseudo": "results/{variant}pseudo_masks/{method}",
+    "pseudo_crf": "results/pseudo_masks_crf/{method}",
+    "deeplab": "results/deeplab/{method}/pred",
+    "deeplab_crf": "results/deeplab/{method}/pred_crf",
+}
+
+
+def eval_pred_dir(wildcards):
+    """Input function: the prediction folder of one (stage, method)."""
+    return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method, variant=wildcards.get("variant", ""))
+
+
+def eval_ids(wildcards):
+    """Params function: the id list a (stage, method) is scored on."""
+    return prep(plan.eval_split(config, wildcards.stage))
+
+
+def eval_results(kind):
+    """The per-(stage, method) result files one table gathers (kind: miou, boundary, confusion_ratio);
+    a table the data source cannot feed stops the plan with one line saying why."""
+    if kind not in plan.tables(config) and kind in ("boundary", "confusion_ratio"):
+        if kind not in SOURCE.tables():
+            raise WorkflowError(SOURCE.missing_table(kind))
+        raise WorkflowError(
+            "results/tables/confusion_ratio.csv needs PASCAL-Context: set evaluation.context_md5 "
+            "and evaluation.context_labels_md5 (config/README.md)"
+        )
+    return [
+        f"results/eval/{stage}/{method}/{kind}.json"
+        for stage in EVAL["tables"][kind]
+        for method in plan.eval_methods(config, stage)
+    ]
+
+
+def eval_grid_columns(split):
+    """(titles, folders) of the qualitative grid: `pseudo` (train split) or `deeplab` (val split)."""
+    if split == "pseudo":
+        shown = [m for m in config["methods"] if methods.method(m).grid]
+        cols = [(methods.method(m).label, "pseudo", m) for m in shown]
+        cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
+    else:
+        deeplab = plan.eval_methods(config, "deeplab")
+        cols = [(f"DeepLab ({m})", "deeplab", m) for m in deeplab]
+        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in deeplab if methods.method(m).grid_crf]
+    return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
+
+
+def eval_grid_params(wildcards):
+    """Params of figure_qualitative: column titles, the split's id list, requested ids, title."""
+    pseudo = wildcards.split == "pseudo"
+    return {
+        "titles": eval_grid_columns(wildcards.split)[0],
+        "ids_file": prep(plan.eval_split(config, "pseudo" if pseudo else "deeplab")),
+        "ids": EVAL["figure_ids_train"] if pseudo else EVAL["figure_ids_val"],
+        "title": "pseudo-masks (train split)" if pseudo else "DeepLab predictions (val split)",
+    }
+
+
+def eval_loss_csvs():
+    """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
+    runs = {}
+    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
+        runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
+    for c in plan.used_classifiers(config):
+        if c not in IMPORTED:
+            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
+    for m in plan.eval_methods(config, "deeplab"):
+        runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
+    return runs
+
+
+STAGE_TARGETS += [
+    f"results/{kind}/{t}.{ext}" for t in plan.tables(config) for kind, ext in (("tables", "csv"), ("figures", "png"))
+]
+STAGE_TARGETS += [
+    f"results/figures/qualitative_{g}.png" for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])
+]
+STAGE_TARGETS += ["results/figures/losses.png"] if eval_loss_csvs() else []
+# `make seeds` runs outside the DAG (12 full runs); once it has, the report shows its table too.
+STAGE_TARGETS += ["results/tables/seeds.csv"] if os.path.exists("results/bench/seeds_summary.csv") else []

@@ -1,0 +1,30 @@
+# The segmentation stage's settings, input functions and final targets (its rules: rules/segmentation.smk; kept
+# apart because snakemake --lint wants rules and functions in separate files).
+DEEPLAB = config["deeplab"]
+
+
+def crf_maps_input(wildcards):
+    """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing."""
+    record = methods.method(wildcards.method)
+    return classifier_maps(wildcards.method) if settings.crf_unary(config, record) == "probs" else []
+
+
+def crf_shards(wildcards):
+    """Input function of merge_refine_crf: every shard folder of the method's CRF source (wsss.config.plan)."""
+    return [f"results/shards/pseudo_masks_crf/{plan.crf_source(config, wildcards.method)}/{s}" for s in SHARDS]
+
+
+def seg_masks_dir(method):
+    """The masks DeepLab trains on: the prepared ground truth, else the pseudo-masks (CRF-refined
+    ones when deeplab.train_on_crf)."""
+    if methods.method(method).is_ground_truth:
+        return prep("masks")
+    return f"results/pseudo_masks{'_crf' if DEEPLAB['train_on_crf'] else ''}/{method}"
+
+
+def seg_masks_input(wildcards):
+    """Input function of train_segmentation (the ground truth is inside PREP, already an input)."""
+    return [] if methods.method(wildcards.method).is_ground_truth else seg_masks_dir(wildcards.method)
+
+
+STAGE_TARGETS += [f"results/deeplab/{m}/{out}" for m in DEEPLAB["methods"] for out in ("pred", "pred_crf", "loss.csv")]
