@@ -214,7 +214,7 @@ class DeepLab(nn.Module):
                 "head_bias": [c.bias for c in head]}
 
 
-DeepLabV2 = DeepLab  # the name other modules and tests import (it built v2 only before)
+DeepLabV2 = DeepLab  # the v2-only name that tests and callers outside this package import
 
 
 def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
