@@ -66,7 +66,8 @@ def test_param_groups_partition_parameters():
     groups = model.param_groups()
     ids = [id(p) for g in groups.values() for p in g]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
-    assert len(groups["aspp_bias"]) == 3 and all(p.dim() == 1 for p in groups["aspp_bias"])
+    assert len(groups["head_bias"]) == 3 and all(p.dim() == 1 for p in groups["head_bias"])
+    assert not groups["backbone_bias"]  # its convs have none: no fourth optimizer group
     opt = seg.build_optimizer(model, seg.SegTrainConfig(lr=1e-3))
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-3, 1e-2, 2e-2])
 

@@ -104,6 +104,7 @@ _BRANCH = {"reduce": ("conv1", "bn1"), "conv3x3": ("conv2", "bn2"), "increase": 
 _BLOCK_KEY = re.compile(r"layer([2-5])\.block(\d+)\.(reduce|conv3x3|increase|shortcut)\.(conv|bn)\.(\w+)")
 _STEM_KEY = re.compile(r"layer1\.conv1\.(conv|bn)\.(\w+)")
 _ASPP_KEY = re.compile(r"aspp\.c(\d+)\.(weight|bias)")
+_FC_KEY = re.compile(r"fc\.(weight|bias)")
 
 
 def is_deeplab_pytorch_layout(keys) -> bool:
@@ -111,10 +112,11 @@ def is_deeplab_pytorch_layout(keys) -> bool:
 
 
 def caffe_key_map(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Translate deeplab-pytorch's state dict of DeepLab-v2 ResNet-101 into this project's key
+    """Translate deeplab-pytorch's state dict of DeepLab-v2 or -v1 ResNet-101 into this project's key
     names; returns (mapped state dict, keys dropped). Layout (deeplab-pytorch: convert.py
     `translate_layer_name`, libs/models/resnet.py `_Stem`/`_ResLayer`/`_Bottleneck`/`_ConvBnReLU`,
-    libs/models/deeplabv2.py `DeepLabV2`/`_ASPP`, libs/models/msc.py `MSC`):
+    libs/models/deeplabv2.py `DeepLabV2`/`_ASPP`, libs/models/deeplabv1.py `DeepLabV1`,
+    libs/models/msc.py `MSC`):
 
     - an optional `base.` prefix: the MSC wrapper (`MSC.base`) of DeepLabV2_ResNet101_MSC files
       (`deeplabv2_resnet101_msc-*.pth`); the COCO init file (`deeplabv1_resnet101-coco.pth`, a
@@ -125,15 +127,18 @@ def caffe_key_map(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
       branches `reduce` / `conv3x3` / `increase` / `shortcut` (block1 only) each `.conv.weight`
       (no bias) + `.bn.*` → `conv1`/`bn1`, `conv2`/`bn2`, `conv3`/`bn3`, `downsample.0`/`downsample.1`;
     - ASPP `aspp.c{0..3}.{weight,bias}` (3x3, one per rate 6/12/18/24) → `aspp.branches.{i}.*`;
-    - dropped: `fc.*` (DeepLabV1's 1x1 COCO classifier) and `num_batches_tracked` (BatchNorm
-      bookkeeping FrozenBatchNorm2d lacks).
+    - DeepLabV1's 1x1 classifier `fc.{weight,bias}` (91 COCO classes in the init file) →
+      `classifier.*`, the head of `deeplab.variant: v1` (libs/models/deeplabv1.py);
+    - dropped: `num_batches_tracked` (BatchNorm bookkeeping FrozenBatchNorm2d lacks).
     Any other key is kept under its name, so a strict load reports it as unexpected.
     """
     out, dropped = {}, []
     for key, value in sd.items():
         k = key.removeprefix("base.")
-        if k.endswith("num_batches_tracked") or k.startswith("fc."):
+        if k.endswith("num_batches_tracked"):
             dropped.append(key)
+        elif m := _FC_KEY.fullmatch(k):
+            out[f"classifier.{m[1]}"] = value
         elif m := _STEM_KEY.fullmatch(k):
             out[f"backbone.{'conv1' if m[1] == 'conv' else 'bn1'}.{m[2]}"] = value
         elif m := _BLOCK_KEY.fullmatch(k):

@@ -21,6 +21,7 @@ from wsss.metrics import (
     read_scene_classes,
     resolve_pairs,
 )
+from wsss.metrics.per_image import evaluate_dirs_per_image
 
 log = logging.getLogger("wsss.stages.evaluation")
 
@@ -48,13 +49,20 @@ def _check_dir(pred_dir: str | os.PathLike, ids: list[str]) -> None:
 
 
 def evaluate_miou(pred_dir: str, gt_dir: str, ids_file: str, classes_file: str, out_matrix: str,
-                          out_json: str, label: EvalLabel, processes: int = 1) -> dict:
-    """mIoU & co. of one prediction folder; writes the confusion matrix (.npz) and a summary JSON."""
+                  out_json: str, label: EvalLabel, processes: int = 1, out_per_image: str | None = None) -> dict:
+    """mIoU & co. of one prediction folder; writes the confusion matrix (.npz) and a summary JSON,
+    and with `out_per_image` each image's matrix (wsss.metrics.per_image, sparse .npz: what a paired
+    bootstrap resamples), the summed matrix then being their sum."""
     ids = read_id_list(ids_file)
     _check_dir(pred_dir, ids)
     names = ["background"] + read_class_names(classes_file)
     start = time.perf_counter()
-    cm = evaluate_dirs(pred_dir, gt_dir, ids, len(names), processes)
+    if out_per_image is None:
+        cm = evaluate_dirs(pred_dir, gt_dir, ids, len(names), processes)
+    else:
+        per_image = evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes)
+        per_image.save(out_per_image)
+        cm = per_image.total()
     log.info("%s/%s: %d images in %.2f s with %d processes: mIoU %.4f", label.stage, label.method, len(ids),
              time.perf_counter() - start, processes, cm.miou())
     cm.save(out_matrix)

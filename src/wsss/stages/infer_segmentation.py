@@ -25,17 +25,17 @@ from wsss.core.device import place_model, resolve_device
 from wsss.core.io import atomic_dir, read_id_list, write_label_png
 from wsss.core.model_files import load_model
 from wsss.core.parallel import make_pool
-from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
+from wsss.models.deeplab import DeepLab, DeepLabModelConfig
 from wsss.stages.crf import crf_config, refine_probs_job
 
 log = logging.getLogger("wsss.segmentation")
 
 
-def load_deeplab(path: str | os.PathLike) -> tuple[DeepLabV2, dict]:
+def load_deeplab(path: str | os.PathLike) -> tuple[DeepLab, dict]:
     """Rebuild a trained DeepLab from `save_model`'s file (architecture from its run config)."""
     obj = load_model(path)
     cfg = obj["config"]
-    model = DeepLabV2(cfg["num_classes"], DeepLabModelConfig(**cfg["model"]))
+    model = DeepLab(cfg["num_classes"], DeepLabModelConfig(**cfg["model"]))
     model.load_state_dict(obj["model"])
     return model.eval(), cfg
 

@@ -1,9 +1,10 @@
-"""DeepLab-v2 training on pseudo-masks (or the ground truth, as an upper bound).
+"""DeepLab training on pseudo-masks (or the ground truth, as an upper bound).
 
 The recipe of DeepLab-v2 / EPS on VOC (config/voc12.yaml): SGD, momentum 0.9, weight decay
-5e-4, lr 2.5e-4 with 10x on the ASPP weights and 20x on its biases (Caffe's lr_mult; its
-biases also have decay_mult 0), poly decay with power 0.9, batch 10, crop 321, random scale
-0.5-1.5 and flip, pixels labelled 255 ignored. Iterations, checkpoint/resume, AMP, DDP and
+5e-4, lr 2.5e-4 with 10x on the head's weights (ASPP, or DeepLab-v1's classifier) and 20x on
+its biases (Caffe's lr_mult; those biases also have decay_mult 0, as VGG-16's conv biases, whose
+lr_mult is 2), poly decay with power 0.9, batch 10, crop 321, random scale 0.5-1.5 and flip,
+pixels labelled 255 ignored. Iterations, checkpoint/resume, AMP, DDP and
 the loss CSV are the shared loop's (wsss.core.train_loop).
 """
 
@@ -35,8 +36,9 @@ class SegTrainConfig(TrainingRecipe):
     crop_size: int
     scale_range: list[int] | None    # random long side, pixels (None: no rescaling)
     flip: bool
-    aspp_weight_lr_mult: float       # Caffe's lr_mult of the ASPP weights (10)
+    aspp_weight_lr_mult: float       # Caffe's lr_mult of the head's weights (ASPP, or v1's classifier: 10)
     aspp_bias_lr_mult: float         # ... and biases (20; their decay_mult is 0)
+    backbone_bias_lr_mult: float     # ... of the backbone's conv biases (VGG-16's: 2, decay_mult 0; ResNets have none)
 
 
 def split_config(settings: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
@@ -50,11 +52,15 @@ def split_config(settings: dict) -> tuple[DeepLabModelConfig, SegTrainConfig]:
 
 def build_optimizer(model, cfg: SegTrainConfig) -> torch.optim.SGD:
     groups = model.param_groups()
-    return torch.optim.SGD([
+    param_groups = [
         {"params": groups["backbone"], "lr": cfg.lr},
-        {"params": groups["aspp_weight"], "lr": cfg.lr * cfg.aspp_weight_lr_mult},
-        {"params": groups["aspp_bias"], "lr": cfg.lr * cfg.aspp_bias_lr_mult, "weight_decay": 0.0},
-    ], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        {"params": groups["head_weight"], "lr": cfg.lr * cfg.aspp_weight_lr_mult},
+        {"params": groups["head_bias"], "lr": cfg.lr * cfg.aspp_bias_lr_mult, "weight_decay": 0.0},
+    ]
+    if groups["backbone_bias"]:  # a group only where there are such biases: the optimizer state stays as it was
+        param_groups.append({"params": groups["backbone_bias"], "lr": cfg.lr * cfg.backbone_bias_lr_mult,
+                             "weight_decay": 0.0})
+    return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def segmentation_loss(logits: torch.Tensor | list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:

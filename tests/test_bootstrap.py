@@ -1,0 +1,172 @@
+"""Paired bootstrap over images (wsss.metrics.bootstrap) on crafted matrices with known answers, and
+the per-image confusion matrices the evaluation keeps for it (wsss.metrics.per_image)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from wsss.core.io import BadInputError, write_id_list, write_label_png
+from wsss.metrics import ConfusionMatrix, evaluate_dirs
+from wsss.metrics.bootstrap import (
+    class_stats,
+    miou_of_stats,
+    paired_bootstrap,
+    paired_bootstrap_files,
+    paired_bootstrap_stats,
+    resample_counts,
+)
+from wsss.metrics.per_image import PerImageConfusion, evaluate_dirs_per_image
+from wsss.stages.evaluation import EvalLabel, evaluate_miou
+
+
+def random_matrices(rng, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image gt x pred counts touching a few classes each, and pixels predicted 255."""
+    m = np.zeros((n, k, k), np.int64)
+    for i in range(n):
+        for c in rng.choice(k, size=3, replace=False):
+            m[i, c, c] = rng.integers(50, 500)
+            m[i, c, rng.integers(k)] += rng.integers(0, 100)
+    return m, rng.integers(0, 20, (n, k)) * (rng.random((n, k)) < 0.2)
+
+
+def test_identical_methods_give_a_zero_width_interval_at_zero():
+    m, ignored = random_matrices(np.random.default_rng(0), 60, 6)
+    result = paired_bootstrap(m, m, ignored, ignored, resamples=1000, seed=3)
+    assert (result.difference.estimate, result.difference.low, result.difference.high) == (0.0, 0.0, 0.0)
+    assert result.a == result.b and result.a.low < result.a.estimate < result.a.high  # each mIoU does vary
+    assert result.resamples == 1000 and result.images == 60 and result.level == 0.95
+
+
+def test_a_constant_per_image_gap_is_that_gap():
+    """Every image of a is a multiple of A and of b the same multiple of B: whatever the resample,
+    a's mIoU is mIoU(A) and b's mIoU(B) (IoU is a ratio of counts), so the interval is the gap itself."""
+    a_cm = np.array([[50, 5, 0], [4, 30, 6], [0, 2, 20]])
+    b_cm = np.array([[40, 10, 5], [10, 20, 10], [3, 4, 15]])
+    scale = np.random.default_rng(1).integers(1, 9, 40)[:, None, None]
+    result = paired_bootstrap(scale * a_cm, scale * b_cm, resamples=500, seed=0)
+    gap = ConfusionMatrix(3, a_cm).miou() - ConfusionMatrix(3, b_cm).miou()
+    assert result.difference.estimate == pytest.approx(gap, abs=1e-15)
+    assert result.difference.low == pytest.approx(gap, abs=1e-15) == result.difference.high
+    assert result.a.low == result.a.high == pytest.approx(ConfusionMatrix(3, a_cm).miou(), abs=1e-15)
+
+
+def test_two_images_by_hand():
+    """N = 2: a resample holds image 1 twice, both once or image 2 twice (probabilities 1/4, 1/2, 1/4),
+    so with 1,000 resamples the 2.5th/97.5th percentiles are the smallest/largest of three values.
+    a: M1 = [[3,1],[0,4]]: IoU 3/(4+3-3) = 3/4 and 4/(4+5-4) = 4/5, mIoU 31/40;
+       M2 = [[2,2],[1,1]]: IoU 2/5 and 1/4, mIoU 13/40;  M1 + M2 = [[5,3],[1,5]]: IoU 5/9, 5/9, mIoU 5/9.
+    b: B1 = [[4,0],[0,4]]: mIoU 1;  B2 = [[4,0],[2,0]]: IoU 4/6 and 0/2, mIoU 1/3;
+       B1 + B2 = [[8,0],[2,4]]: IoU 8/10 and 4/6, mIoU 11/15.
+    a - b: 31/40 - 1 = -9/40, 5/9 - 11/15 = -8/45, 13/40 - 1/3 = -1/120."""
+    a = np.array([[[3, 1], [0, 4]], [[2, 2], [1, 1]]])
+    b = np.array([[[4, 0], [0, 4]], [[4, 0], [2, 0]]])
+    r = paired_bootstrap(a, b, resamples=1000, seed=0)
+    f = float
+    assert (r.a.estimate, r.a.low, r.a.high) == pytest.approx((f(Fraction(5, 9)), f(Fraction(13, 40)),
+                                                                f(Fraction(31, 40))), abs=1e-12)
+    assert (r.b.estimate, r.b.low, r.b.high) == pytest.approx((f(Fraction(11, 15)), f(Fraction(1, 3)), 1.0),
+                                                                abs=1e-12)
+    assert (r.difference.estimate, r.difference.low, r.difference.high) == pytest.approx(
+        (f(Fraction(-8, 45)), f(Fraction(-9, 40)), f(Fraction(-1, 120))), abs=1e-12)
+    # ~1/4, 1/2, 1/4 of the resamples: the draw is uniform over images.
+    share = np.bincount(np.searchsorted([f(Fraction(13, 40)), f(Fraction(5, 9))], r.samples_a), minlength=3) / 1000
+    assert share == pytest.approx([0.25, 0.5, 0.25], abs=0.05)
+
+
+def test_estimates_are_confusion_matrix_mious_and_resamples_are_sums_of_drawn_images():
+    rng = np.random.default_rng(2)
+    a, ig_a = random_matrices(rng, 30, 5)
+    b, ig_b = random_matrices(rng, 30, 5)
+    r = paired_bootstrap(a, b, ig_a, ig_b, resamples=200, seed=7)
+    cm_a = ConfusionMatrix(5, a.sum(0), ig_a.sum(0))
+    assert r.a.estimate == pytest.approx(cm_a.miou(), abs=1e-14)
+    assert r.b.estimate == pytest.approx(ConfusionMatrix(5, b.sum(0), ig_b.sum(0)).miou(), abs=1e-14)
+    counts = next(resample_counts(30, 200, seed=7)).astype(np.int64)
+    assert counts.shape == (200, 30) and (counts.sum(1) == 30).all()
+    for row in (0, 199):  # resample = the drawn images' matrices summed
+        drawn = ConfusionMatrix(5, np.tensordot(counts[row], a, 1), counts[row] @ ig_a)
+        assert r.samples_a[row] == pytest.approx(drawn.miou(), abs=1e-14)
+    again = paired_bootstrap_stats(class_stats(a, ig_a), class_stats(b, ig_b), resamples=200, seed=7, chunk=7)
+    assert np.array_equal(again.samples_a, r.samples_a) and again.difference == r.difference  # chunking
+    other = paired_bootstrap(a, b, ig_a, ig_b, resamples=200, seed=8)
+    assert not np.array_equal(other.samples_a, r.samples_a)
+    low, high = np.percentile(r.samples_a - r.samples_b, [2.5, 97.5])
+    assert (r.difference.low, r.difference.high) == (low, high)
+    assert np.isnan(miou_of_stats(np.zeros((3, 4))))  # nothing at all: no mIoU
+    with pytest.raises(ValueError, match="same images"):
+        paired_bootstrap(a, b[:-1])
+
+
+def write_folders(root, rng, ids, k=4, size=12):
+    for i in ids:
+        gt = rng.integers(0, k, (size, size)).astype(np.uint8)
+        gt[0, :3] = 255
+        pred = np.where(rng.random((size, size)) < 0.7, gt, rng.integers(0, k, (size, size))).astype(np.uint8)
+        pred[pred == 255] = 0
+        pred[1, :2] = 255  # unlabelled pixels of a pseudo-mask
+        write_label_png(root / "gt" / f"{i}.png", gt)
+        write_label_png(root / "pred" / f"{i}.png", pred)
+
+
+def test_per_image_matrices_sum_to_the_folder_matrix_and_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"im{i}" for i in range(9)]
+    write_folders(tmp_path, rng, ids)
+    per_image = evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", ids, 4, processes=1)
+    assert per_image.total() == evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 4)
+    matrices, ignored = per_image.dense()
+    from wsss.core.io import read_label_png
+    for n, i in enumerate(ids):
+        alone = ConfusionMatrix(4).update(read_label_png(tmp_path / "gt" / f"{i}.png"),
+                                          read_label_png(tmp_path / "pred" / f"{i}.png"))
+        assert np.array_equal(matrices[n], alone.matrix) and np.array_equal(ignored[n], alone.pred_ignored)
+    assert per_image.count.size == np.count_nonzero(matrices) and (per_image.count > 0).all()  # sparse
+    assert np.array_equal(per_image.class_stats(), class_stats(matrices, ignored))
+    parallel = evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", ids, 4, processes=2)
+    assert all(np.array_equal(getattr(parallel, f), getattr(per_image, f)) for f in ("image", "cell", "count",
+                                                                                     "ignored_class"))
+    per_image.save(tmp_path / "per_image.npz")
+    loaded = PerImageConfusion.load(tmp_path / "per_image.npz")
+    assert loaded.ids == ids and loaded.num_classes == 4 and loaded.total() == per_image.total()
+    assert np.array_equal(PerImageConfusion.from_matrices(ids, matrices, ignored).dense()[0], matrices)
+    with pytest.raises(BadInputError, match="absent.npz"):
+        PerImageConfusion.load(tmp_path / "absent.npz")
+
+
+def test_evaluation_keeps_per_image_matrices_and_files_pair_by_id(tmp_path):
+    rng = np.random.default_rng(1)
+    ids = [f"im{i}" for i in range(8)]
+    write_folders(tmp_path, rng, ids)
+    write_id_list(tmp_path / "ids.txt", ids)
+    (tmp_path / "classes.txt").write_text("a\nb\nc\n")
+    args = dict(pred_dir=str(tmp_path / "pred"), gt_dir=str(tmp_path / "gt"), ids_file=str(tmp_path / "ids.txt"),
+                classes_file=str(tmp_path / "classes.txt"), label=EvalLabel("cam", "pseudo"))
+    plain = evaluate_miou(**args, out_matrix=str(tmp_path / "m.npz"), out_json=str(tmp_path / "s.json"))
+    kept = evaluate_miou(**args, out_matrix=str(tmp_path / "m2.npz"), out_json=str(tmp_path / "s2.json"),
+                         out_per_image=str(tmp_path / "per_image.npz"))
+    assert kept == plain and ConfusionMatrix.load(tmp_path / "m2.npz") == ConfusionMatrix.load(tmp_path / "m.npz")
+    a = PerImageConfusion.load(tmp_path / "per_image.npz")
+    shuffled = [7, 3, 0, 5, 1, 6, 2, 4]  # b lists the same images in another order
+    matrices, ignored = a.dense()
+    PerImageConfusion.from_matrices([ids[j] for j in shuffled], matrices[shuffled], ignored[shuffled]).save(
+        tmp_path / "b.npz")
+    same = paired_bootstrap_files(tmp_path / "per_image.npz", tmp_path / "b.npz", resamples=300)
+    assert (same.difference.low, same.difference.high) == (0.0, 0.0)
+    assert same.a.estimate == pytest.approx(plain["miou"], abs=1e-14)
+    PerImageConfusion.from_matrices(ids[:-1] + ["other"], matrices, ignored).save(tmp_path / "c.npz")
+    with pytest.raises(BadInputError, match="score different images"):
+        paired_bootstrap_files(tmp_path / "per_image.npz", tmp_path / "c.npz")
+
+
+def test_fast_enough_for_voc_val():
+    """VOC val: 1,449 images, 21 classes, 1,000 resamples in well under a second of work."""
+    import time
+
+    a, ig = random_matrices(np.random.default_rng(4), 1449, 21)
+    stats = class_stats(a, ig)
+    start = time.perf_counter()
+    result = paired_bootstrap_stats(stats, stats[::-1].copy(), resamples=1000, seed=0)
+    assert time.perf_counter() - start < 10 and result.samples_a.shape == (1000,)
