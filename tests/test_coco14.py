@@ -286,3 +286,13 @@ def test_zip_extraction_names_a_missing_file(tmp_path):
         zf.writestr("annotations/instances_train2014.json", b"{}")
     with pytest.raises(BadInputError, match="has no annotations/instances_val2014.json"):
         extract(archive, "annotations", tmp_path / "out", ["instances_train2014.json", "instances_val2014.json"])
+
+
+def test_conversion_bench_rows(tmp_path):
+    from wsss.bench.coco import bench_coco_conversion
+
+    rows = bench_coco_conversion(images=4, processes=(1, 2), workdir=tmp_path)
+    assert [(r["stage"], r["processes"], r["images"], r["identical_output"]) for r in rows] == [
+        ("coco_conversion", 1, 4, True), ("coco_conversion", 2, 4, True)]
+    assert all(r["images_per_s"] > 0 and r["json_load_s"] > 0 for r in rows)
+    assert list(tmp_path.iterdir()) == []  # its synthetic data is gone
