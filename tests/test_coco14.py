@@ -232,9 +232,11 @@ def test_image_missing_from_the_archive_is_named(root, tmp_path):
     copy = _copy_root(root, tmp_path)
     missing = coco14.raw_dir(copy) / "train2014" / "COCO_train2014_000000000025.jpg"
     missing.unlink()
-    with pytest.raises(BadInputError, match=rf"{missing}: image is missing") as err:
+    with pytest.raises(BadInputError, match=rf"{missing}: image is missing \(listed in instances_train2014.json\)"
+                       ) as err:
         coco14.prepare_coco14(copy, tmp_path / "out", CLASSES)
     assert "1 problem(s)" in str(err.value)
+    assert f"delete {missing.parent} and rerun, so that it is extracted again from train2014.zip" in str(err.value)
     assert not (tmp_path / "out").exists()
 
 

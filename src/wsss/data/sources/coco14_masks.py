@@ -89,7 +89,12 @@ def _image_problems(image_path: Path, height: int, width: int, source: str) -> l
     shape, problems = check_image(image_path)
     if shape is not None and shape != (height, width):
         problems.append(Problem(str(image_path), f"image is {shape[1]}x{shape[0]} but {source} says {width}x{height}"))
-    return problems
+    # The folder is one archive member: extracting it again from its md5-checked zip is the fix.
+    fix = (f"delete {image_path.parent} and rerun, so that it is extracted again from {image_path.parent.name}.zip "
+           "(md5-checked); if the file is still missing, the archive is not the 2014 release the annotations "
+           "describe")
+    return [Problem(p.path, p.what + (f" (listed in {source})" if p.what == "image is missing" else ""), fix)
+            for p in problems]
 
 
 def convert_one(job) -> tuple[str, list[Problem], list[int]]:
