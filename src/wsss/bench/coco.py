@@ -3,8 +3,9 @@ intermediate at COCO image size, on a synthetic COCO-format split written here.
 
     python -m wsss.bench.coco --images 200 --processes 2 --out results/bench/coco.csv
 
-Synthetic content (no COCO data offline): 640x480 JPEGs with 1-6 objects each (star-shaped
-polygons of 24-48 vertices in 1-3 classes' colours, shaded, over a textured background) and their
+Synthetic content (no COCO data offline): 640x480 JPEGs with 1-5 classes each (3 on average) drawn
+as 1-8 objects (star-shaped polygons of 24-48 vertices in their class colour, over a textured
+background; a later object may hide an earlier one) and their
 instances JSON (polygons, plus a compressed-RLE crowd region on one image in ten). Every file is
 written by the project's own writers (write_label_png, write_gray_png, save_maps) through the real
 code paths (coco14 conversion, multiscale_maps, the pseudo-mask rules, the dense CRF). The maps come
@@ -56,9 +57,10 @@ def write_synthetic_split(raw: Path, images: int, seed: int = 0, size=(480, 640)
         base = 90 + 40 * np.sin(xx / rng.uniform(40, 120)) + 30 * np.cos(yy / rng.uniform(40, 120))
         canvas = Image.fromarray(np.clip(base[..., None] + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
-        classes = rng.choice(NUM_CLASSES, size=int(rng.integers(1, 4)), replace=False)
-        for n in range(int(rng.integers(1, 7))):
-            cls = int(rng.choice(classes))
+        # 1-5 classes (3 on average: COCO images carry a few categories each), each drawn at least once
+        classes = rng.choice(NUM_CLASSES, size=int(rng.integers(1, 6)), replace=False)
+        for cls in [*classes, *rng.choice(classes, size=int(rng.integers(0, 4)))]:
+            cls = int(cls)
             poly = _star(rng, rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h, rng.uniform(25, 170),
                          int(rng.integers(24, 49)))
             draw.polygon(poly, fill=tuple(int(v) for v in palette[cls]))

@@ -3,10 +3,12 @@
     python -m wsss.bench.footprint --images 12 --out results/bench/coco_footprint.csv
 
 Content: wsss.bench.coco's synthetic 640x480 split, converted by the coco14 source. Localization
-maps: the real multiscale_maps (scales 0.5/1/1.5/2 + flip) and save_maps, around a stand-in
-classifier that scores each class by colour similarity at output stride 8 (EPS's ResNet-38):
-`smooth` is a trained-like map; `noisy` adds feature-level noise as large as the signal, an upper
-bracket. Pseudo-masks by the methods' own rules, CRF by wsss.crf with the paper's parameters.
+maps as the paper setting stores them (pseudo_masks.eps_rule official): the cam classifier's by
+multiscale_maps, the eps classifier's by the official protocol (official_maps, peak-normalised),
+scales 0.5/1/1.5/2 + flip, written by save_maps; the argmax rule's eps file (maps + softmax) is
+measured too. The classifier is a stand-in that scores each class by colour similarity at output
+stride 8 (EPS's ResNet-38): `smooth` is a trained-like map; `noisy` adds feature-level noise as
+large as the signal, an upper bracket. Pseudo-masks by the methods' own rules, CRF by wsss.crf with the paper's parameters.
 Compact alternatives of the map files are measured with the pseudo-mask they give: uint8 maps
 (each class divided by its peak, the peak kept) and float16 maps at a quarter of the resolution,
 upsampled again on reading.
@@ -102,6 +104,7 @@ def measure(images: int = 12, workdir: str | Path | None = None) -> pd.DataFrame
     rows = []
     crf = crf_config({})
     palette = _palette(NUM_CLASSES)
+    infer = CamInferConfig(scales=list(OFFICIAL_SCALES), flip=True, num_workers=0, amp=False)
     with tempfile.TemporaryDirectory(prefix="bench_footprint.", dir=workdir) as tmp:
         tmp = Path(tmp)
         split = coco14.load_split(write_synthetic_split(tmp / "raw", images, seed=1), tmp / "raw" / "train2014")
@@ -117,11 +120,15 @@ def measure(images: int = 12, workdir: str | Path | None = None) -> pd.DataFrame
             write_gray_png(tmp / "sal.png", saliency)
             row["saliency_png"] = _size(tmp / "sal.png")
             for variant, noise in (("smooth", 0.0), ("noisy", 4.0)):
-                for method in ("cam", "eps"):  # the paper's layout: official protocol, maps only
+                for method in ("cam", "eps"):  # the paper's setting (eps_rule official): maps only
                     model = ColourClassifier(palette, method, noise)
-                    summed = official_maps(model, image, present)
-                    maps = summed / (summed.reshape(len(summed), -1).max(axis=1)[:, None, None] + NORM_EPSILON)
-                    save_maps(tmp / "m.npz", present, maps, official=np.array(True))
+                    if method == "cam":  # wsss.infer.cams: ReLU maps averaged over the views
+                        maps = multiscale_maps(model, normalize(image), list(present), infer)["maps"].numpy()
+                        save_maps(tmp / "m.npz", present, maps)
+                    else:  # the official protocol: softmax maps summed, each divided by its peak
+                        summed = official_maps(model, image, present)
+                        maps = summed / (summed.reshape(len(summed), -1).max(axis=1)[:, None, None] + NORM_EPSILON)
+                        save_maps(tmp / "m.npz", present, maps, official=np.array(True))
                     key = f"{variant}_{method}"
                     row[f"{key}_npz"] = _size(tmp / "m.npz")
                     mask = threshold_mask(present, load_maps(tmp / "m.npz")["maps"], OFFICIAL_THRESHOLD)
@@ -140,8 +147,7 @@ def measure(images: int = 12, workdir: str | Path | None = None) -> pd.DataFrame
                         write_label_png(tmp / "c.png", refine_label(image, mask, list(present + 1), crf))
                         row[f"{method}_crf_png"] = _size(tmp / "c.png")
                 # pseudo_masks.eps_rule argmax stores the maps and the softmax of the wsss.infer.cams protocol
-                out = multiscale_maps(ColourClassifier(palette, "eps", noise), normalize(image), list(present),
-                                      CamInferConfig(scales=list(OFFICIAL_SCALES), flip=True, num_workers=0, amp=False))
+                out = multiscale_maps(ColourClassifier(palette, "eps", noise), normalize(image), list(present), infer)
                 save_maps(tmp / "a.npz", present, out["maps"].numpy(), probs=out["probs"].numpy())
                 row[f"{variant}_eps_argmax_npz"] = _size(tmp / "a.npz")
             rows.append(row)
