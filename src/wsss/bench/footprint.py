@@ -8,7 +8,8 @@ multiscale_maps, the eps classifier's by the official protocol (official_maps, p
 scales 0.5/1/1.5/2 + flip, written by save_maps; the argmax rule's eps file (maps + softmax) is
 measured too. The classifier is a stand-in that scores each class by colour similarity at output
 stride 8 (EPS's ResNet-38): `smooth` is a trained-like map; `noisy` adds feature-level noise as
-large as the signal, an upper bracket. Pseudo-masks by the methods' own rules, CRF by wsss.crf with the paper's parameters.
+large as the signal, an upper bracket. Pseudo-masks by the methods' own rules, CRF by wsss.crf
+with the paper's parameters.
 Compact alternatives of the map files are measured with the pseudo-mask they give: uint8 maps
 (each class divided by its peak, the peak kept) and float16 maps at a quarter of the resolution,
 upsampled again on reading.

@@ -1,8 +1,9 @@
 """`make bench`: every stage's throughput on the embedded benchmark → results/bench/bench.csv.
 
 Rows: evaluation (1 vs N processes), dense CRF (1 vs N processes, `wsss.bench.crf`), MS-COCO
-conversion (1 vs N processes, `wsss.bench.coco`: synthetic 640x480 images), CAM inference (images/s, multi-scale + flip as configured), training (iterations/s of the classifier
-and of DeepLab through the shared loop). Each row carries the machine description. The harness
+conversion (1 vs N processes, `wsss.bench.coco`: synthetic 640x480 images), CAM inference
+(images/s, multi-scale + flip as configured), training (iterations/s of the classifier and of
+DeepLab through the shared loop). Each row carries the machine description. The harness
 measures; it asserts nothing: a bench that fails is recorded with its error and the others run.
 Numbers are best-of-N wall times, pool and model start-up included, since a job pays them too.
 """
