@@ -40,9 +40,9 @@ def test_run_bench_measures_every_stage_without_error(tmp_path):
 
     prepared, cfg = _prepared(tmp_path, num_train=8)
     table = run_bench(cfg, prepared, tmp_path / "bench.csv", processes=1, eval_images=4, crf_images=2, cam_images=2,
-                      train_iterations=1)
+                      train_iterations=1, coco_images=3)
     assert "error" not in table or table["error"].isna().all(), table.get("error")
-    assert {"crf", "cam_inference", "train_deeplab"} <= set(table["stage"])
+    assert {"crf", "coco_conversion", "cam_inference", "train_deeplab"} <= set(table["stage"])
 
 
 def test_peak_memory_counts_the_children():

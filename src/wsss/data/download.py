@@ -1,4 +1,4 @@
-"""Checksummed, resumable, atomic downloads and safe archive extraction.
+"""Checksummed, resumable, atomic downloads and safe archive extraction (tar and zip).
 
 A download goes to `<out>.part`; after a cut connection it resumes with an HTTP Range request
 (falling back to a full restart if the server ignores ranges). Only a file whose MD5 matches is
@@ -13,10 +13,12 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from wsss.core.io import BadInputError, atomic_dir
@@ -127,17 +129,62 @@ def download(url: str, out: str | os.PathLike, md5: str | None, retries: int = 5
     return out
 
 
-def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike) -> Path:
-    """Extract the top-level folder `member` of a tar archive onto `out_dir`, atomically and safely."""
+def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike,
+            names: list[str] | None = None) -> Path:
+    """Extract the top-level folder `member` of a tar or zip archive onto `out_dir`, atomically and safely.
+
+    `names` (paths relative to `member`) extracts only those files, e.g. the two instance files of
+    COCO's annotation zip without its captions and keypoints; a name the archive lacks is an error.
+    """
     archive, out_dir = Path(archive), Path(out_dir)
-    with tarfile.open(archive) as tar, atomic_dir(out_dir) as tmp:
-        names = [m for m in tar.getmembers() if m.name.split("/")[0] == member]
-        if not names:
-            raise BadInputError(f"{archive}: has no top-level folder '{member}/'; is it the right archive? "
-                                "Delete it and rerun the download rule.")
-        tar.extractall(tmp, members=names, filter="data")
+    with atomic_dir(out_dir) as tmp:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, member, names, tmp)
+        else:
+            with tarfile.open(archive) as tar:
+                chosen = [m for m in tar.getmembers() if m.name.split("/")[0] == member]
+                chosen = _chosen(archive, member, names, chosen, lambda m: m.name)
+                tar.extractall(tmp, members=chosen, filter="data")
         inner = tmp / member
         for child in inner.iterdir():
             shutil.move(str(child), tmp / child.name)
         inner.rmdir()
     return out_dir
+
+
+def _chosen(archive: Path, member: str, names: list[str] | None, entries: list, name_of) -> list:
+    """The entries under `member/` to extract (all, or those `names` lists), or a BadInputError."""
+    if not entries:
+        raise BadInputError(f"{archive}: has no top-level folder '{member}/'; is it the right archive? "
+                            "Delete it and rerun the download rule.")
+    if names is None:
+        return entries
+    wanted = {f"{member}/{n}" for n in names}
+    chosen = [e for e in entries if name_of(e).rstrip("/") in wanted]
+    missing = sorted(wanted - {name_of(e).rstrip("/") for e in chosen})
+    if missing:
+        raise BadInputError(f"{archive}: has no {', '.join(missing)}; is it the right archive? "
+                            "Delete it and rerun the download rule.")
+    return chosen
+
+
+def _extract_zip(archive: Path, member: str, names: list[str] | None, dest: Path) -> None:
+    """Extract `member/` (or its `names`) of a zip into `dest`, refusing entries that could land elsewhere.
+
+    zipfile itself drops `..` and leading slashes silently, which would write a file the archive
+    placed outside its folder somewhere inside ours; an archive that tries that is not the one we
+    expect, so it is refused as a whole, as are symbolic links (the tar path's "data" filter does
+    the same for tar archives).
+    """
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for info in infos:
+            parts = info.filename.replace("\\", "/").split("/")
+            if (info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+                    or stat.S_ISLNK(info.external_attr >> 16)):
+                raise BadInputError(f"{archive}: entry '{info.filename}' would be written outside the target folder "
+                                    "or is a link; refusing the archive. Delete it and rerun the download rule.")
+        chosen = _chosen(archive, member, names, [i for i in infos if i.filename.split("/")[0] == member],
+                         lambda i: i.filename)
+        for info in chosen:
+            zf.extract(info, dest)

@@ -21,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crf-images", type=int, default=100)
     ap.add_argument("--cam-images", type=int, default=50)
     ap.add_argument("--train-iterations", type=int, default=30)
+    ap.add_argument("--coco-images", type=int, default=200, help="synthetic 640x480 images of the COCO conversion")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     with log_to(None):
         table = run_bench(cfg, args.prepared, args.out, args.processes, args.eval_images, args.crf_images,
-                          args.cam_images, args.train_iterations)
+                          args.cam_images, args.train_iterations, args.coco_images)
     print(table.drop(columns=[c for c in ("host", "cpu", "python", "torch") if c in table]).to_string(index=False))
     return 0
 

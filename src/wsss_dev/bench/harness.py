@@ -1,8 +1,9 @@
 """`make bench`: every stage's throughput on the embedded benchmark → results/bench/bench.csv.
 
-Rows: evaluation (1 vs N processes), dense CRF (1 vs N processes, `wsss_dev.bench.crf`), CAM
-inference (images/s, multi-scale + flip as configured), training (iterations/s of the classifier
-and of DeepLab through the shared loop). Each row carries the machine description. The harness
+Rows: evaluation (1 vs N processes), dense CRF (1 vs N processes, `wsss_dev.bench.crf`), MS-COCO
+conversion (1 vs N processes, `wsss_dev.bench.coco`: synthetic 640x480 images), CAM inference
+(images/s, multi-scale + flip as configured), training (iterations/s of the classifier and of
+DeepLab through the shared loop). Each row carries the machine description. The harness
 measures; it asserts nothing: a bench that fails is recorded with its error and the others run.
 Numbers are best-of-N wall times, pool and model start-up included, since a job pays them too.
 """
@@ -168,8 +169,9 @@ def _guarded(name: str, fn: Callable[[], list[dict]]) -> list[dict]:
 
 def run_bench(cfg: dict, prepared: str | os.PathLike, out_csv: str | os.PathLike, processes: int = 2,
               eval_images: int = 1449, crf_images: int = 100, cam_images: int = 50,
-              train_iterations: int = 30) -> pd.DataFrame:
+              train_iterations: int = 30, coco_images: int = 200) -> pd.DataFrame:
     """Run every bench and write one CSV (one row per measurement, machine info on each row)."""
+    from wsss_dev.bench.coco import bench_coco_conversion
     from wsss_dev.bench.crf import bench_crf
     from wsss_dev.bench.evaluation import bench_evaluation
 
@@ -181,6 +183,7 @@ def run_bench(cfg: dict, prepared: str | os.PathLike, out_csv: str | os.PathLike
     crf = {k: v for k, v in cfg["crf"].items() if k != "unary"}
     rows += _guarded("crf", lambda: bench_crf(crf_ids, prepared / PREPARED["images"], prepared / PREPARED["masks"],
                                               processes=counts, crf=crf, repeats=2))
+    rows += _guarded("coco_conversion", lambda: bench_coco_conversion(coco_images, processes=counts))
     rows += _guarded("cam_inference", lambda: bench_cam_inference(prepared, cfg, cam_images, device))
     rows += _guarded("training", lambda: bench_training(prepared, cfg, train_iterations, device))
     info = machine_info()
