@@ -199,7 +199,7 @@ def crf_unary(method):
 
 def crf_maps_input(wildcards):
     """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing.
-    (cam_sal has no maps of its own: with `probs` its saliency gating is not part of the unary.)"""
+    (cam_sal reads cam's maps; its `probs` unary adds its saliency gating: crf_saliency_input.)"""
     return classifier_maps(wildcards.method) if crf_unary(wildcards.method) == "probs" else []
 
 
@@ -245,13 +245,15 @@ def crf_ids():
 
 def crf_source(method):
     """The method whose refine_crf shards `method`'s CRF masks are: with the `probs` unary the CRF
-    reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,
-    cam_sal) get identical masks, and the first of them in `methods` is refined once for all."""
-    if crf_unary(method) != "probs" or methods.method(method).classifier is None:
+    reads only the classifier's maps (not the pseudo-mask), so ungated methods of one classifier
+    get identical masks, and the first of them in `methods` is refined once for all. A
+    saliency-gated unary (cam_sal) is the method's own."""
+    record = methods.method(method)
+    if crf_unary(method) != "probs" or record.classifier is None or record.crf_saliency_gate:
         return method
-    classifier = methods.method(method).classifier
-    return next(m for m in [*config["methods"], method]
-                if crf_unary(m) == "probs" and methods.method(m).classifier == classifier)
+    classifier = record.classifier
+    return next(m for m in [*config["methods"], method] if crf_unary(m) == "probs"
+                and methods.method(m).classifier == classifier and not methods.method(m).crf_saliency_gate)
 
 
 def crf_shards(wildcards):

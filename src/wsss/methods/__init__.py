@@ -51,6 +51,10 @@ class Method:
     # loaded map file (wsss.io.load_maps) and params the `pseudo_masks` config section.
     pseudo_mask: str | None = None
     crf_unary: str = "labels"        # default CRF unary (crf.unary): labels | probs
+    # Its `probs` CRF unary carries the saliency gating of its pseudo-mask rule: background with
+    # probability 1 where saliency < pseudo_masks.saliency_threshold (wsss.crf.probs_from_maps), so
+    # the unary's argmax is its pseudo-mask and its CRF rows are its own, not its classifier's.
+    crf_saliency_gate: bool = False
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
     grid: bool = True                # a column of the pseudo-mask qualitative grid
     grid_crf: bool = False           # ... and a column of its CRF refinement
@@ -158,7 +162,7 @@ register_classifier(Classifier("eps", background_map=True, trains_on_saliency=Tr
 register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_mask", threshold_sweep=True,
                        published_voc_train_miou=47.05))
 register_method(Method("cam_sal", "CAM × saliency", "cam", needs_saliency=True,
-                       pseudo_mask="wsss.methods.cam:cam_sal_mask", grid=False))
+                       pseudo_mask="wsss.methods.cam:cam_sal_mask", crf_saliency_gate=True, grid=False))
 register_method(Method("eps", "EPS", "eps", pseudo_mask="wsss.methods.eps:eps_mask", crf_unary="probs",
                        grid_crf=True, published_voc_train_miou=69.22))
 register_method(Method("gt", "ground truth", None, grid=False))
