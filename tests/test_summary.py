@@ -46,7 +46,7 @@ def test_summary_is_eps_against_cam_from_the_csv(tmp_path):
     assert lines[-2:] == ["Wall time: 4 min 6 s", f"Report: {(tmp_path / 'results' / 'report.html').resolve()}"]
     pd.DataFrame({"label": ["0.1", "0.2"], "mIoU": [74.19, 76.05], "configured": [False, True]}).to_csv(
         tables / "ablation_tau.csv", index=False)
-    assert "ablation_tau: 0.1 74.19, [0.2 76.05]" in summary(tables)
+    assert "  ablation_tau: 0.1 74.19, [0.2 76.05]" in summary(tables).splitlines()
 
 
 def test_make_run_ends_with_the_summary(tmp_path):

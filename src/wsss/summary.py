@@ -76,7 +76,8 @@ def summary(tables: str | Path, report: str | Path | None = None, seconds: float
     out += ["  " + line for line in miou_lines(miou)]
     ablations = ablation_lines(tables)
     if ablations:
-        out += ["", "EPS pseudo-mask mIoU (%) over each ablation's points, [configured] (results/tables/ablation_*.csv):"]
+        out += ["", "EPS pseudo-mask mIoU (%) at each ablation's points, [the configured run] "
+                    "(results/tables/ablation_*.csv):"]
         out += ["  " + line for line in ablations]
     out.append("")
     if seconds is not None:
