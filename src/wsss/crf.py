@@ -61,8 +61,8 @@ class CRFConfig:
     unary: str = "labels"  # how refine_crf builds the unary from a pseudo-mask: labels | probs
     gt_prob: float  # labels unary: confidence in the given label
     bg_threshold: float = 0.2  # probs unary from CAMs: background score (the rule passes pseudo_masks.threshold)
-    # probs unary of a saliency-gated method (cam_sal): background raised where saliency is below this
-    # (the rule passes pseudo_masks.saliency_threshold); None: no gating
+    # probs unary of a saliency-gated method (cam_sal): background with probability 1 where saliency is
+    # below this (the rule passes pseudo_masks.saliency_threshold); None: no gating
     saliency_threshold: float | None = None
 
     def __post_init__(self) -> None:
