@@ -7,10 +7,9 @@ Two unaries:
 - ``probs``: class probabilities (a DeepLab softmax, or localization maps turned into
   probabilities by :func:`probs_from_maps`). For a method whose pseudo-masks are gated by
   saliency (cam_sal), the gating is part of this unary: where saliency is below the threshold
-  the pixel is background with probability 1, as the pseudo-mask rule decides it (the class
-  maps times the binary saliency mask: "CAM × saliency"). The unary's argmax is then the
-  method's pseudo-mask, as it is for cam, and the CRF refines what the label says, not the
-  bare CAM (docs/architecture.md, "CAM × saliency and the CRF").
+  the background score is raised to 1, the score a max-normalised CAM reaches only at its peak.
+  The unary's argmax is then the method's pseudo-mask, as it is for cam, and the CRF refines
+  what the label says, not the bare CAM (docs/architecture.md, "CAM × saliency and the CRF").
 
 The label set is always restricted to the image's present classes plus background:
 on a VOC-size image that is ~3x faster than all 21 labels (DESIGN.md §5) and keeps
@@ -61,7 +60,7 @@ class CRFConfig:
     unary: str = "labels"  # how refine_crf builds the unary from a pseudo-mask: labels | probs
     gt_prob: float  # labels unary: confidence in the given label
     bg_threshold: float = 0.2  # probs unary from CAMs: background score (the rule passes pseudo_masks.threshold)
-    # probs unary of a saliency-gated method (cam_sal): background with probability 1 where saliency is
+    # probs unary of a saliency-gated method (cam_sal): background score raised to 1 where saliency is
     # below this (the rule passes pseudo_masks.saliency_threshold); None: no gating
     saliency_threshold: float | None = None
 
@@ -128,11 +127,9 @@ def probs_from_maps(data: dict, bg_threshold: float, saliency: np.ndarray | None
     EPS's softmax is used as it is. CAMs are normalised by their maximum beside a constant background
     plane `bg_threshold` (the CAM pseudo-mask rule, pseudo_masks.threshold) and scaled to sum to one,
     so their argmax is the cam pseudo-mask. With `saliency` (H, W) in [0, 1], the gating of cam_sal:
-    where saliency < `saliency_threshold` the pixel is background with probability 1 (the class scores
-    times the binary saliency mask), elsewhere the probabilities are the ungated ones, so the argmax
-    is the cam_sal pseudo-mask. A softer gate (the background score raised only to the CAMs' peak
-    value) would leave a non-salient pixel where a CAM peaks at even odds, and the CRF would give back
-    to the class exactly the context (railroad under a train) that the saliency took away.
+    where saliency < `saliency_threshold` the background score is raised to 1, at least every other
+    score there (a max-normalised CAM, a softmax), so the argmax is the cam_sal pseudo-mask (ties go to
+    the background), while the class scores keep the CAM's confidence for the CRF to weigh.
     Returns (VOC labels (L,), probabilities (L, H, W)).
     """
     labels = [int(c) + 1 for c in data["classes"]]
@@ -151,9 +148,8 @@ def probs_from_maps(data: dict, bg_threshold: float, saliency: np.ndarray | None
         if saliency.shape != probs.shape[1:]:
             raise BadInputError(f"saliency map {saliency.shape} and maps {probs.shape[1:]} differ in size; re-run "
                                 "infer_saliency and infer_cams (snakemake --forcerun infer_cams)")
-        gated = saliency < saliency_threshold
-        probs[:, gated] = 0.0
-        probs[labels.index(0), gated] = 1.0
+        background = labels.index(0)
+        probs[background] = np.where(saliency < saliency_threshold, np.float32(1.0), probs[background])
     total = probs.sum(axis=0, keepdims=True)
     probs = np.where(total > 1e-8, probs / np.maximum(total, 1e-8), 1.0 / len(labels))
     return labels, probs.astype(np.float32)

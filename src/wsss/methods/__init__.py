@@ -51,8 +51,8 @@ class Method:
     # loaded map file (wsss.io.load_maps) and params the `pseudo_masks` config section.
     pseudo_mask: str | None = None
     crf_unary: str = "labels"        # default CRF unary (crf.unary): labels | probs
-    # Its `probs` CRF unary carries the saliency gating of its pseudo-mask rule: background with
-    # probability 1 where saliency < pseudo_masks.saliency_threshold (wsss.crf.probs_from_maps), so
+    # Its `probs` CRF unary carries the saliency gating of its pseudo-mask rule: the background score
+    # is raised to 1 where saliency < pseudo_masks.saliency_threshold (wsss.crf.probs_from_maps), so
     # the unary's argmax is its pseudo-mask and its CRF rows are its own, not its classifier's.
     crf_saliency_gate: bool = False
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
