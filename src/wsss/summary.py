@@ -71,13 +71,13 @@ def summary(tables: str | Path, report: str | Path | None = None, seconds: float
     except FileNotFoundError:
         raise BadInputError(f"{tables / 'miou.csv'}: missing; the run did not reach its tables "
                             "(rerun `make run`, or `snakemake results/tables/miou.csv`)") from None
-    out = ["", "EPS vs the CAM baseline (from results/tables/miou.csv; train split for the pseudo-masks, "
+    out = ["", f"EPS vs the CAM baseline ({tables / 'miou.csv'}; train split for the pseudo-masks, "
                "val for DeepLab):", ""]
     out += ["  " + line for line in miou_lines(miou)]
     ablations = ablation_lines(tables)
     if ablations:
         out += ["", "EPS pseudo-mask mIoU (%) at each ablation's points, [the configured run] "
-                    "(results/tables/ablation_*.csv):"]
+                    f"({tables / 'ablation_*.csv'}):"]
         out += ["  " + line for line in ablations]
     out.append("")
     if seconds is not None:
