@@ -197,9 +197,14 @@ def crf_unary(method):
     return methods.crf_unary(CRF["unary"], method)
 
 
+def crf_saliency_gated(method):
+    """The method's `probs` unary carries its pseudo-masks' saliency gating (wsss.methods: cam_sal)."""
+    return crf_unary(method) == "probs" and methods.method(method).crf_saliency_gate
+
+
 def crf_maps_input(wildcards):
     """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing.
-    (cam_sal reads cam's maps; its `probs` unary adds its saliency gating: crf_saliency_input.)"""
+    (cam_sal reads cam's maps; its `probs` unary adds its saliency gating: crf_saliency_gated.)"""
     return classifier_maps(wildcards.method) if crf_unary(wildcards.method) == "probs" else []
 
 

@@ -3,29 +3,14 @@
 # predictions on val with and without the CRF.
 
 
-def crf_saliency_gated(method):
-    """A method whose `probs` unary carries its pseudo-masks' saliency gating (wsss.methods: cam_sal)."""
-    return crf_unary(method) == "probs" and methods.method(method).crf_saliency_gate
-
-
-def crf_saliency_input(wildcards):
-    """Input function of refine_crf: the saliency maps, for a saliency-gated unary."""
-    return "results/saliency/maps" if crf_saliency_gated(wildcards.method) else []
-
-
-def crf_saliency_threshold(wildcards):
-    """Params of refine_crf: the gating threshold of a saliency-gated unary (None: no gating, so
-    changing it reruns no other method's CRF)."""
-    return config["pseudo_masks"]["saliency_threshold"] if crf_saliency_gated(wildcards.method) else None
-
-
 rule refine_crf:
     """Dense CRF over one shard of the pseudo-masks of {method} (the ids of crf_ids), restricted to each image's classes."""
     input:
         prepared=PREP,
         masks="results/pseudo_masks/{method}",
         maps=crf_maps_input,
-        saliency=crf_saliency_input,
+        # the saliency maps, for a unary that carries its method's saliency gating (cam_sal)
+        saliency=lambda wildcards: "results/saliency/maps" if crf_saliency_gated(wildcards.method) else [],
     output:
         shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
     wildcard_constraints:
@@ -37,7 +22,8 @@ rule refine_crf:
         crf=crf_params,
         # Background score of a `probs` unary built from CAMs: the CAM pseudo-mask threshold.
         bg_threshold=config["pseudo_masks"]["threshold"],
-        saliency_threshold=crf_saliency_threshold,
+        # The gating threshold of a saliency-gated unary; None for the others, so changing it reruns no other CRF.
+        saliency_threshold=lambda wildcards: PM["saliency_threshold"] if crf_saliency_gated(wildcards.method) else None,
         num_shards=config["shards"],
     log:
         "logs/refine_crf/{method}_{shard}.log",
