@@ -1,5 +1,6 @@
 # eps-workflow: two commands on a fresh machine with Python 3.11 and make.
-#   make run   — create .venv if missing, install requirements/lock.txt, run the embedded default DAG
+#   make run   — create .venv if missing, install requirements/lock.txt, run the embedded default DAG,
+#                then print its result (EPS vs CAM), its wall time and where the report is
 #   make lock  — re-resolve requirements/lock.txt (the one command that upgrades dependencies)
 #   make test  — create .venv if missing, lint (ruff, snakefmt, snakemake --lint), run the whole test suite
 SHELL := /bin/bash
@@ -57,10 +58,13 @@ lock:
 # at once nearly halve the wall time of `make run` against one GPU token serialising them.
 GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 
+# Writes only what .gitignore lists (results/, resources/, logs/, benchmarks/, .snakemake/): a first
+# run leaves `git status` clean. It ends with the summary of wsss.stages.summary, read from the run's CSVs.
 run: $(STAMP)
-	$(SNAKEMAKE) --cores $(CORES) --resources gpu=$(or $(GPUS),0)
-	$(SNAKEMAKE) --report results/report.html
-	$(PY) -m wsss_dev.readme README.md results/tables
+	@start=$$(date +%s); \
+	$(SNAKEMAKE) --cores $(CORES) --resources gpu=$(or $(GPUS),0) && \
+	$(SNAKEMAKE) --report results/report.html && \
+	$(PY) -m wsss.stages.summary results/tables --report results/report.html --seconds $$(( $$(date +%s) - start ))
 
 test: lint
 	$(PY) -m pytest -q -m "not slurm"
@@ -80,12 +84,32 @@ clean:
 
 # ---- ablations: the paper's tau, lambda and saliency-source ablations (one EPS run per grid point) ----
 # Builds the default DAG and every ablation (points equal to the configured run reuse it), then the
-# report of both, and README's ablations block. Grids: the `ablation` config section. Not part of `make run`.
+# report of both, and prints the summary with the ablation tables. Grids: the `ablation` config
+# section. Not part of `make run`.
 .PHONY: ablations
 ablations: $(STAMP)
-	$(SNAKEMAKE) all ablations --cores $(CORES) --resources gpu=$(or $(GPUS),0)
-	$(SNAKEMAKE) all ablations --report results/report.html
-	$(PY) -m wsss_dev.readme README.md results/tables ablations
+	@start=$$(date +%s); \
+	$(SNAKEMAKE) all ablations --cores $(CORES) --resources gpu=$(or $(GPUS),0) && \
+	$(SNAKEMAKE) all ablations --report results/report.html && \
+	$(PY) -m wsss.stages.summary results/tables --report results/report.html --seconds $$(( $$(date +%s) - start ))
+
+# ---- readme (developer): README's numbers come from CSVs kept in docs/results/ --------------------
+# keep-results copies this checkout's tables (make run's into docs/results/default/, make ablations'
+# into docs/results/ablations/ when present) with the machine they ran on; readme rewrites README's
+# results, ablations and seeds blocks and docs/experiments.md's per-run table from docs/results/.
+# tests/test_summary.py and test_seeds.py fail when a block differs from what its kept CSVs give.
+KEPT := docs/results
+.PHONY: keep-results readme
+keep-results: $(STAMP)
+	$(PY) -m wsss_dev.readme keep results/tables $(KEPT)/default results
+	@if ls results/tables/ablation_*.csv >/dev/null 2>&1; then \
+		$(PY) -m wsss_dev.readme keep results/tables $(KEPT)/ablations ablations; fi
+
+readme: $(STAMP)
+	$(PY) -m wsss_dev.readme README.md $(KEPT)/default results
+	$(PY) -m wsss_dev.readme README.md $(KEPT)/ablations ablations
+	$(PY) -m wsss_dev.readme README.md $(KEPT) seeds
+	$(PY) -m wsss_dev.readme docs/experiments.md $(KEPT) seeds_runs
 
 # ---- bench (evaluation stage): throughput of each stage on the embedded benchmark -------------
 # Builds the prepared synthetic dataset if needed, then measures evaluation / CRF (1 vs N

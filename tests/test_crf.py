@@ -159,3 +159,47 @@ def test_crf_config_rejects_unknown_keys_job_sizes_included():
         crf_config({"iterations": 4, "processes": 8})
     with pytest.raises(ValueError, match="bi_sxy"):
         crf_config({"bi_sxy": 3})
+
+
+def test_cam_sal_unary_carries_its_saliency_gating_and_its_crf_differs_from_cams(tmp_path):
+    """A red object (class 3) above a grey band of context on which the CAM fires too (a railroad
+    under a train); saliency covers the object only. cam's CRF keeps the band as the class, cam_sal's
+    keeps it background: the gated unary's argmax is the cam_sal pseudo-mask itself."""
+    from wsss.core.io import write_gray_png
+    from wsss.methods.cam import cam_mask, cam_sal_mask
+
+    size = 48
+    yy, xx = np.mgrid[:size, :size]
+    disc, band = np.hypot(yy - 18, xx - 24) <= 9, (yy >= 36) & (yy < 44)
+    colour = np.where(disc[..., None], [200, 60, 60], np.where(band[..., None], [120, 120, 120], [40, 120, 40]))
+    image = np.clip(colour + np.random.default_rng(0).normal(0, 8, colour.shape), 0, 255).astype(np.uint8)
+    cam = gaussian_filter(disc * 3.0 + band * 1.8, 2.0).astype(np.float32)
+    saliency = gaussian_filter(disc.astype(np.float32), 2.0)  # the band is not salient
+    data = {"classes": np.array([2]), "maps": cam[None]}
+    params = {"threshold": 0.4, "saliency_threshold": 0.5}
+
+    labels, plain = probs_from_maps(data, 0.4)
+    gated_labels, gated = probs_from_maps(data, 0.4, saliency, 0.5)
+    assert labels == gated_labels == [0, 3]
+    np.testing.assert_array_equal(np.uint8(labels)[plain.argmax(0)], cam_mask(data, None, params))
+    np.testing.assert_array_equal(np.uint8(labels)[gated.argmax(0)], cam_sal_mask(data, saliency, params))
+    salient = saliency >= 0.5
+    np.testing.assert_array_equal(gated[:, salient], plain[:, salient])  # gating changes the non-salient only
+    # Non-salient: the background score is 1 beside the max-normalised CAM (at most 1), then scaled to sum to one.
+    norm = cam / cam.max()
+    np.testing.assert_allclose(gated[0, ~salient], 1 / (1 + norm[~salient]), rtol=1e-6)
+    assert (gated[0, ~salient] >= gated[1, ~salient]).all()
+
+    images, maps, sal = tmp_path / "img", tmp_path / "maps", tmp_path / "sal"
+    write_image(images / "im0.jpg", image)
+    save_maps(maps / "im0.npz", data["classes"], data["maps"])
+    write_gray_png(sal / "im0.png", saliency)
+    cfg = CRFConfig(unary="probs", bg_threshold=0.4, saliency_threshold=0.5)
+    refine_dir(["im0"], images, tmp_path / "cam", cfg, maps_dir=maps)
+    refine_dir(["im0"], images, tmp_path / "cam_sal", cfg, maps_dir=maps, saliency_dir=sal)
+    cam_crf, cam_sal_crf = read_label_png(tmp_path / "cam/im0.png"), read_label_png(tmp_path / "cam_sal/im0.png")
+    assert (cam_crf[band] == 3).mean() > 0.7 and (cam_crf[disc] == 3).mean() > 0.95  # the CAM took the band
+    assert (cam_sal_crf[band] == 0).all() and (cam_sal_crf[disc] == 3).mean() > 0.9
+    assert not ((cam_sal_crf == 3) & ~disc).any()
+    with pytest.raises(ValueError, match="saliency_threshold"):
+        refine_dir(["im0"], images, tmp_path / "x", CRFConfig(unary="probs"), maps_dir=maps, saliency_dir=sal)

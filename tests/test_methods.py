@@ -83,14 +83,21 @@ def test_an_unregistered_method_stops_before_any_job(tmp_path):
     assert "unknown method or classifier" in proc.stdout + proc.stderr and "'nope'" in proc.stdout + proc.stderr
 
 
-def test_methods_of_one_classifier_share_one_probs_crf(tmp_path):
-    """With the `probs` unary the CRF reads only the classifier's maps, so cam_sal's CRF masks are
-    cam's (hard-linked, one refine_crf job); with `labels` each pseudo-mask is refined on its own."""
+def test_cam_sal_has_a_crf_of_its_own_that_reads_the_saliency(tmp_path):
+    """With the `probs` unary cam_sal's unary is cam's maps gated by the saliency (wsss.stages.crf), so it gets
+    refine_crf jobs of its own that read the saliency maps (its CRF masks were once cam's,
+    hard-linked); with `labels` each pseudo-mask is refined on its own."""
+    import re
+
     def crf_jobs(unary):
         plan = snakemake("-n", "--configfile", str(TINY), "--config", f"crf={{unary: {unary}}}",
                          workdir=tmp_path / unary).stdout
-        return {m for m in ("cam", "cam_sal", "eps") if f"results/shards/pseudo_masks_crf/{m}/0" in plan}, plan
-    shared, plan = crf_jobs("probs")
-    assert shared == {"cam", "eps"} and "results/pseudo_masks_crf/cam_sal" in plan
-    own, _ = crf_jobs("labels")
-    assert own == {"cam", "cam_sal", "eps"}
+        jobs = re.findall(r"rule refine_crf:\n\s+input: ([^\n]*)\n\s+output: results/shards/pseudo_masks_crf/(\w+)/0$",
+                          plan, re.M)
+        return {method: inputs.split(", ") for inputs, method in jobs}
+    probs = crf_jobs("probs")
+    assert set(probs) == {"cam", "cam_sal", "eps"}
+    assert "results/saliency/maps" in probs["cam_sal"] and "results/cams/cam" in probs["cam_sal"]
+    assert "results/saliency/maps" not in probs["cam"] + probs["eps"]
+    labels = crf_jobs("labels")
+    assert set(labels) == {"cam", "cam_sal", "eps"} and not any("results/saliency/maps" in i for i in labels.values())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsss.core.io import BadInputError, read_gray_png, write_id_list, write_image
+from wsss.core.io import BadInputError, read_gray_png, read_gray_u8, write_id_list, write_image
 from wsss.data.saliency_maps import SaliencyFormatError, read_saliency_map
 from wsss.stages.infer_saliency import import_precomputed_saliency
 
@@ -149,3 +149,48 @@ def test_import_rejects_two_maps_for_one_id(tmp_path):
         import_precomputed_saliency(maps, images, lists, tmp_path / "out")
     (maps / "im00.npy").unlink()
     import_precomputed_saliency(maps, images, lists, tmp_path / "out")
+
+
+def test_a_set_of_0_1_maps_in_8_bit_grey_is_rejected_naming_the_folder_and_the_scale(tmp_path):
+    """Thresholded maps saved as 0/1 in 8-bit grey would read as saliency <= 1/255 by the L rule:
+    the import refuses the set (nothing written) and says how to fix it."""
+    images, maps, lists, ids = _setup(tmp_path, n=3)
+    mask = (RAMP > 100).astype(np.uint8)  # 0/1
+    for i in ids:
+        Image.fromarray(mask, "L").save(maps / f"{i}.png")
+    out = tmp_path / "out"
+    with pytest.raises(BadInputError) as err:
+        import_precomputed_saliency(maps, images, lists, out, processes=2)
+    msg = str(err.value)
+    assert msg.startswith(f"{maps}: all 3 integer saliency maps (8-bit (0..255)) store values in 0..1 only")
+    assert "at most 0.0039" in msg and "saliency.binary_maps: true" in msg and "(0 and 255)" in msg
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    # One map at full scale among them: the set uses its format's range, nothing is rejected.
+    Image.fromarray(mask * 255, "L").save(maps / f"{ids[0]}.png")
+    import_precomputed_saliency(maps, images, lists, out)
+    assert read_gray_u8(out / f"{ids[1]}.png").max() == 1  # the 0/1 maps stay as they are: dark
+    # Under the explicit key, the 0/1 maps are masks: 1 is fully salient (written as 255, not linked).
+    out2 = tmp_path / "out2"
+    for i in ids:
+        Image.fromarray(mask, "L").save(maps / f"{i}.png")
+    import_precomputed_saliency(maps, images, lists, out2, binary_maps=True)
+    for i in ids:
+        np.testing.assert_array_equal(read_gray_png(out2 / f"{i}.png"), mask.astype(np.float32))
+        assert (out2 / f"{i}.png").stat().st_ino != (maps / f"{i}.png").stat().st_ino
+
+
+def test_binary_maps_rejects_a_map_that_is_not_0_1(tmp_path):
+    images, maps, lists, ids = _setup(tmp_path, n=2)  # full-scale 0..235 ramps
+    with pytest.raises(BadInputError, match=r"im00.png: saliency.binary_maps is set, but this map stores values "
+                                            r"up to 235 \(of 0..255\)"):
+        import_precomputed_saliency(maps, images, lists, tmp_path / "out", binary_maps=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_16_bit_0_1_maps_are_rejected_too(tmp_path):
+    images, maps, lists, ids = _setup(tmp_path, n=2)
+    for i in ids:
+        Image.fromarray((RAMP > 100).astype(np.uint16)).save(maps / f"{i}.png")
+    with pytest.raises(BadInputError, match=r"all 2 integer saliency maps \(16-bit \(0..65535\)\) store values in "
+                                            r"0..1 only"):
+        import_precomputed_saliency(maps, images, lists, tmp_path / "out")

@@ -137,6 +137,7 @@ if SAL["source"] in ("precomputed", "released"):
             # the released archive may lack val maps: only the figures read them
             optional_lists=[prep("val")] if SAL["source"] == "released" else [],
             resize_mismatched=SAL["resize_mismatched"],
+            binary_maps=SAL["binary_maps"],
         script:
             "../scripts/import_precomputed_saliency.py"
 

@@ -12,6 +12,7 @@ rule refine_crf:
         prepared=PREP,
         masks="results/pseudo_masks/{method}",
         maps=crf_maps_input,
+        saliency=crf_saliency_input,
     output:
         shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
     log:

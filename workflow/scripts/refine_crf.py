@@ -11,6 +11,7 @@ with log_to(snakemake.log[0]):
         crf=dict(snakemake.params.crf),
         masks_dir=snakemake.input.masks,
         maps_dir=snakemake.input.maps or None,
+        saliency_dir=snakemake.input.saliency or None,
         labels_csv=snakemake.params.labels,
         shard=int(snakemake.wildcards.shard),
         num_shards=snakemake.params.num_shards,

@@ -6,7 +6,7 @@ testable without Snakemake (tests/test_plan.py). Nothing here imports torch.
 
 from __future__ import annotations
 
-from wsss.config.settings import crf_unary
+from wsss.config.settings import crf_saliency_gated, crf_unary
 from wsss.data.sources import Source, source
 from wsss.methods.registry import CLASSIFIERS, METHODS, method
 
@@ -57,14 +57,20 @@ def crf_split(config: dict) -> str:
 
 
 def crf_source(config: dict, name: str) -> str:
-    """The method whose refine_crf shards `name`'s CRF masks are: with the `probs` unary the CRF
-    reads only the classifier's maps (not the pseudo-mask), so methods of one classifier (cam,
-    cam_sal) get identical masks, and the first of them in `methods` is refined once for all."""
+    """The method whose refine_crf shards `name`'s CRF masks are: with an ungated `probs` unary the
+    CRF reads only the classifier's maps (not the pseudo-mask), so such methods of one classifier
+    get identical masks, and the first of them in `methods` is refined once for all. A
+    saliency-gated unary (cam_sal) is the method's own."""
     record = method(name)
-    if crf_unary(config, record) != "probs" or record.classifier is None:
+    if crf_unary(config, record) != "probs" or record.classifier is None or crf_saliency_gated(config, record):
         return name
-    return next(m for m in [*config["methods"], name]
-                if crf_unary(config, method(m)) == "probs" and method(m).classifier == record.classifier)
+
+    def shares(m: str) -> bool:
+        other = method(m)
+        return (crf_unary(config, other) == "probs" and other.classifier == record.classifier
+                and not crf_saliency_gated(config, other))
+
+    return next(m for m in [*config["methods"], name] if shares(m))
 
 
 # ---- priorities: the longest chain of a run first --------------------------------------------

@@ -67,10 +67,19 @@ def crf_unary(config: dict, record: Method) -> str:
     return unary if isinstance(unary, str) else unary.get(record.name, record.crf_unary)
 
 
+def crf_saliency_gated(config: dict, record: Method) -> bool:
+    """The method's `probs` unary carries its pseudo-masks' saliency gating (cam_sal)."""
+    return crf_unary(config, record) == "probs" and record.crf_saliency_gate
+
+
 def crf_refinement(config: dict, record: Method) -> dict:
-    """refine_crf's settings: the `crf` section with this method's unary, and the background score
-    of a `probs` unary built from CAMs (the CAM pseudo-mask threshold)."""
-    return {**config["crf"], "unary": crf_unary(config, record), "bg_threshold": config["pseudo_masks"]["threshold"]}
+    """refine_crf's settings: the `crf` section with this method's unary, the background score of a
+    `probs` unary built from CAMs (the CAM pseudo-mask threshold) and, for a saliency-gated unary,
+    its gating threshold (None for the others, so changing it reruns no other CRF)."""
+    pm = config["pseudo_masks"]
+    gate = pm["saliency_threshold"] if crf_saliency_gated(config, record) else None
+    return {**config["crf"], "unary": crf_unary(config, record), "bg_threshold": pm["threshold"],
+            "saliency_threshold": gate}
 
 
 def deeplab_training(config: dict) -> dict:

@@ -229,7 +229,9 @@ def read_id_list(path: str | os.PathLike) -> list[str]:
     """Read an ImageSets-style id list (one id per line, blank lines ignored).
 
     An id must be free of whitespace: cutting "2008 000001" at the space would hand a wrong id to
-    every later stage, whose error would then blame another file.
+    every later stage, whose error would then blame another file. An empty list is an error too:
+    every list a stage reads names the images it works on, and an empty one would otherwise fail
+    deep inside a training loop (or write an empty table) without naming the file.
     """
     try:
         text = Path(path).read_text()
@@ -250,6 +252,8 @@ def read_id_list(path: str | os.PathLike) -> list[str]:
         raise BadInputError(f"{path}: line {number} holds {item!r}, an id with whitespace "
                             f"({len(bad)} such line(s)); ids name files and must have none — fix the "
                             f"list (one id per line), or {rerun_hint(path)}")
+    if not ids:
+        raise BadInputError(f"{path}: id list is empty (no id in it); {rerun_hint(path)}")
     return ids
 
 

@@ -15,14 +15,13 @@ import logging
 import os
 import re
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from wsss.core.io import BadInputError, atomic_dir, atomic_path, write_label_png
-from wsss.data.download import download, md5sum
+from wsss.core.io import BadInputError, atomic_dir, write_label_png
+from wsss.data.download import download
 
 log = logging.getLogger("wsss.context")
 
@@ -37,19 +36,13 @@ def _require_md5(md5: str | None, key: str, url: str) -> str:
 
 
 def download_context(url: str, md5: str | None, labels_url: str, labels_md5: str | None, archive_out: str,
-                     labels_out: str) -> None:
-    """Checksummed, resumable downloads of the label archive and of the class-name list."""
-    download(url, archive_out, _require_md5(md5, "context_md5", url))
-    md5 = _require_md5(labels_md5, "context_labels_md5", labels_url)
-    out = Path(labels_out)
-    if out.exists() and md5sum(out) == md5:
-        return
-    with atomic_path(out) as tmp:
-        with urllib.request.urlopen(labels_url, timeout=60) as response:
-            tmp.write_bytes(response.read())
-        if md5sum(tmp) != md5:
-            raise BadInputError(f"{labels_url}: MD5 {md5sum(tmp)} != evaluation.context_labels_md5 {md5}; "
-                                "check the URL or the configured checksum")
+                     labels_out: str, retries: int = 5, backoff: float = 1.0) -> None:
+    """Checksummed downloads of the label archive and of the class-name list, both through the
+    project's one downloader (retries with backoff, resume, nothing kept on a checksum mismatch)."""
+    archive_md5 = _require_md5(md5, "context_md5", url)
+    names_md5 = _require_md5(labels_md5, "context_labels_md5", labels_url)
+    download(url, archive_out, archive_md5, retries=retries, backoff=backoff)
+    download(labels_url, labels_out, names_md5, retries=retries, backoff=backoff)
 
 
 def parse_label_names(text: str) -> list[str]:

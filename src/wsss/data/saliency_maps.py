@@ -23,6 +23,12 @@ a usable map. The rules (value in [0, 1] = saliency):
 
 A map whose size differs from its image is rejected unless `resize=True` (config key
 `saliency.resize_mismatched`), which resizes it bilinearly.
+
+Thresholded maps are often exported as 0/1 in 8-bit grey: by the L rule they would read as
+saliency of at most 1/255, and EPS would train as if nothing were salient. One map cannot tell
+(an image may have almost no salient pixel), a set can: `import_precomputed_saliency` rejects a
+set whose integer maps never exceed 1, unless `binary=True` (config key `saliency.binary_maps`),
+which reads the stored integers of such maps as they are, 0 or 1, and rejects any other value.
 """
 
 from __future__ import annotations
@@ -65,26 +71,28 @@ def _unit(path, values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _from_image(path, img: Image.Image) -> np.ndarray:
+def _from_image(path, img: Image.Image) -> tuple[np.ndarray, int | None]:
+    """(values, scale): the stored integers and their full scale (255, 65535), or (saliency in
+    [0, 1], None) for formats that store no integer scale (bilevel, float)."""
     mode = img.mode
     if mode == "L":
-        return np.asarray(img, dtype=np.float32) / 255.0
+        return np.asarray(img, dtype=np.float32), 255
     if mode in ("I;16", "I;16B", "I;16L"):
-        return np.asarray(img, dtype=np.float32) / 65535.0
+        return np.asarray(img, dtype=np.float32), 65535
     if mode == "I":
         values = np.asarray(img, dtype=np.int64)
         if values.min() < 0 or values.max() > 65535:
             raise _reject(path, f"32-bit integer map has values in [{values.min()}, {values.max()}], "
                           "outside the 16-bit range 0..65535")
-        return values.astype(np.float32) / 65535.0
+        return values.astype(np.float32), 65535
     if mode == "1":
-        return np.asarray(img, dtype=np.float32)  # PIL gives bool: 0 or 1
+        return np.asarray(img, dtype=np.float32), None  # PIL gives bool: 0 or 1
     if mode == "F":
-        return _unit(path, np.asarray(img, dtype=np.float32))
+        return _unit(path, np.asarray(img, dtype=np.float32)), None
     if mode == "LA":
         arr = np.asarray(img)
         _opaque(path, arr[..., 1])
-        return arr[..., 0].astype(np.float32) / 255.0
+        return arr[..., 0].astype(np.float32), 255
     if mode in ("RGB", "RGBA"):
         arr = np.asarray(img)
         if mode == "RGBA":
@@ -93,7 +101,7 @@ def _from_image(path, img: Image.Image) -> np.ndarray:
         if not (np.array_equal(r, g) and np.array_equal(r, b)):
             raise _reject(path, f"{mode} map is in colour (R, G, B differ, e.g. a jet colour map), which has "
                           "no stated conversion to saliency")
-        return r.astype(np.float32) / 255.0
+        return r.astype(np.float32), 255
     if mode == "P":
         if "transparency" in img.info:
             raise _reject(path, "paletted map has transparency, so some saliency is not stated")
@@ -106,18 +114,27 @@ def _from_image(path, img: Image.Image) -> np.ndarray:
         if not ((colours[:, 0] == colours[:, 1]) & (colours[:, 0] == colours[:, 2])).all():
             raise _reject(path, "paletted map has colour palette entries (not grey), which have no stated "
                           "conversion to saliency")
-        return palette[index, 0].astype(np.float32) / 255.0
+        return palette[index, 0].astype(np.float32), 255
     raise _reject(path, f"map has image mode {mode}, which has no stated conversion to saliency")
 
 
 def read_saliency_map(path: str | os.PathLike, size: tuple[int, int] | None = None,
-                      resize: bool = False) -> np.ndarray:
+                      resize: bool = False, binary: bool = False) -> np.ndarray:
     """A user-supplied saliency map as float32 (H, W) in [0, 1], by the rules of this module.
 
     `size` is the image's (width, height), as PIL's `Image.size`; a map of another size is a
-    BadInputError unless `resize` (then bilinear). Every failure is a BadInputError naming `path`.
+    BadInputError unless `resize` (then bilinear). `binary`: integer maps are 0/1 masks, read as
+    they are. Every failure is a BadInputError naming `path`.
     """
+    return read_saliency_map_scaled(path, size, resize, binary)[0]
+
+
+def read_saliency_map_scaled(path: str | os.PathLike, size: tuple[int, int] | None = None, resize: bool = False,
+                             binary: bool = False) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """`read_saliency_map`, and for an integer format (stored peak value, full scale), e.g. (1, 255)
+    for an 8-bit 0/1 mask; None for formats without an integer scale (.npy, float, bilevel)."""
     path = Path(path)
+    scale = None
     try:
         if path.suffix.lower() == ".npy":
             arr = np.load(path, allow_pickle=False)
@@ -133,7 +150,7 @@ def read_saliency_map(path: str | os.PathLike, size: tuple[int, int] | None = No
             ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not read half grey
             with Image.open(path) as img:
                 img.load()
-                values = _from_image(path, img)
+                values, scale = _from_image(path, img)
     except BadInputError:
         raise
     except FileNotFoundError:
@@ -141,6 +158,14 @@ def read_saliency_map(path: str | os.PathLike, size: tuple[int, int] | None = No
     except (OSError, ValueError, SyntaxError) as err:
         raise BadInputError(f"{path}: cannot decode saliency map ({err}); replace the file "
                             f"({GREY_EXPORT})") from err
+    peak = None
+    if scale is not None:
+        peak = int(values.max()) if values.size else 0
+        if binary and peak > 1:
+            raise BadInputError(f"{path}: saliency.binary_maps is set, but this map stores values up to {peak} "
+                                f"(of 0..{scale}), so it is not a 0/1 mask; unset saliency.binary_maps to read "
+                                f"it as value / {scale}")
+        values = values if binary else values / float(scale)
     if size is not None and (values.shape[1], values.shape[0]) != tuple(size):
         if not resize:
             raise BadInputError(f"{path}: saliency map is {values.shape[1]}x{values.shape[0]} but its image is "
@@ -148,7 +173,7 @@ def read_saliency_map(path: str | os.PathLike, size: tuple[int, int] | None = No
                                 "saliency.resize_mismatched: true to resize it (bilinear)")
         values = np.asarray(Image.fromarray(values, mode="F").resize(tuple(size), Image.BILINEAR))
         values = np.clip(values, 0.0, 1.0)  # bilinear stays in range up to rounding
-    return np.ascontiguousarray(values, dtype=np.float32)
+    return np.ascontiguousarray(values, dtype=np.float32), (None if scale is None else (peak, scale))
 
 
 def find_map(src_dir: Path, image_id: str) -> list[Path]:

@@ -72,4 +72,4 @@ register_method(Method("cam", "CAM", "cam", pseudo_mask="wsss.methods.cam:cam_ma
                        threshold_sweep=True))
 register_method(Method("cam_sal", "CAM × saliency", "cam", needs_saliency=True,
                        pseudo_mask="wsss.methods.cam:cam_sal_mask", mask_keys=("threshold", "saliency_threshold"),
-                       grid=False))
+                       crf_saliency_gate=True, grid=False))

@@ -53,6 +53,10 @@ class Method:
     pseudo_mask: str | None = None
     mask_keys: tuple[str, ...] = ()  # the `pseudo_masks` config keys its rule reads
     crf_unary: str = "labels"        # default CRF unary (crf.unary): labels | probs
+    # Its `probs` CRF unary carries the saliency gating of its pseudo-mask rule: the background score
+    # is raised to 1 where saliency < pseudo_masks.saliency_threshold (wsss.stages.crf.probs_from_maps),
+    # so the unary's argmax is its pseudo-mask and its CRF rows are its own, not its classifier's.
+    crf_saliency_gate: bool = False
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
     grid: bool = True                # a column of the pseudo-mask qualitative grid
     grid_crf: bool = False           # ... and a column of its CRF refinement

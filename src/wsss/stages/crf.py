@@ -5,7 +5,11 @@ Two unaries:
   ``gt_prob`` and spread uniformly over the other labels; ignore (255) pixels are
   "unsure" (uniform). This refines pseudo-masks without the maps that made them.
 - ``probs``: class probabilities (a DeepLab softmax, or localization maps turned into
-  probabilities by :func:`probs_from_maps`).
+  probabilities by :func:`probs_from_maps`). For a method whose pseudo-masks are gated by
+  saliency (cam_sal), the gating is part of this unary: where saliency is below the threshold
+  the background score is raised to 1, the score a max-normalised CAM reaches only at its peak.
+  The unary's argmax is then the method's pseudo-mask, as it is for cam, and the CRF refines
+  what the label says, not the bare CAM (docs/architecture.md, "CAM × saliency and the CRF").
 
 The label set is always restricted to the image's present classes plus background:
 on a VOC-size image that is ~3x faster than all 21 labels and keeps
@@ -27,7 +31,16 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from wsss.config.schema import from_section, schema_defaults
-from wsss.core.io import IGNORE_INDEX, BadInputError, atomic_dir, load_maps, read_image, read_label_png, write_label_png
+from wsss.core.io import (
+    IGNORE_INDEX,
+    BadInputError,
+    atomic_dir,
+    load_maps,
+    read_gray_png,
+    read_image,
+    read_label_png,
+    write_label_png,
+)
 from wsss.core.parallel import run_each
 from wsss.methods.cam import with_background_plane
 
@@ -55,6 +68,9 @@ class CRFConfig:
     unary: str = "labels"  # how refine_crf builds the unary from a pseudo-mask: labels | probs
     gt_prob: float  # labels unary: confidence in the given label
     bg_threshold: float = 0.2  # probs unary from CAMs: background score (the rule passes pseudo_masks.threshold)
+    # probs unary of a saliency-gated method (cam_sal): background score raised to 1 where saliency is
+    # below this (the rule passes pseudo_masks.saliency_threshold); None: no gating
+    saliency_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.unary not in UNARIES:
@@ -110,14 +126,19 @@ def label_unary(label: np.ndarray, classes: Sequence[int], gt_prob: float) -> np
     return probs
 
 
-def probs_from_maps(data: dict, bg_threshold: float) -> tuple[list[int], np.ndarray]:
+def probs_from_maps(data: dict, bg_threshold: float, saliency: np.ndarray | None = None,
+                    saliency_threshold: float | None = None) -> tuple[list[int], np.ndarray]:
     """Turn a localization-map file (wsss.stages.infer_cams via wsss.core.io.load_maps) into probabilities.
 
     The file holds `classes` (K,) 0-based foreground indices (label = index + 1), `maps` (K, H, W)
     and, for eps, `probs` (K+1, H, W): the softmax over the present classes plus background (last).
     EPS's softmax is used as it is. CAMs are normalised by their maximum beside a constant background
     plane `bg_threshold` (the CAM pseudo-mask rule, pseudo_masks.threshold) and scaled to sum to one,
-    so their argmax is the cam pseudo-mask. Returns (VOC labels (L,), probabilities (L, H, W)).
+    so their argmax is the cam pseudo-mask. With `saliency` (H, W) in [0, 1], the gating of cam_sal:
+    where saliency < `saliency_threshold` the background score is raised to 1, at least every other
+    score there (a max-normalised CAM, a softmax), so the argmax is the cam_sal pseudo-mask (ties go to
+    the background), while the class scores keep the CAM's confidence for the CRF to weigh.
+    Returns (VOC labels (L,), probabilities (L, H, W)).
     """
     labels = [int(c) + 1 for c in data["classes"]]
     if "probs" in data:
@@ -129,6 +150,14 @@ def probs_from_maps(data: dict, bg_threshold: float) -> tuple[list[int], np.ndar
         labels = [0] + labels
     if len(labels) != len(probs):
         raise BadInputError(f"map file has {len(probs)} maps for {len(labels)} labels; re-run infer_cams")
+    if saliency is not None:
+        if saliency_threshold is None:
+            raise ValueError("saliency gating needs saliency_threshold (pseudo_masks.saliency_threshold)")
+        if saliency.shape != probs.shape[1:]:
+            raise BadInputError(f"saliency map {saliency.shape} and maps {probs.shape[1:]} differ in size; re-run "
+                                "infer_saliency and infer_cams (snakemake --forcerun infer_cams)")
+        background = labels.index(0)
+        probs[background] = np.where(saliency < saliency_threshold, np.float32(1.0), probs[background])
     total = probs.sum(axis=0, keepdims=True)
     probs = np.where(total > 1e-8, probs / np.maximum(total, 1e-8), 1.0 / len(labels))
     return labels, probs.astype(np.float32)
@@ -154,7 +183,7 @@ def refine_probs(image: np.ndarray, classes: Sequence[int], probs: np.ndarray, c
 
 def _refine_one(job: tuple) -> str:
     """Worker: refine one image id and write its PNG. Module-level so a process pool can pickle it."""
-    image_id, image_path, mask_path, maps_path, present, out_path, cfg_dict = job
+    image_id, image_path, mask_path, maps_path, saliency_path, present, out_path, cfg_dict = job
     cfg = CRFConfig(**cfg_dict)
     image = read_image(image_path)
     if cfg.unary == "labels":
@@ -166,7 +195,11 @@ def _refine_one(job: tuple) -> str:
             present = [int(c) for c in np.unique(label)]
         out = refine_label(image, label, present, cfg)
     else:
-        classes, probs = probs_from_maps(load_maps(maps_path), cfg.bg_threshold)
+        saliency = None if saliency_path is None else read_gray_png(saliency_path)
+        try:
+            classes, probs = probs_from_maps(load_maps(maps_path), cfg.bg_threshold, saliency, cfg.saliency_threshold)
+        except BadInputError as err:
+            raise BadInputError(f"{maps_path}: {err}") from err
         if probs.shape[1:] != image.shape[:2]:
             raise BadInputError(f"{maps_path}: maps of size {probs.shape[1:]} for an image of size "
                                 f"{image.shape[:2]} ({image_path}); re-run infer_cams")
@@ -196,18 +229,22 @@ def refine_probs_job(job: tuple) -> str:
 
 def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CRFConfig,
                masks_dir: str | os.PathLike | None = None, maps_dir: str | os.PathLike | None = None,
-               labels: dict[str, np.ndarray] | None = None, processes: int = 1) -> int:
+               labels: dict[str, np.ndarray] | None = None, processes: int = 1,
+               saliency_dir: str | os.PathLike | None = None) -> int:
     """Refine every id's pseudo-mask (`masks_dir/<id>.png`, labels unary) or maps (`maps_dir/<id>.npz`,
     probs unary) with the CRF and write `out_dir/<id>.png` (VOC palette), atomically as a directory.
 
     `labels` (id → (C,) 0/1 vector, from labels.csv) restricts the labels to background + present
-    classes; without it, the classes of the mask (or the maps) are used.
+    classes; without it, the classes of the mask (or the maps) are used. `saliency_dir/<id>.png`
+    gates the probs unary (cam_sal: `cfg.saliency_threshold`).
     """
     images_dir = Path(images_dir)
     if cfg.unary == "labels" and masks_dir is None:
         raise ValueError("crf.unary 'labels' needs masks_dir (the pseudo-masks)")
     if cfg.unary == "probs" and maps_dir is None:
         raise ValueError("crf.unary 'probs' needs maps_dir (the localization maps)")
+    if saliency_dir is not None and (cfg.unary != "probs" or cfg.saliency_threshold is None):
+        raise ValueError("saliency_dir gates the probs unary only, and needs crf saliency_threshold")
     cfg_dict = asdict(cfg)
     with atomic_dir(out_dir) as tmp:
         jobs = []
@@ -220,6 +257,7 @@ def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str |
             jobs.append((image_id, images_dir / f"{image_id}.jpg",
                          None if masks_dir is None else Path(masks_dir) / f"{image_id}.png",
                          None if maps_dir is None else Path(maps_dir) / f"{image_id}.npz",
+                         None if saliency_dir is None else Path(saliency_dir) / f"{image_id}.png",
                          present, tmp / f"{image_id}.png", cfg_dict))
         run_each(_refine_one, jobs, processes, desc="crf")
     log.info("CRF refined %d images with %d process(es) into %s", len(ids), processes, out_dir)
@@ -229,8 +267,9 @@ def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str |
 def refine_crf(id_list: str | os.PathLike, images_dir: str | os.PathLike, out_dir: str | os.PathLike,
                crf: dict, masks_dir: str | os.PathLike | None = None, maps_dir: str | os.PathLike | None = None,
                labels_csv: str | os.PathLike | None = None, shard: int = 0, num_shards: int = 1,
-               processes: int = 1) -> int:
-    """Stage entry (rule refine_crf): one shard of the ids in `id_list`, config section `crf` as a dict."""
+               processes: int = 1, saliency_dir: str | os.PathLike | None = None) -> int:
+    """Stage entry (rule refine_crf): one shard of the ids in `id_list`, config section `crf` as a dict
+    (plus the rule's bg_threshold and, for a saliency-gated method, saliency_threshold and saliency_dir)."""
     from wsss.core.io import read_id_list
     from wsss.core.sharding import shard_ids
 
@@ -241,4 +280,4 @@ def refine_crf(id_list: str | os.PathLike, images_dir: str | os.PathLike, out_di
 
         _, labels = read_labels_csv(labels_csv)
     return refine_dir(ids, images_dir, out_dir, crf_config(crf), masks_dir=masks_dir, maps_dir=maps_dir,
-                      labels=labels, processes=processes)
+                      labels=labels, processes=processes, saliency_dir=saliency_dir)

@@ -25,7 +25,7 @@ from wsss.core.sharding import shard_ids
 from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
 from wsss.data.layout import link_or_copy
-from wsss.data.saliency_maps import find_map, read_saliency_map
+from wsss.data.saliency_maps import find_map, read_saliency_map_scaled
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
 
@@ -89,34 +89,54 @@ def infer_saliency(model_path: str | os.PathLike, images_dir: str | os.PathLike,
     return len(ids)
 
 
-def _import_one(args) -> tuple[str, str | None, bool]:
-    """Check and bring in one precomputed map: (id, problem or None, resized)."""
-    image_id, found, image, out_dir, resize = args
+def _import_one(args) -> tuple[str, str | None, bool, tuple[int, int] | None]:
+    """Check and bring in one precomputed map: (id, problem or None, resized, (stored peak, full
+    scale) of an integer map or None)."""
+    image_id, found, image, out_dir, resize, binary = args
     if len(found) > 1:
         return image_id, (f"{found[0]}: {len(found)} maps for id {image_id} "
-                          f"({', '.join(p.name for p in found)}); keep one"), False
+                          f"({', '.join(p.name for p in found)}); keep one"), False, None
     src = found[0]
     try:
         with Image.open(image) as im:
             size = im.size
     except OSError as err:
-        return image_id, f"{image}: cannot read the image ({err}); {rerun_hint(image)}", False
+        return image_id, f"{image}: cannot read the image ({err}); {rerun_hint(image)}", False, None
     try:
-        sal = read_saliency_map(src, size, resize=resize)  # full decode and format rule, even to link
+        # full decode and format rule, even to link
+        sal, stored = read_saliency_map_scaled(src, size, resize=resize, binary=binary)
         if src.suffix.lower() == ".npy":
             mode, msize = None, np.load(src, mmap_mode="r").shape[::-1]
         else:
             with Image.open(src) as m:
                 mode, msize = m.mode, m.size
     except BadInputError as err:
-        return image_id, str(err), False
+        return image_id, str(err), False, None
     dest = Path(out_dir) / f"{image_id}.png"
-    if src.suffix.lower() == ".png" and mode == "L" and msize == size:
+    if src.suffix.lower() == ".png" and mode == "L" and msize == size and not binary:
         # already the contract of results/saliency/maps: link, do not re-encode
         link_or_copy(src, dest)
     else:
         write_gray_png(dest, sal)
-    return image_id, None, tuple(msize) != tuple(size)
+    return image_id, None, tuple(msize) != tuple(size), stored
+
+
+def _check_integer_range(src_dir: Path, stored: list[tuple[int, int]], binary: bool) -> None:
+    """A set of integer maps that never exceeds 1 is 0/1 masks: by the value / scale rule they
+    would read as saliency <= 1/255, i.e. nothing salient. Rejected unless saliency.binary_maps."""
+    if binary or not stored:
+        return
+    peak = max(p for p, _ in stored)
+    if peak > 1:
+        return
+    scales = sorted({s for _, s in stored})
+    bits = " or ".join(f"{'8' if s == 255 else '16'}-bit (0..{s})" for s in scales)
+    raise BadInputError(
+        f"{src_dir}: all {len(stored)} integer saliency maps ({bits}) store values in 0..{peak} only, so the "
+        f"format's rule (value / {scales[0]}) would make every map at most {peak / scales[0]:.4f}: they look "
+        "like 0/1 masks exported without scaling, and EPS would train as if nothing were salient. Fix: "
+        f"re-export them at full scale (0 and {scales[-1]}), or set saliency.binary_maps: true to read them "
+        "as 0/1 masks; nothing was written")
 
 
 def _import_chunk(jobs: list) -> list:
@@ -125,7 +145,7 @@ def _import_chunk(jobs: list) -> list:
 
 def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os.PathLike, id_lists: list,
                                 out_dir: str | os.PathLike, *, resize_mismatched: bool = False, processes: int = 1,
-                                max_listed: int = 10, optional_lists: list = ()) -> int:
+                                max_listed: int = 10, optional_lists: list = (), binary_maps: bool = False) -> int:
     """Bring user-supplied maps `<src_dir>/<id>.<png|npy|tif|...>` into `out_dir` (8-bit grey PNG, image size).
 
     Every id must have exactly one map, readable by `wsss.data.saliency_maps.read_saliency_map` (its
@@ -134,6 +154,8 @@ def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os
     Grey 8-bit PNGs that fit are hard-linked. All maps are checked (in `processes` processes) and
     every problem is reported in one BadInputError; nothing is written then. Ids of
     `optional_lists` (e.g. val, which only the figures read) are imported where a map exists.
+    A set of integer maps whose stored values never exceed 1 is rejected (0/1 masks read as
+    value / 255), unless `binary_maps` (config saliency.binary_maps) reads them as 0/1.
     Returns the number of resized maps.
     """
     src_dir, images_dir = Path(src_dir), Path(images_dir)
@@ -155,9 +177,9 @@ def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os
                             f"({len(missing)} of {len(ids)} ids missing, e.g. {', '.join(missing[:max_listed])}); "
                             "add the maps, or set saliency.source: pfan to compute them")
     with atomic_dir(out_dir) as tmp:
-        jobs = [(i, found[i], images_dir / f"{i}.jpg", tmp, resize_mismatched) for i in ids]
+        jobs = [(i, found[i], images_dir / f"{i}.jpg", tmp, resize_mismatched, binary_maps) for i in ids]
         results = [r for chunk in map_chunks(_import_chunk, chunks(jobs, processes), processes) for r in chunk]
-        bad = [problem for _, problem, _ in results if problem]
+        bad = [problem for _, problem, _, _ in results if problem]
         if bad:
             listed = bad[:max_listed]
             more = f"\n  ... and {len(bad) - len(listed)} more" if len(bad) > len(listed) else ""
@@ -165,7 +187,8 @@ def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os
                                 f"nothing was written. First {len(listed)}:\n  " + "\n  ".join(listed) + more
                                 + "\nFix: replace (or re-export) the listed maps in saliency.precomputed_dir, "
                                 "then rerun.")
-    resized = [i for i, _, r in results if r]
+        _check_integer_range(src_dir, [stored for *_, stored in results if stored is not None], binary_maps)
+    resized = [i for i, _, r, _ in results if r]
     for i in resized[:5]:
         log.warning("%s: map size differs from its image: resized (bilinear, saliency.resize_mismatched)",
                     found[i][0])

@@ -9,6 +9,12 @@ def crf_maps_input(wildcards):
     return classifier_maps(wildcards.method) if settings.crf_unary(config, record) == "probs" else []
 
 
+def crf_saliency_input(wildcards):
+    """Input function of refine_crf: the saliency maps, for a unary that carries its method's gating (cam_sal)."""
+    gated = settings.crf_saliency_gated(config, methods.method(wildcards.method))
+    return "results/saliency/maps" if gated else []
+
+
 def crf_shards(wildcards):
     """Input function of merge_refine_crf: every shard folder of the method's CRF source (wsss.config.plan)."""
     return [f"results/shards/pseudo_masks_crf/{plan.crf_source(config, wildcards.method)}/{s}" for s in SHARDS]
