@@ -19,10 +19,13 @@ PLUGINS = Path(__file__).parent / "plugins"
 
 
 def test_builtin_records_say_what_each_method_reads():
-    assert list(methods.METHODS) == ["cam", "cam_sal", "eps", "gt"]
+    assert list(methods.METHODS) == ["cam", "cam_sal", "eps", "gt", "released"]
+    assert methods.table_order() == ["cam", "cam_sal", "eps", "released", "gt"]  # the upper bound last
+    assert methods.method("released").classifier is None and not methods.method("released").is_ground_truth
     assert methods.method("cam_sal").classifier == "cam" and methods.method("cam_sal").needs_saliency
     assert methods.maps_have_probs(methods.method("eps")) and not methods.maps_have_probs(methods.method("cam"))
-    assert methods.method("gt").is_ground_truth and methods.pseudo_mask_methods() == ["cam", "cam_sal", "eps"]
+    assert methods.method("gt").is_ground_truth
+    assert methods.pseudo_mask_methods() == ["cam", "cam_sal", "eps", "released"]
     assert methods.classifier("eps").trains_on_saliency and not methods.classifier("cam").trains_on_saliency
     with pytest.raises(ValueError, match="registered"):
         methods.method("nope")

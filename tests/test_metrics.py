@@ -191,7 +191,7 @@ def test_confusion_ratio_worked_by_hand(tmp_path):
     np.testing.assert_allclose(counts.ratios(), [0.6, 0.0])
     for name, arr in (("gt", gt), ("pred", pred), ("ctx", ctx)):
         write_label_png(tmp_path / name / "x.png", arr)
-    par, cm = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ["x"],
+    par, cm, _ = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ["x"],
                                     [Pair(1, 1)], num_classes=2)
     assert par.ratios()[0] == pytest.approx(0.6)
     assert cm.iou()[1] == pytest.approx(5 / 9)  # TP 5, FP 3 (gt valid), FN 1

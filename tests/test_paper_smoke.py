@@ -3,8 +3,10 @@ sizes, iteration counts and the data changed (tests/config/paper_smoke.yaml). It
 real users run: the weights stage verifying placed files, the authors' released saliency maps from
 an archive, ResNet-38d from an MXNet .params file with the official recipe (frozen BN and blocks,
 momentum 5e-4, bicubic resizing, hue jitter),
-the official EPS pseudo-mask rule, DeepLab-v2 ResNet-101 with MSC and frozen BN from an ImageNet file,
-AMP falling back on the CPU. It catches crashes, not numbers."""
+the official EPS pseudo-mask rule, DeepLab-v2 ResNet-101 with MSC and frozen BN from deeplab-pytorch's
+COCO init, then the paper's other DeepLab rows (config/voc12-deeplab-v1.yaml: DeepLab-v1 ResNet-101 from
+the same init; config/voc12-deeplab-vgg16.yaml: DeepLab-LargeFOV VGG-16 from a .caffemodel), AMP falling
+back on the CPU. It catches crashes, not numbers."""
 
 from __future__ import annotations
 
@@ -25,9 +27,11 @@ pytestmark = pytest.mark.slow
 SMOKE = REPO / "tests" / "config" / "paper_smoke.yaml"
 
 
-def write_weight_files(workdir, config) -> None:
+def write_weight_files(workdir, config, vgg16_init) -> None:
     """Random weights in each file format the paper setting reads, at the configured paths."""
-    from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2
+    from test_deeplab_variants import RefDeepLab, RefMSC, randomise
+    from test_vgg16_largefov import caffe_state_dict, caffemodel_current
+
     from wsss.models.mxnet_params import write_params
     from wsss.models.resnet38d import ResNet38d
 
@@ -38,8 +42,12 @@ def write_weight_files(workdir, config) -> None:
     # ResNet-38d under ademxapp's MXNet names (the naming-scheme oracle of test_mxnet_params).
     params = {mxnet_name(k): v.numpy() for k, v in ResNet38d().state_dict().items() if mxnet_name(k)}
     write_params(workdir / config["classifier"]["pretrained"], params)
-    deeplab = DeepLabV2(len(config["dataset"]["classes"]) + 1, DeepLabModelConfig(backbone="resnet101"))
-    torch.save(deeplab.state_dict(), workdir / config["deeplab"]["init_weights"])
+    # deeplab-pytorch's COCO init: an MSC-wrapped DeepLab-v1 of COCO's 91 classes (its fc does not fit VOC)
+    coco_init = RefMSC(randomise(RefDeepLab(91, "v1"), seed=1))
+    torch.save(coco_init.state_dict(), workdir / config["deeplab"]["init_weights"])
+    # DeepLab's VGG-16 ImageNet init, a .caffemodel read without Caffe
+    params = {k: v.numpy() for k, v in caffe_state_dict(num_classes=None).items()}
+    (workdir / vgg16_init).write_bytes(caffemodel_current(params))
 
 
 def write_released_maps(archive, root) -> None:
@@ -60,7 +68,9 @@ def write_released_maps(archive, root) -> None:
 def test_paper_setting_runs_end_to_end(tmp_path):
     config = load_config(REPO / "config" / "voc12.yaml", SMOKE)
     assert config["classifier"]["backbone"] == "resnet38d" and config["pseudo_masks"]["eps_rule"] == "official"
-    write_weight_files(tmp_path, config)
+    assert config["deeplab"]["backbone"] == "resnet101_caffe" and config["deeplab"]["variant"] == "v2"
+    vgg16 = load_config(REPO / "config" / "voc12.yaml", REPO / "config" / "voc12-deeplab-vgg16.yaml")["deeplab"]
+    write_weight_files(tmp_path, config, vgg16["init_weights"])
     # The authors' PFAN maps (saliency.source released): an archive with one more folder level, as
     # theirs; its maps are the ground-truth foreground, for the train_aug ids only (no val maps).
     smoke = ("--configfile", str(REPO / "config" / "voc12.yaml"), str(SMOKE))
@@ -83,3 +93,16 @@ def test_paper_setting_runs_end_to_end(tmp_path):
     lists = tmp_path / config["dataset"]["root"] / "prepared" / "lists"
     refined = {p.stem for p in (tmp_path / "results/pseudo_masks_crf/eps").glob("*.png")}
     assert refined == set(read_id_list(lists / f"{config['evaluation']['pseudo_mask_split']}.txt"))
+    # The paper's other DeepLab rows on the same masks: only DeepLab and its evaluation rerun.
+    for overlay in ("voc12-deeplab-v1.yaml", "voc12-deeplab-vgg16.yaml"):
+        configs = (*smoke, str(REPO / "config" / overlay), str(tmp_path / "placed.yaml"))
+        plan = snakemake("-n", "results/eval/deeplab/eps/miou.json", "--configfile", *configs[1:],
+                         workdir=tmp_path).stdout
+        assert "train_segmentation" in plan and "train_classifier" not in plan, overlay
+        snakemake("results/eval/deeplab/eps/miou.json", "--cores", "2", "--resources", "gpu=0", "--configfile",
+                  *configs[1:], workdir=tmp_path, timeout=900)
+        model = torch.load(tmp_path / "results/deeplab/eps/model.pt", weights_only=False)
+        built = model["config"]["model"]
+        assert built["variant"] == "v1" and not any(k.startswith("aspp.") for k in model["model"]), overlay
+        assert built["backbone"] == ("vgg16" if "vgg16" in overlay else "resnet101_caffe")
+    assert len(list((folder / ".verified").iterdir())) == 4  # the VGG-16 init too, once

@@ -49,10 +49,9 @@ def test_voc12_plans_the_weight_downloads_unless_placed(tmp_path):
     plan = snakemake("-n", "--configfile", str(REPO / "config/voc12.yaml"), workdir=tmp_path).stdout
     wanted = sorted({line.split("output: ")[1].strip() for block in plan.split("rule download_weights:")[1:]
                      for line in block.splitlines()[:3] if "output: " in line})
-    # ResNet-38 ImageNet, DeepLab's ResNet-101 init, the authors' saliency maps (saliency.source released)
-    assert [w.rsplit("/", 1)[1] for w in wanted] == ["eps_pfan_saliency_voc12.zip",
-                                                     "ilsvrc-cls_rna-a1_cls1000_ep-0001.params",
-                                                     "resnet101-63fe2227.pth"]
+    # DeepLab's COCO init, ResNet-38 ImageNet, the authors' saliency maps (saliency.source released)
+    assert [w.rsplit("/", 1)[1] for w in wanted] == ["deeplabv1_resnet101-coco.pth", "eps_pfan_saliency_voc12.zip",
+                                                     "ilsvrc-cls_rna-a1_cls1000_ep-0001.params"]
     for path in wanted:  # placed by hand, as on an offline cluster
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(b"placed by hand")

@@ -141,6 +141,32 @@ rule make_pseudo_masks:
         "../scripts/make_pseudo_masks.py"
 
 
+rule import_released_masks:
+    """The authors' released pseudo-masks as {method}'s masks for every train_aug id, each checked as a label PNG."""
+    input:
+        unpack(released_masks_input),
+        prepared=PREP,
+    output:
+        masks=directory("results/pseudo_masks/{method}"),
+    log:
+        "logs/import_released_masks/{method}.log",
+    benchmark:
+        "benchmarks/import_released_masks/{method}.tsv"
+    wildcard_constraints:
+        method=RELEASED_RE,
+    conda:
+        ENV
+    threads: job_threads("import_released_masks")
+    resources:
+        **job_resources("import_released_masks"),
+    params:
+        images=prep("images"),
+        ids=prep("train_aug"),
+        num_classes=len(config["dataset"]["classes"]),
+    script:
+        "../scripts/import_released_masks.py"
+
+
 rule cam_threshold_sweep:
     """mIoU of {method}'s thresholded CAM pseudo-masks against ground truth for each background threshold."""
     input:

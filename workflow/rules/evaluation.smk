@@ -22,6 +22,7 @@ rule evaluate_miou:
     output:
         matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
         summary="results/{variant}eval/{stage}/{method}/miou.json",
+        per_image="results/{variant}eval/{stage}/{method}/miou_per_image.npz",
     log:
         "logs/evaluate_miou/{variant}{stage}_{method}.log",
     benchmark:
@@ -48,6 +49,7 @@ rule evaluate_boundary:
         prepared=PREP,
     output:
         summary="results/eval/{stage}/{method}/boundary.json",
+        per_image="results/eval/{stage}/{method}/boundary_per_image.npz",
     log:
         "logs/evaluate_boundary/{stage}_{method}.log",
     benchmark:
@@ -75,6 +77,7 @@ rule evaluate_confusion_ratio:
         context=SCENE_LABELS,
     output:
         summary="results/eval/{stage}/{method}/confusion_ratio.json",
+        per_image="results/eval/{stage}/{method}/confusion_ratio_per_image.npz",
     log:
         "logs/evaluate_confusion_ratio/{stage}_{method}.log",
     benchmark:
@@ -151,6 +154,29 @@ rule table_confusion_ratio:
         **job_resources("table_confusion_ratio"),
     script:
         "../scripts/make_table.py"
+
+
+rule table_intervals:
+    """results/tables/intervals.csv: a paired bootstrap interval over images on each table's values and differences."""
+    input:
+        per_image=[e["file"] for e in interval_entries()],
+    output:
+        table=report("results/tables/intervals.csv", caption="../report/intervals.rst", category="Tables"),
+    log:
+        "logs/table_intervals/table_intervals.log",
+    benchmark:
+        "benchmarks/table_intervals/table_intervals.tsv"
+    conda:
+        ENV
+    threads: job_threads("table_intervals")
+    resources:
+        **job_resources("table_intervals"),
+    params:
+        entries=interval_entries(),
+        bootstrap=EVAL["bootstrap"],
+        pairs=EVAL["confusion_pairs"],
+    script:
+        "../scripts/table_intervals.py"
 
 
 rule table_seeds:

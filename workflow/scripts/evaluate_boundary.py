@@ -9,6 +9,7 @@ with log_to(snakemake.log[0]):
         boundary_dir=snakemake.params.boundaries,
         ids_file=snakemake.params.ids,
         out_json=snakemake.output.summary,
+        out_per_image=snakemake.output.per_image,
         label=EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage),
         tolerance=snakemake.params.tolerance,
         processes=snakemake.threads,

@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]):
         classes_file=snakemake.params.classes,
         pairs=snakemake.params.pairs,
         out_json=snakemake.output.summary,
+        out_per_image=snakemake.output.per_image,
         label=EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage),
         processes=snakemake.threads,
     )

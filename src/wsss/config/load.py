@@ -279,6 +279,14 @@ def check_settings(config: dict) -> list[str]:
     if saliency["source"] == "precomputed" and not saliency["precomputed_dir"]:
         problems.append("saliency.source is precomputed but saliency.precomputed_dir is not set: point it at a "
                         "folder of <id>.png maps, or set saliency.source: pfan")
+    from wsss.config.settings import released_archive
+    from wsss.methods import method
+
+    named = [m for m in [*config["methods"], *config["deeplab"]["methods"]] if method(m).released]
+    if named and released_archive(config) is None:
+        problems.append(f"methods name {named[0]!r} (the authors' released pseudo-masks), but data source "
+                        f"{config['dataset']['source']!r} has no release: set pseudo_masks.released_archive to an "
+                        "archive of <id>.png masks, or drop it from methods")
     if config["evaluation"]["pseudo_mask_split"] == "val":
         problems.append("evaluation.pseudo_mask_split is val, but pseudo-masks are made for train_aug ids only (as "
                         "in the paper): set it to train or train_aug")

@@ -62,7 +62,10 @@ def pseudo_mask_params(config: dict, record: Method) -> dict:
 
 
 def crf_unary(config: dict, record: Method) -> str:
-    """crf.unary for one method: one value for all, or a mapping; else the method's default."""
+    """crf.unary for one method: one value for all, or a mapping; else the method's default. A
+    method without a classifier has no maps to build probabilities from: its unary is its labels."""
+    if record.classifier is None:
+        return "labels"
     unary = config["crf"]["unary"]
     return unary if isinstance(unary, str) else unary.get(record.name, record.crf_unary)
 
@@ -80,6 +83,17 @@ def crf_refinement(config: dict, record: Method) -> dict:
     gate = pm["saliency_threshold"] if crf_saliency_gated(config, record) else None
     return {**config["crf"], "unary": crf_unary(config, record), "bg_threshold": pm["threshold"],
             "saliency_threshold": gate}
+
+
+def released_archive(config: dict) -> str | None:
+    """The archive of the authors' released pseudo-masks (method `released`): pseudo_masks.released_archive,
+    else the data source's release in the weights stage; None when neither exists."""
+    from wsss.data.sources import source
+
+    if config["pseudo_masks"]["released_archive"]:
+        return config["pseudo_masks"]["released_archive"]
+    name = source(config["dataset"]["source"]).released_pseudo_masks
+    return f"{config['weights']['dir']}/{name}" if name else None
 
 
 def deeplab_training(config: dict) -> dict:

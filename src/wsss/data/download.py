@@ -168,6 +168,30 @@ def _chosen(archive: Path, member: str, names: list[str] | None, entries: list, 
     return chosen
 
 
+def extract_all(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Everything of a zip or tar archive into `dest`, with the same refusals as `extract`."""
+    archive, dest = Path(archive), Path(dest)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            _check_zip_entries(archive, zf.infolist())
+            zf.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    else:
+        raise BadInputError(f"{archive}: neither a zip nor a tar archive; delete it and rerun the rule that "
+                            "downloads it")
+
+
+def _check_zip_entries(archive: Path, infos: list) -> None:
+    for info in infos:
+        parts = info.filename.replace("\\", "/").split("/")
+        if (info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+                or stat.S_ISLNK(info.external_attr >> 16)):
+            raise BadInputError(f"{archive}: entry '{info.filename}' would be written outside the target folder "
+                                "or is a link; refusing the archive. Delete it and rerun the download rule.")
+
+
 def _extract_zip(archive: Path, member: str, names: list[str] | None, dest: Path) -> None:
     """Extract `member/` (or its `names`) of a zip into `dest`, refusing entries that could land elsewhere.
 
@@ -178,12 +202,7 @@ def _extract_zip(archive: Path, member: str, names: list[str] | None, dest: Path
     """
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
-        for info in infos:
-            parts = info.filename.replace("\\", "/").split("/")
-            if (info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
-                    or stat.S_ISLNK(info.external_attr >> 16)):
-                raise BadInputError(f"{archive}: entry '{info.filename}' would be written outside the target folder "
-                                    "or is a link; refusing the archive. Delete it and rerun the download rule.")
+        _check_zip_entries(archive, infos)
         chosen = _chosen(archive, member, names, [i for i in infos if i.filename.split("/")[0] == member],
                          lambda i: i.filename)
         for info in chosen:

@@ -13,7 +13,7 @@ built-ins and may call the same `register_*` functions (tests/plugins/toy_method
 import importlib
 import os
 
-from wsss.methods import cam, eps, ground_truth  # the built-in units register on import
+from wsss.methods import cam, eps, ground_truth, released  # the built-in units register on import
 from wsss.methods.registry import (
     CLASSIFIERS,
     METHODS,
@@ -26,10 +26,12 @@ from wsss.methods.registry import (
     register_classifier,
     register_method,
     resolve,
+    table_order,
 )
 
-__all__ = ["cam", "eps", "ground_truth", "CLASSIFIERS", "METHODS", "Classifier", "Method", "classifier",
-           "maps_have_probs", "method", "pseudo_mask_methods", "register_classifier", "register_method", "resolve"]
+__all__ = ["cam", "eps", "ground_truth", "released", "CLASSIFIERS", "METHODS", "Classifier", "Method", "classifier",
+           "maps_have_probs", "method", "pseudo_mask_methods", "table_order", "register_classifier",
+           "register_method", "resolve"]
 
 for _plugin in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
     importlib.import_module(_plugin)

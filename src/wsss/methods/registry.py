@@ -60,10 +60,13 @@ class Method:
     threshold_sweep: bool = False    # the CAM background-threshold sweep table applies to it
     grid: bool = True                # a column of the pseudo-mask qualitative grid
     grid_crf: bool = False           # ... and a column of its CRF refinement
+    # Its masks are the authors' released pseudo-masks of the dataset (pseudo_masks.released_archive,
+    # else the data source's release), imported by rule import_released_masks: no classifier.
+    released: bool = False
 
     @property
     def is_ground_truth(self) -> bool:
-        return self.classifier is None
+        return self.classifier is None and not self.released
 
 
 CLASSIFIERS: dict[str, Classifier] = {}
@@ -90,8 +93,15 @@ def resolve(dotted: str) -> Callable:
 
 
 def pseudo_mask_methods() -> list[str]:
-    """Methods that make pseudo-masks from a classifier's maps (every one but the ground truth)."""
+    """Methods whose masks are pseudo-masks (every one but the ground truth): made from a
+    classifier's maps, or released by the authors."""
     return [m for m, r in METHODS.items() if not r.is_ground_truth]
+
+
+def table_order() -> list[str]:
+    """Methods in the order tables show them: registration order, the ground truth (the upper
+    bound) last."""
+    return sorted(METHODS, key=lambda m: METHODS[m].is_ground_truth)
 
 
 def method(name: str) -> Method:

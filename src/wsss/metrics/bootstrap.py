@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -89,30 +90,55 @@ def resample_counts(n: int, resamples: int, seed: int, chunk: int | None = None)
         yield np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
 
 
+def f1_of_counts(counts: np.ndarray) -> np.ndarray:
+    """Boundary F1 of summed counts (..., 4): predicted edges, matched ones, ground-truth edges,
+    recalled ones (wsss.metrics.boundary.BoundaryCounts); NaN without edges on either side."""
+    pred, pred_ok, gt, gt_ok = (counts[..., i] for i in range(4))
+    precision = np.divide(pred_ok, pred, out=np.full(pred.shape, np.nan), where=pred > 0)
+    recall = np.divide(gt_ok, gt, out=np.full(gt.shape, np.nan), where=gt > 0)
+    total = precision + recall
+    return np.divide(2 * precision * recall, total, out=np.where(np.isnan(total), np.nan, 0.0), where=total > 0)
+
+
+def ratio_of_counts(counts: np.ndarray) -> np.ndarray:
+    """Confusion ratio FP / TP of summed counts (..., 2) (wsss.metrics.confusion_ratio); NaN without TP."""
+    fp, tp = counts[..., 0], counts[..., 1]
+    return np.divide(fp, tp, out=np.full(tp.shape, np.nan), where=tp > 0)
+
+
 def paired_bootstrap_stats(stats_a: np.ndarray, stats_b: np.ndarray, resamples: int = 1000, seed: int = 0,
-                           level: float = 0.95, chunk: int | None = None) -> PairedBootstrap:
-    """The paired bootstrap of two methods' per-image statistics (N, 3, K) on the same N images."""
+                           level: float = 0.95, chunk: int | None = None,
+                           statistic: Callable[[np.ndarray], np.ndarray] = miou_of_stats) -> PairedBootstrap:
+    """The paired bootstrap of two methods' per-image statistics (N, ...) on the same N images:
+    `statistic` maps statistics summed over images (R, ...) to one value each (R,): mIoU of
+    (N, 3, K) class statistics by default, boundary F1 (`f1_of_counts`) or a confusion ratio
+    (`ratio_of_counts`) of per-image counts."""
     a, b = np.asarray(stats_a, np.float64), np.asarray(stats_b, np.float64)
-    if a.shape != b.shape or a.ndim != 3 or a.shape[1] != 3:
-        raise ValueError(f"per-image statistics must both be (N, 3, K) for the same images; got {a.shape}, {b.shape}")
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"per-image statistics must have one shape (N, ...) for the same images; got {a.shape}, "
+                         f"{b.shape}")
     if not 0 < level < 1 or resamples < 1:
         raise ValueError(f"level must be in (0, 1) and resamples >= 1; got {level}, {resamples}")
     import scipy.sparse
 
-    n, k = a.shape[0], a.shape[2]
+    n, shape = a.shape[0], a.shape[1:]
+    d = int(np.prod(shape))
     # One product for both methods; an image touches few classes, so the statistics are sparse
     # (COCO: ~20 of 486 per image) and a sparse product is ~25x faster than the dense one.
-    flat_t = scipy.sparse.csr_matrix(np.concatenate([a.reshape(n, 3 * k), b.reshape(n, 3 * k)], axis=1).T)
+    flat_t = scipy.sparse.csr_matrix(np.concatenate([a.reshape(n, d), b.reshape(n, d)], axis=1).T)
     samples = []
     for counts in resample_counts(n, resamples, seed, chunk):
         sums = np.asarray(flat_t @ counts.T).T
-        samples.append(np.stack([miou_of_stats(sums[:, :3 * k].reshape(-1, 3, k)),
-                                 miou_of_stats(sums[:, 3 * k:].reshape(-1, 3, k))], axis=1))
+        samples.append(np.stack([statistic(sums[:, :d].reshape(-1, *shape)),
+                                 statistic(sums[:, d:].reshape(-1, *shape))], axis=1))
     samples = np.concatenate(samples)
     tail = round(50 * (1 - level), 9)  # 2.5 for 95 %, not 2.5000000000000022 (1 - 0.95 in binary)
-    estimate_a, estimate_b = float(miou_of_stats(a.sum(0))), float(miou_of_stats(b.sum(0)))
+    estimate_a, estimate_b = float(statistic(a.sum(0)[None])[0]), float(statistic(b.sum(0)[None])[0])
 
     def interval(estimate, values):
+        values = values[~np.isnan(values)]  # a resample without edges / true positives has no value
+        if not len(values):
+            return Interval(estimate, float("nan"), float("nan"))
         low, high = np.percentile(values, [tail, 100 - tail])
         return Interval(estimate, float(low), float(high))
 

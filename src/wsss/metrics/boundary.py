@@ -102,23 +102,29 @@ def boundary_counts(pred_label: np.ndarray, gt_boundary: np.ndarray, tolerance: 
     return BoundaryCounts(int(pred.sum()), int(pred_ok.sum()), int(gt.sum()), int(gt_ok.sum()), 1)
 
 
-def _boundary_chunk(args: tuple) -> BoundaryCounts:
+def _boundary_chunk(args: tuple) -> list[BoundaryCounts]:
     pred_dir, boundary_dir, ids, tolerance = args
-    total = BoundaryCounts()
+    out = []
     for i in ids:
         pred_path = Path(pred_dir) / f"{i}.png"
         gt = read_label_png(Path(boundary_dir) / f"{i}.png")
-        total = total + boundary_counts(read_label_png(pred_path), gt, tolerance, name=str(pred_path))
-    return total
+        out.append(boundary_counts(read_label_png(pred_path), gt, tolerance, name=str(pred_path)))
+    return out
+
+
+def boundary_counts_per_image(pred_dir: str | os.PathLike, boundary_dir: str | os.PathLike, ids: list[str],
+                              tolerance: float, processes: int = 1) -> np.ndarray:
+    """(N, 4) int64 counts of each id, in `ids` order: predicted edges, matched ones, ground-truth
+    edges, recalled ones (what a paired bootstrap of F1 resamples)."""
+    if not ids:
+        raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
+    args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in chunks(ids, processes)]
+    rows = [c.as_tuple()[:4] for chunk in map_chunks(_boundary_chunk, args, processes) for c in chunk]
+    return np.asarray(rows, dtype=np.int64).reshape(len(ids), 4)
 
 
 def evaluate_boundaries(pred_dir: str | os.PathLike, boundary_dir: str | os.PathLike, ids: list[str],
                         tolerance: float, processes: int = 1) -> BoundaryCounts:
     """Summed boundary counts of `<pred_dir>/<id>.png` against `<boundary_dir>/<id>.png`."""
-    if not ids:
-        raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
-    args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in chunks(ids, processes)]
-    total = BoundaryCounts()
-    for counts in map_chunks(_boundary_chunk, args, processes):
-        total = total + counts
-    return total
+    counts = boundary_counts_per_image(pred_dir, boundary_dir, ids, tolerance, processes).sum(0)
+    return BoundaryCounts(*(int(v) for v in counts), len(ids))

@@ -87,28 +87,34 @@ def resolve_pairs(pairs: list[dict], class_names: list[str], scene_names: list[s
     return out
 
 
-def _confusion_ratio_chunk(args: tuple) -> tuple[ConfusionRatioCounts, ConfusionMatrix]:
+def _confusion_ratio_chunk(args: tuple) -> tuple[list[ConfusionRatioCounts], ConfusionMatrix]:
     pred_dir, gt_dir, context_dir, ids, pairs, num_classes = args
-    counts, cm = ConfusionRatioCounts(list(pairs)), ConfusionMatrix(num_classes)
+    per_image, cm = [], ConfusionMatrix(num_classes)
     for i in ids:
         pred_path = Path(pred_dir) / f"{i}.png"
         gt, pred = read_label_png(Path(gt_dir) / f"{i}.png"), read_label_png(pred_path)
+        counts = ConfusionRatioCounts(list(pairs))
         counts.update(gt, pred, read_label_png(Path(context_dir) / f"{i}.png"), name=str(pred_path))
+        per_image.append(counts)
         cm.update(gt, pred, name=str(pred_path))
-    return counts, cm
+    return per_image, cm
 
 
 def evaluate_confusion_ratio_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
                                   context_dir: str | os.PathLike,
                           ids: list[str], pairs: list[Pair], num_classes: int,
-                          processes: int = 1) -> tuple[ConfusionRatioCounts, ConfusionMatrix]:
-    """Confusion-ratio counts and the confusion matrix (for the target IoU) over the same ids."""
+                          processes: int = 1) -> tuple[ConfusionRatioCounts, ConfusionMatrix, np.ndarray]:
+    """Confusion-ratio counts and the confusion matrix (for the target IoU) over the same ids, and
+    each id's counts, (N, P, 2) int64 FP_{k,c} and TP_c per pair in `ids` order (what a paired
+    bootstrap resamples)."""
     if not ids:
         raise BadInputError(f"no ids to evaluate in {pred_dir}: none has a scene-label map in {context_dir}")
     args = [(str(pred_dir), str(gt_dir), str(context_dir), c, tuple(pairs), num_classes)
             for c in chunks(ids, processes)]
-    counts, cm = ConfusionRatioCounts(list(pairs)), ConfusionMatrix(num_classes)
-    for c, m in map_chunks(_confusion_ratio_chunk, args, processes):
-        counts.merge(c)
+    counts, cm, per_image = ConfusionRatioCounts(list(pairs)), ConfusionMatrix(num_classes), []
+    for chunk, m in map_chunks(_confusion_ratio_chunk, args, processes):
+        for c in chunk:
+            counts.merge(c)
+            per_image.append(np.stack([c.fp, c.tp], axis=-1))
         cm.merge(m)
-    return counts, cm
+    return counts, cm, np.asarray(per_image, dtype=np.int64).reshape(len(ids), len(pairs), 2)

@@ -13,14 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsss.core.io import BadInputError, read_id_list, write_json
-from wsss.metrics import (
-    evaluate_boundaries,
-    evaluate_confusion_ratio_dirs,
-    evaluate_dirs,
-    read_scene_classes,
-    resolve_pairs,
-)
+import numpy as np
+
+from wsss.core.io import BadInputError, atomic_path, read_id_list, write_json
+from wsss.metrics import evaluate_confusion_ratio_dirs, evaluate_dirs, read_scene_classes, resolve_pairs
+from wsss.metrics.boundary import BoundaryCounts, boundary_counts_per_image
 from wsss.metrics.per_image import evaluate_dirs_per_image
 
 log = logging.getLogger("wsss.stages.evaluation")
@@ -71,8 +68,22 @@ def evaluate_miou(pred_dir: str, gt_dir: str, ids_file: str, classes_file: str, 
     return summary
 
 
+def save_counts(path: str | os.PathLike, ids: list[str], counts: np.ndarray) -> None:
+    """Per-image counts (N, ...) with their ids, for a paired bootstrap (wsss.stages.intervals)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ids=np.array(ids), counts=counts)
+
+
+def load_counts(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    try:
+        with np.load(path) as data:
+            return [str(i) for i in data["ids"]], data["counts"]
+    except (OSError, KeyError, ValueError) as err:
+        raise BadInputError(f"{path}: not a per-image counts file ({err}); rerun its evaluation rule") from err
+
+
 def evaluate_boundary(pred_dir: str, boundary_dir: str, ids_file: str, out_json: str, label: EvalLabel,
-                      tolerance: float, processes: int = 1) -> dict:
+                      tolerance: float, processes: int = 1, out_per_image: str | None = None) -> dict:
     """Boundary P/R/F1 of one prediction folder against the prepared SBD boundary maps.
 
     Ids without a boundary map are skipped and counted (`skipped`): SBD does not annotate every
@@ -86,7 +97,10 @@ def evaluate_boundary(pred_dir: str, boundary_dir: str, ids_file: str, out_json:
     if len(ids) < len(all_ids):
         log.warning("%d of %d ids have no boundary map in %s; skipped", len(all_ids) - len(ids), len(all_ids),
                     boundary_dir)
-    counts = evaluate_boundaries(pred_dir, boundary_dir, ids, tolerance, processes)
+    per_image = boundary_counts_per_image(pred_dir, boundary_dir, ids, tolerance, processes)
+    counts = BoundaryCounts(*(int(v) for v in per_image.sum(0)), len(ids))
+    if out_per_image is not None:
+        save_counts(out_per_image, ids, per_image)
     log.info("%s/%s: boundary P %.4f R %.4f F1 %.4f (tolerance %s px)", label.stage, label.method,
              counts.precision, counts.recall, counts.f1, tolerance)
     summary = {"method": label.method, "stage": label.stage, "tolerance": tolerance,
@@ -96,7 +110,8 @@ def evaluate_boundary(pred_dir: str, boundary_dir: str, ids_file: str, out_json:
 
 
 def evaluate_confusion_ratio(pred_dir: str, gt_dir: str, context_dir: str, ids_file: str, classes_file: str,
-                             pairs: list[dict], out_json: str, label: EvalLabel, processes: int = 1) -> dict:
+                             pairs: list[dict], out_json: str, label: EvalLabel, processes: int = 1,
+                             out_per_image: str | None = None) -> dict:
     """Confusion ratio m_{k,c} and target-class IoU for each configured (target, coincident) pair.
 
     Only ids with a scene-label map count (PASCAL-Context covers VOC 2010 images, not all of
@@ -111,8 +126,10 @@ def evaluate_confusion_ratio(pred_dir: str, gt_dir: str, context_dir: str, ids_f
     if len(ids) < len(all_ids):
         log.warning("%d of %d ids have no scene-label map in %s; skipped", len(all_ids) - len(ids), len(all_ids),
                     context_dir)
-    counts, cm = evaluate_confusion_ratio_dirs(pred_dir, gt_dir, context_dir, ids, resolved, len(class_names) + 1,
-                                       processes)
+    counts, cm, per_image = evaluate_confusion_ratio_dirs(pred_dir, gt_dir, context_dir, ids, resolved,
+                                                          len(class_names) + 1, processes)
+    if out_per_image is not None:
+        save_counts(out_per_image, ids, per_image)
     iou, ratios = cm.iou(), counts.ratios()
     rows = []
     for j, (p, r) in enumerate(zip(pairs, resolved)):

@@ -25,6 +25,7 @@ from wsss.core.sharding import shard_ids
 from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
 from wsss.data.layout import link_or_copy
+from wsss.data.released import extract_id_folder
 from wsss.data.saliency_maps import find_map, read_saliency_map_scaled
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
@@ -201,44 +202,11 @@ def import_precomputed_saliency(src_dir: str | os.PathLike, images_dir: str | os
 
 def extract_released_saliency(archive: str | os.PathLike, ids_file: str | os.PathLike, out_dir: str | os.PathLike,
                               max_listed: int = 10) -> int:
-    """The authors' saliency-map archive (zip or tar) → `out_dir`, the folder of its `<id>.png` maps.
-
-    The archive's nesting is not fixed (e.g. `SALImages/`, or one more level): the folder holding
-    the most maps of the ids in `ids_file` is taken, and every one of those ids must be there.
-    Returns the number of maps.
-    """
-    import tarfile
-    import tempfile
-    import zipfile
-
-    archive = Path(archive)
+    """The authors' saliency-map archive (zip or tar) → `out_dir`, the folder of its `<id>.png` maps
+    (wsss.data.released); every id of `ids_file` must be there. Returns the number of maps."""
     ids = read_id_list(ids_file)
-    with tempfile.TemporaryDirectory(dir=Path(out_dir).parent if Path(out_dir).parent.exists() else None) as raw:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(raw)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                tf.extractall(raw, filter="data")
-        else:
-            raise BadInputError(f"{archive}: neither a zip nor a tar archive; re-download it "
-                                f"({rerun_hint(archive)})")
-        wanted = set(ids)
-        counts = {}
-        for folder, _, files in os.walk(raw):
-            counts[folder] = sum(f.endswith(".png") and f[:-4] in wanted for f in files)
-        best = max(counts, key=counts.get) if counts else raw
-        missing = [i for i in ids if not (Path(best) / f"{i}.png").is_file()]
-        if missing:
-            found = Path(best).relative_to(raw) if counts[best] else "none"
-            raise BadInputError(f"{archive}: its map folder ({found}) "
-                                f"lacks {len(missing)} of {len(ids)} ids (e.g. {', '.join(missing[:max_listed])}); "
-                                "is it the archive for this dataset? Re-download it, or use saliency.source: pfan")
-        with atomic_dir(out_dir) as tmp:
-            for f in Path(best).iterdir():
-                if f.suffix == ".png":
-                    os.replace(f, tmp / f.name)
-    log.info("released saliency: %d maps of %d ids from %s", len(list(Path(out_dir).iterdir())), len(ids), archive)
+    n = extract_id_folder(archive, ids, out_dir, "map", "Re-download it, or use saliency.source: pfan", max_listed)
+    log.info("released saliency: %d maps of %d ids from %s", n, len(ids), archive)
     return len(ids)
 
 

@@ -40,7 +40,7 @@ def _load(paths: list[str | os.PathLike]) -> list[dict]:
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     stage_rank = {s: k for k, s in enumerate(STAGES)}
-    method_rank = {m: k for k, m in enumerate(methods.METHODS)}  # registration order
+    method_rank = {m: k for k, m in enumerate(methods.table_order())}
     df = df.assign(_s=df["stage"].map(lambda s: stage_rank.get(s, len(stage_rank))),
                    _m=df["method"].map(lambda m: method_rank.get(m, len(method_rank))))
     df = df.sort_values(["_s", "_m", "stage", "method"], kind="stable").drop(columns=["_s", "_m"])

@@ -5,6 +5,9 @@ CLS = config["classifier"]
 IMPORTED = plan.imported_classifiers(config)
 TRAINED_RE = "|".join(c for c in methods.CLASSIFIERS if c not in IMPORTED) or NONE
 IMPORTED_RE = "|".join(IMPORTED) or NONE
+# make_pseudo_masks runs the methods with a pseudo-mask rule; import_released_masks the released ones.
+RULE_MASKS_RE = "|".join(m for m, r in methods.METHODS.items() if r.pseudo_mask) or NONE
+RELEASED_RE = "|".join(m for m, r in methods.METHODS.items() if r.released) or NONE
 SWEEP_RE = "|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep) or NONE
 
 
@@ -54,6 +57,12 @@ def released_checkpoints_input(wildcards):
             f"numbers for the dataset; data source {SOURCE.name!r} has none (wsss.data.sources)"
         )
     return "results/tables/miou.csv"
+
+
+def released_masks_input(wildcards):
+    """Input function of import_released_masks: the archive and, from the weights stage, its record."""
+    archive = settings.released_archive(config)
+    return {"archive": archive, "verified": weights_record(archive)}
 
 
 def chain_priority(wildcards):

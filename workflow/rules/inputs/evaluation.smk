@@ -37,6 +37,19 @@ def eval_results(kind):
     ]
 
 
+PER_IMAGE = {kind: f"{kind}_per_image.npz" for kind in ("miou", "boundary", "confusion_ratio")}
+
+
+def interval_entries():
+    """What table_intervals resamples: each table's per-image file of every (stage, method)."""
+    return [
+        {"table": kind, "stage": stage, "method": method, "file": f"results/eval/{stage}/{method}/{PER_IMAGE[kind]}"}
+        for kind in plan.tables(config)
+        for stage in EVAL["tables"][kind]
+        for method in plan.eval_methods(config, stage)
+    ]
+
+
 def eval_grid_columns(split):
     """(titles, folders) of the qualitative grid: `pseudo` (train split) or `deeplab` (val split)."""
     if split == "pseudo":
@@ -74,6 +87,7 @@ def eval_loss_csvs():
     return runs
 
 
+STAGE_TARGETS += ["results/tables/intervals.csv"]
 STAGE_TARGETS += [
     f"results/{kind}/{t}.{ext}" for t in plan.tables(config) for kind, ext in (("tables", "csv"), ("figures", "png"))
 ]

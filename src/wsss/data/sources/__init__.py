@@ -41,6 +41,8 @@ class Source:
     heldout: bool = False
     # method -> train pseudo-mask mIoU (%) of the authors' released classifier, as they published it
     released_train_miou: dict[str, float] = field(default_factory=dict)
+    # weights.files name of the authors' released pseudo-masks of this dataset (method `released`)
+    released_pseudo_masks: str | None = None
     # (path regex, rule, when) of the source's raw files, for the "regenerate with" hints of errors
     hints: tuple[tuple[str, str, str], ...] = ()
 
@@ -92,6 +94,8 @@ register_source(Source("voc", str(RULES_DIR / "voc.smk"), VOC_CLASSES, boundarie
                        # halbielee/EPS README, "Pretrained models": train pseudo-mask mIoU of the
                        # released VOC 2012 checkpoints
                        released_train_miou={"cam": 47.05, "eps": 69.22},
+                       # EPS issue #12: the pseudo-masks the paper's DeepLab trained on
+                       released_pseudo_masks="eps_voc12_pseudo_masks.zip",
                        hints=((VOC_RAW[0], "extract_voc", "VOC 2012 data"), (VOC_RAW[1], "extract_sbd", "SBD data"),
                               (r"(^|/)VOCtrainval_11-May-2012\.tar$", "download_voc", ""),
                               (r"(^|/)benchmark\.tgz$", "download_sbd", ""))))
