@@ -136,8 +136,9 @@ def _intervals(table: pd.DataFrame, stages: dict[str, str]) -> list[str]:
            "`results/tables/intervals.csv`, which also holds each method's own interval):", "",
            "| difference | metric | stage | estimate | interval |", "|---|---|---|---|---|"]
     for row in diffs.itertuples(index=False):
-        out.append(f"| {row.method} | {row.metric} | {stages.get(row.stage, row.stage)} | {_cell(row.estimate)} | "
-                   f"[{_cell(row.low)}, {_cell(row.high)}] |")
+        digits = 3 if row.table == "confusion_ratio" else 2  # ratios, or points of mIoU / F1
+        out.append(f"| {row.method} | {row.metric} | {stages.get(row.stage, row.stage)} | {row.estimate:.{digits}f} | "
+                   f"[{row.low:.{digits}f}, {row.high:.{digits}f}] |")
     return out + [""]
 
 
