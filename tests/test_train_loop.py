@@ -4,7 +4,9 @@ loss CSV, atomic checkpoints, model files."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,10 +51,11 @@ def toy_step(model, batch):
     return {"loss": loss, "mean_pred": pred.mean()}
 
 
-def run(ckpt, loss_csv, iterations=6, checkpoint_every=3, kill_at=None, crash_at=None, run_config=RUN_CONFIG):
+def run(ckpt, loss_csv, iterations=6, checkpoint_every=3, kill_at=None, crash_at=None, run_config=RUN_CONFIG,
+        lr=0.1):
     torch.set_num_threads(1)
     model = make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     sched = poly_scheduler(opt, iterations)
     calls = {"n": 0}
 
@@ -73,6 +76,11 @@ def run(ckpt, loss_csv, iterations=6, checkpoint_every=3, kill_at=None, crash_at
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def steps_run(log_text: str) -> list[int]:
+    """The optimisation steps each train() call reports having run, in order."""
+    return [int(n) for n in re.findall(r"ran (\d+) optimisation steps", log_text)]
 
 
 def read_csv(path):
@@ -98,14 +106,20 @@ def test_sampler_is_pure_and_ddp_slices_partition_the_global_batch():
         StepBatchSampler(10, 3, seed=3, start=0, iterations=5, rank=0, world_size=2)
 
 
-def test_resume_after_interruption_is_bit_identical(tmp_path):
+def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wsss.train")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
+    assert steps_run(caplog.text) == [6] and "resumed from" not in caplog.text
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5)  # dies in step 5, checkpoint at 3
     assert torch.load(tmp_path / "ck.pt", weights_only=False)["step"] == 3
     # Snakemake deletes a failed job's outputs before the rerun: the checkpoint restores the rows
     (tmp_path / "ck.csv").unlink()
+    caplog.clear()
     resumed = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    # Weights alone cannot tell a resume from a deterministic rerun: 6 - 3 steps ran, from the checkpoint.
+    assert f"resumed from {tmp_path / 'ck.pt'} at step 3" in caplog.text
+    assert steps_run(caplog.text) == [3]
     assert same_weights(ref, resumed)
     assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     rows = read_csv(tmp_path / "ref.csv")
@@ -116,8 +130,10 @@ def test_resume_after_interruption_is_bit_identical(tmp_path):
     # no temp files left beside the checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.csv", "ck.pt", "ref.csv", "ref.pt"]
     # a finished checkpoint makes a rerun a no-op with the same weights
+    caplog.clear()
     again = run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=1)
     assert same_weights(ref, again)
+    assert steps_run(caplog.text) == [0] and "already at step 6: nothing to train" in caplog.text
 
 
 def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
@@ -130,21 +146,32 @@ def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
     assert [r[0] for r in read_csv(tmp_path / "k.csv")[1:]] == ["1", "2", "3", "4"]
     proc = subprocess.run(cmd[:-1] + ["0"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert f"resumed from {tmp_path / 'k.pt'} at step 3" in proc.stderr and steps_run(proc.stderr) == [3]
     resumed = make_model()
     resumed.load_state_dict(torch.load(tmp_path / "k.pt", weights_only=False)["model"])
     assert same_weights(ref, resumed)
     assert read_csv(tmp_path / "k.csv") == read_csv(tmp_path / "ref.csv")
 
 
-def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path):
+def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wsss.train")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
+    # Another lr trains differently, and its step-3 checkpoint stays behind when it dies in step 5.
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5, run_config={"recipe": "other"})
-    # the step-3 checkpoint belongs to another config: it must not be resumed
+        run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5, run_config={**RUN_CONFIG, "lr": 0.5}, lr=0.5)
+    stale = torch.load(tmp_path / "ck.pt", weights_only=False)
+    assert stale["step"] == 3 and stale["run_config"]["lr"] == 0.5
+    # the stale checkpoint must not be resumed: all 6 steps run again, ending on the reference
+    caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    assert "made with a different config; training from scratch" in caplog.text
+    assert "resumed from" not in caplog.text and steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
+    assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    assert "unreadable" in caplog.text and steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
 
 
@@ -164,6 +191,7 @@ def test_save_and_load_model(tmp_path):
 
 
 if __name__ == "__main__":  # the SIGKILL test runs this file as a training process
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     ck, loss_csv, kill = sys.argv[1], sys.argv[2], int(sys.argv[3])
     run(ck, loss_csv, kill_at=kill or None)
 
