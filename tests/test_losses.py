@@ -47,6 +47,22 @@ def test_eps_loss_hand_computed_absent_class_and_lambda():
     assert est.flatten().tolist() == pytest.approx([0.9 * 0.7 + 0.1 * 0.7, 0.9 * 0.1 + 0.1 * 0.1], abs=1e-6)
 
 
+def test_eps_loss_hand_computed_where_lambda_matters():
+    """fg ≠ 1 − bg (class 1 absent: its probability is in neither map), so λ weighs two different
+    estimates and swapping λ and 1 − λ changes the loss."""
+    maps = maps_from_probs(PROBS)
+    loss, fg, bg, est = eps_loss(maps, SAL, torch.tensor([[1.0, 0.0]]), tau=0.4, lam=0.8)
+    # O_0 = 1/(1+1e-4) > τ: class 0 in the foreground; class 1 absent; the background map alone:
+    # M_fg = P_0 = (0.7, 0.1);  M_bg = P_bg = (0.2, 0.7), so 1 − M_bg = (0.8, 0.3) ≠ M_fg
+    # Ŝ = 0.8·M_fg + 0.2·(1 − M_bg) = (0.56 + 0.16, 0.08 + 0.06) = (0.72, 0.14)
+    # L = ((0.72 − 1)² + (0.14 − 0)²) / 2 = (0.0784 + 0.0196) / 2 = 0.049
+    # (λ and 1 − λ swapped: Ŝ = 0.2·M_fg + 0.8·(1 − M_bg) = (0.78, 0.26), L = (0.0484 + 0.0676) / 2 = 0.058)
+    assert fg.flatten().tolist() == pytest.approx([0.7, 0.1], abs=1e-6)
+    assert bg.flatten().tolist() == pytest.approx([0.2, 0.7], abs=1e-6)
+    assert est.flatten().tolist() == pytest.approx([0.72, 0.14], abs=1e-6)
+    assert loss.item() == pytest.approx(0.049, abs=1e-6)
+
+
 def test_map_off_the_salient_region_moves_to_background():
     # 4×4 maps, salient region = right half. Class 0 fires on the left half, class 1 on the right.
     maps = torch.full((1, 3, 4, 4), -5.0)
