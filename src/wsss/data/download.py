@@ -135,7 +135,12 @@ def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike)
         if not names:
             raise BadInputError(f"{archive}: has no top-level folder '{member}/'; is it the right archive? "
                                 "Delete it and rerun the download rule.")
-        tar.extractall(tmp, members=names, filter="data")
+        try:
+            tar.extractall(tmp, members=names, filter="data")
+        except tarfile.FilterError as err:
+            # e.g. a member named `top/../../file`, a link pointing out, an absolute path
+            raise BadInputError(f"{archive}: unsafe member {err.tarinfo.name!r} ({err}); the archive is "
+                                "damaged or not the expected one: delete it and rerun the download rule") from err
         inner = tmp / member
         for child in inner.iterdir():
             shutil.move(str(child), tmp / child.name)
