@@ -62,8 +62,9 @@ run: $(STAMP)
 	$(SNAKEMAKE) --report results/report.html
 	$(PY) -m wsss.readme README.md results/tables
 
+# Not the SLURM test (make test-slurm) nor the benches' speed and memory thresholds (make bench).
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slurm"
+	$(PY) -m pytest -q -m "not slurm and not bench"
 
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint
@@ -86,7 +87,8 @@ ablations: $(STAMP)
 # ---- bench (evaluation stage): throughput of each stage on the embedded benchmark -------------
 # Builds the prepared synthetic dataset if needed, then measures evaluation / CRF (1 vs N
 # processes), CAM inference images/s and training iterations/s (CUDA when present) into
-# results/bench/bench.csv with the machine description. It measures; it asserts nothing.
+# results/bench/bench.csv with the machine description. That measures and asserts nothing; then the
+# tests marked `bench` (wall-clock and memory thresholds, which `make test` leaves out) run.
 BENCH_CONFIG ?= config/config.yaml
 BENCH_PREPARED ?= resources/synthetic/prepared
 .PHONY: bench
@@ -94,6 +96,7 @@ bench: $(STAMP)
 	$(SNAKEMAKE) $(BENCH_PREPARED) --cores $(CORES) --configfile $(BENCH_CONFIG)
 	$(PY) -m wsss.bench --config $(BENCH_CONFIG) --prepared $(BENCH_PREPARED) --processes $(CORES) \
 		--out results/bench/bench.csv
+	$(PY) -m pytest -q -m bench
 
 # ---- bench-jobs: peak memory and speed of the heavy jobs at a config's recipe -> their mem_mb/runtime ----
 # Runs train_saliency, train_classifier, infer_cams and train_segmentation's real entry points on a
