@@ -62,6 +62,46 @@ def test_a_registered_toy_method_runs_through_the_dag(tmp_path, monkeypatch):
     assert "results/classifier/cam/model.pt" in plan and "results/classifier/eps/model.pt" not in plan
 
 
+@pytest.mark.slow
+def test_a_registered_toy_method_runs_to_the_tables(tmp_path, monkeypatch):
+    """The toy method for real on the tiny config: its mask function writes its pseudo-masks, which
+    go through the CRF, DeepLab and the mIoU table like a built-in method's."""
+    import pandas as pd
+
+    from wsss.io import read_id_list, read_label_png
+    from wsss.metrics.confusion_matrix import ConfusionMatrix
+
+    env = {"WSSS_PLUGINS": "toy_method", "PYTHONPATH": os.pathsep.join([str(PLUGINS), *sys.path])}
+    monkeypatch.setattr(os, "environ", {**os.environ, **env})
+    snakemake("results/tables/miou.csv", "--cores", "2", "--resources", "gpu=0", "--configfile", str(TINY),
+              "--config", "methods=[cam,toy]", "deeplab={methods: [toy]}", workdir=tmp_path)
+    prep = tmp_path / "resources/synthetic/prepared"
+    ids = read_id_list(prep / "lists/train_aug.txt")
+    cam, toy = tmp_path / "results/pseudo_masks/cam", tmp_path / "results/pseudo_masks/toy"
+    assert sorted(p.stem for p in toy.glob("*.png")) == sorted(ids)
+    lower_half_fg = 0
+    for i in ids:
+        c, t = read_label_png(cam / f"{i}.png"), read_label_png(toy / f"{i}.png")
+        half = c.shape[0] // 2
+        # exactly lower_half_background of the same maps: the cam mask above, background below
+        np.testing.assert_array_equal(t[:half], c[:half])
+        assert not t[half:].any()
+        lower_half_fg += int(c[half:].any())
+    assert lower_half_fg > 0  # the rule changed masks, so toy's rows are not cam's
+    table = pd.read_csv(tmp_path / "results/tables/miou.csv")
+    toy_rows = table[table["method"] == "toy"].set_index("stage")
+    assert list(toy_rows.index) == ["pseudo", "pseudo_crf", "deeplab", "deeplab_crf"]
+    # the pseudo row is the mIoU of the toy masks on the train split's ground truth
+    cm = ConfusionMatrix(len(read_id_list(prep / "classes.txt")) + 1)
+    for i in read_id_list(prep / "lists/train.txt"):
+        cm.update(read_label_png(prep / f"SegmentationClassAug/{i}.png"), read_label_png(toy / f"{i}.png"), i)
+    assert toy_rows.loc["pseudo", "mIoU"] == pytest.approx(round(100 * cm.miou(), 2), abs=1e-9)
+    cam_pseudo = table[(table["method"] == "cam") & (table["stage"] == "pseudo")]["mIoU"].item()
+    assert toy_rows.loc["pseudo", "mIoU"] != cam_pseudo
+    assert (tmp_path / "results/deeplab/toy/model.pt").exists()
+    assert sorted(p.stem for p in (tmp_path / "results/pseudo_masks_crf/toy").glob("*.png")) == sorted(ids)
+
+
 def test_an_unregistered_method_stops_before_any_job(tmp_path):
     proc = snakemake("-n", "--configfile", str(TINY), "--config", "methods=[cam,nope]", workdir=tmp_path, check=False)
     assert proc.returncode != 0
