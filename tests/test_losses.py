@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from wsss.io import BadInputError
-from wsss.losses import classification_loss, eps_loss, overlap_ratios, select_maps
+from wsss.losses import cam_step, classification_loss, eps_loss, eps_step, overlap_ratios, resize_saliency, \
+    select_maps
 from wsss.models.backbones import SmallCnn, build_backbone
 from wsss.models.classifier import build_classifier
 
@@ -96,8 +97,117 @@ def test_saliency_is_resized_to_the_map_size_and_shapes_checked():
     assert fg.shape == bg.shape == est.shape == (2, 1, 4, 4)
     expected = ((0.5 * fg + 0.5 * (1 - bg) - 0.25) ** 2).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^eps_loss: maps \(2, 4, 4, 4\) and labels \(2, 4\) do not match "
+                                         r"\(expected maps \(N, C\+1, h, w\) and labels \(N, C\)\)$"):
         eps_loss(maps, sal, torch.ones(2, 4), tau=0.4, lam=0.5)
+
+
+def test_resize_saliency_nearest_bilinear_and_same_size():
+    sal = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    # bilinear, align_corners False: output x samples input x = (x + 0.5)/2 − 0.5 = −0.25, 0.25, 0.75, 1.25
+    # (clamped to 0..1): 0, 0.25, 0.75, 1
+    assert resize_saliency(sal, (2, 4))[0, 0].tolist() == [[0.0, 0.25, 0.75, 1.0]] * 2
+    assert resize_saliency(sal, (2, 4), "nearest")[0, 0].tolist() == [[0.0, 0.0, 1.0, 1.0]] * 2
+    assert resize_saliency(sal, (2, 2)) is sal  # already the map size: untouched
+    row = torch.tensor([[[[1.0, 0.0, 0.0, 0.0]]]])
+    # downsampling 4 → 2: nearest takes inputs 0 and 2; bilinear samples x = 0.5, 2.5 (no antialias)
+    assert resize_saliency(row, (1, 2), "nearest").flatten().tolist() == [1.0, 0.0]
+    assert resize_saliency(row, (1, 2), "bilinear").flatten().tolist() == [0.5, 0.0]
+
+
+def test_overlap_ratio_has_the_papers_epsilon():
+    probs = torch.softmax(maps_from_probs(PROBS), 1)
+    # round(P_0) = (1, 0), round(S) = (1, 0): O_0 = 1 / (1 + 1e-4); round(P_1) = (0, 0): O_1 = 0 / 1e-4
+    assert overlap_ratios(probs, SAL)[0].tolist() == pytest.approx([1 / (1 + 1e-4), 0.0], rel=1e-7, abs=1e-9)
+
+
+def test_skip_unclaimed_is_per_image_and_per_class():
+    """3 classes, 2 images: a present class is left out only in the image where its own rounded map
+    is empty (class 1 in image 0), not because another class or another image claims pixels."""
+    p = torch.zeros(2, 4, 1, 2)
+    p[0, 0] = torch.tensor([[0.7, 0.1]])   # image 0: class 0 claims pixel 0
+    p[0, 1] = torch.tensor([[0.2, 0.2]])   #          class 1 present, claims nothing
+    p[0, 2] = torch.tensor([[0.05, 0.6]])  #          class 2 claims pixel 1
+    p[1, 1] = torch.tensor([[0.8, 0.8]])   # image 1: class 1 claims both pixels
+    p[:, 3] = 1 - p[:, :3].sum(1)          # background
+    sal = torch.tensor([[[[1.0, 1.0]]], [[[1.0, 1.0]]]])
+    labels = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
+    fg, bg = select_maps(p, sal, labels, tau=0.4, skip_unclaimed=True)
+    assert fg.tolist() == [[True, False, True], [False, True, False]]
+    assert not bg.any()
+    fg, bg = select_maps(p, sal, labels, tau=0.4)  # the paper's rule: class 1 of image 0 → background
+    assert fg.tolist() == [[True, False, True], [False, True, False]]
+    assert bg.tolist() == [[False, True, False], [False, False, False]]
+
+
+class MapsNet(torch.nn.Module):
+    """A classifier stand-in returning fixed maps (C class maps, then eps's background map); logits = GAP
+    of the C class maps."""
+
+    def __init__(self, maps, num_classes=2):
+        super().__init__()
+        self.maps, self.num_classes = maps, num_classes
+
+    def forward(self, image):
+        return self.maps
+
+    def logits(self, maps):
+        return maps[:, : self.num_classes].mean(dim=(2, 3))
+
+
+class Wrapped(torch.nn.Module):
+    """What the loop hands a step under DDP: the net is `.module`."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.module = net
+
+    def forward(self, image):
+        return self.module(image)
+
+
+def soft_margin(logits, labels):
+    """Multi-label soft margin written out: −mean over classes and images of y·log σ(x) + (1 − y)·log σ(−x)."""
+    terms = [y * math.log(1 / (1 + math.exp(-x))) + (1 - y) * math.log(1 / (1 + math.exp(x)))
+             for xs, ys in zip(logits, labels) for x, y in zip(xs, ys)]
+    return -sum(terms) / len(terms)
+
+
+def test_eps_step_hand_computed():
+    """eps_step with the configured τ, λ, skip_unclaimed, nearest saliency resize and warm-up.
+
+    Image A (the 1×2 case above, both classes present): class 1's map rounds to nothing, so
+    skip_unclaimed leaves it out: M_fg = (0.7, 0.1), M_bg = P_bg = (0.2, 0.7),
+    Ŝ = 0.8·(0.7, 0.1) + 0.2·(0.8, 0.3) = (0.72, 0.14) vs S = (1, 0): squared errors 0.0784, 0.0196.
+    Image B (class 1 only, P = (0.1, 0.8, 0.1) at both pixels, S = (1, 1)): O_1 = 2/(2 + 1e-4) → fg,
+    Ŝ = 0.8·0.8 + 0.2·(1 − 0.1) = 0.82: squared errors 0.0324, 0.0324.
+    L_sal = (0.0784 + 0.0196 + 0.0324 + 0.0324) / 4 = 0.0407.
+    The saliency comes at 1×4, (1, 0, 0, 0) and (1, 1, 1, 1): nearest gives (1, 0) and (1, 1); bilinear
+    would give (0.5, 0), whose rounding drops class 0 from the foreground.
+    Selection rates: class 0 is present in A and in the foreground there: 1/1; class 1 is present in
+    A (left out) and B (foreground): 1/2.
+    """
+    maps = torch.cat([maps_from_probs(PROBS), maps_from_probs([[[[0.1, 0.1]], [[0.8, 0.8]], [[0.1, 0.1]]]])])
+    batch = {"image": torch.zeros(2, 3, 1, 2), "label": torch.tensor([[1.0, 1.0], [0.0, 1.0]]),
+             "saliency": torch.tensor([[[[1.0, 0.0, 0.0, 0.0]]], [[[1.0, 1.0, 1.0, 1.0]]]])}
+    section = {"tau": 0.4, "lam": 0.8, "sal_warmup": 3, "skip_unclaimed": True, "saliency_resize": "nearest"}
+    step = eps_step(2, section, ["red", "blue"])
+    net = MapsNet(maps)
+    l_cls = soft_margin(net.logits(maps).tolist(), batch["label"].tolist())
+    for model in (net, Wrapped(net)):
+        out = step(model, {**batch, "_step": 3})
+        assert out["sal"].item() == pytest.approx(0.0407, abs=1e-6)
+        assert out["cls"].item() == pytest.approx(l_cls, rel=1e-5)
+        assert out["loss"].item() == pytest.approx(l_cls + 0.0407, rel=1e-5)
+        assert out["fg_red"].item() == 1.0 and out["fg_blue"].item() == 0.5
+    # before the warm-up ends only L_cls trains; without a step (outside the loop) L_sal is on
+    assert step(net, {**batch, "_step": 2})["loss"].item() == pytest.approx(l_cls, rel=1e-5)
+    assert step(net, batch)["loss"].item() == pytest.approx(l_cls + 0.0407, rel=1e-5)
+    # a class absent from the whole batch has no rate
+    only_red = step(net, {**batch, "label": torch.tensor([[1.0, 0.0], [1.0, 0.0]])})
+    assert math.isnan(only_red["fg_blue"].item()) and only_red["fg_red"].item() == 0.5
+    cam = cam_step(2, {}, ["red", "blue"])(Wrapped(MapsNet(maps[:, :2])), batch)
+    assert set(cam) == {"loss", "cls"} and cam["cls"].item() == pytest.approx(l_cls, rel=1e-5)
 
 
 def test_cls_gradients_reach_only_class_maps_and_sal_gradients_reach_background():
