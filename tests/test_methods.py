@@ -38,6 +38,38 @@ def test_classifier_params_drop_other_classifiers_keys():
     assert methods.classifier_infer_params(infer, "cam")["scales"] == [0.5, 1.0, 1.5, 2.0]  # the paper's
     assert methods.crf_unary({}, "eps") == "probs" and methods.crf_unary({"eps": "labels"}, "eps") == "labels"
     assert methods.crf_unary("probs", "cam") == "probs"
+    # import_classifier's files are not training params; a section without `train` gives an empty one
+    assert "checkpoint" not in methods.classifier_train_params({**section, "checkpoint": {"eps": "x.pth"}}, "eps")
+    assert methods.classifier_train_params({"backbone": "small"}, "cam") == {"backbone": "small", "train": {}}
+    # flip given per classifier: a classifier not named gets the paper's (flip on)
+    assert methods.classifier_infer_params({"scales": [1.0], "flip": {"eps": False}}, "cam") == \
+        {"scales": [1.0], "flip": True}
+
+
+def test_register_records_and_load_plugins(monkeypatch):
+    saved = dict(methods.METHODS), dict(methods.CLASSIFIERS)
+    try:
+        record = methods.register_classifier(methods.Classifier("stub", False, False, (), "wsss.losses:cam_step"))
+        assert methods.CLASSIFIERS["stub"] is record
+        with pytest.raises(ValueError, match=r"^method 'orphan' reads classifier 'nowhere', which is not "
+                                             r"registered \(\['cam', 'eps', 'stub'\]\)$"):
+            methods.register_method(methods.Method("orphan", "orphan", "nowhere"))
+        assert "orphan" not in methods.METHODS
+        on_stub = methods.register_method(methods.Method("on_stub", "on stub", "stub"))
+        truth = methods.register_method(methods.Method("truth", "truth", None))  # no classifier: a mask source
+        assert methods.METHODS["on_stub"] is on_stub and methods.METHODS["truth"] is truth
+        # WSSS_PLUGINS: comma-separated module names, blanks ignored; each is imported and registers
+        monkeypatch.syspath_prepend(str(PLUGINS))
+        monkeypatch.delitem(sys.modules, "toy_method", raising=False)
+        monkeypatch.setenv("WSSS_PLUGINS", " toy_method , ,")
+        methods._load_plugins()
+        assert methods.METHODS["toy"].pseudo_mask == "toy_method:lower_half_background"
+        monkeypatch.delenv("WSSS_PLUGINS")
+        methods._load_plugins()  # none named: nothing to import
+    finally:
+        for registry, before in zip((methods.METHODS, methods.CLASSIFIERS), saved):
+            registry.clear()
+            registry.update(before)
 
 
 def test_pseudo_mask_dispatches_through_the_registry():
