@@ -121,6 +121,14 @@ def test_overlap_ratio_has_the_papers_epsilon():
     assert overlap_ratios(probs, SAL)[0].tolist() == pytest.approx([1 / (1 + 1e-4), 0.0], rel=1e-7, abs=1e-9)
 
 
+def test_overlap_equal_to_tau_is_background():
+    """The paper's rule: foreground when O_i > τ, background group when O_i ≤ τ (so at O_i = τ)."""
+    probs = torch.softmax(maps_from_probs(PROBS), 1)
+    tau = overlap_ratios(probs, SAL)[0, 0].item()  # O_0 itself
+    fg, bg = select_maps(probs, SAL, torch.tensor([[1.0, 0.0]]), tau=tau)
+    assert fg.tolist() == [[False, False]] and bg.tolist() == [[True, False]]
+
+
 def test_skip_unclaimed_is_per_image_and_per_class():
     """3 classes, 2 images: a present class is left out only in the image where its own rounded map
     is empty (class 1 in image 0), not because another class or another image claims pixels."""

@@ -72,6 +72,29 @@ def test_register_records_and_load_plugins(monkeypatch):
             registry.update(before)
 
 
+def test_mask_rules_name_their_bad_inputs_and_write_uint8_labels():
+    from wsss.io import BadInputError
+    from wsss.methods.cam import voc_labels
+
+    labels = voc_labels(np.array([4, 0]), np.array([[0, 1, 2]]))
+    assert labels.dtype == np.uint8 and labels.tolist() == [[0, 5, 1]]
+    assert voc_labels(np.array([4, 0]), np.array([[0, 1, 2]]), background_at_end=True).tolist() == [[5, 1, 0]]
+    data = {"classes": np.array([1]), "maps": np.ones((1, 2, 2), np.float32)}
+    with pytest.raises(BadInputError, match=r"^pseudo_masks\.eps_rule is official but these maps were not made by "
+                                            r"the official protocol; rerun infer_cams \(snakemake --forcerun "
+                                            r"infer_cams\)$"):
+        pseudo_mask("eps", data, {"eps_rule": "official", "threshold": 0.2})
+    with pytest.raises(BadInputError, match=r"^this map file has no 'probs': it was not made by a classifier with a "
+                                            r"background map; make eps pseudo-masks from results/cams/eps$"):
+        pseudo_mask("eps", data, {"eps_rule": "argmax"})
+    params = {"threshold": 0.2, "saliency_threshold": 0.5}
+    with pytest.raises(BadInputError, match=r"^cam_sal pseudo-masks need saliency maps \(results/saliency/maps\)$"):
+        pseudo_mask("cam_sal", data, params)
+    with pytest.raises(BadInputError, match=r"^saliency map \(3, 3\) and CAM \(2, 2\) differ in size; re-run "
+                                            r"infer_saliency and infer_cams \(snakemake --forcerun infer_cams\)$"):
+        pseudo_mask("cam_sal", data, params, np.ones((3, 3), np.float32))
+
+
 def test_pseudo_mask_dispatches_through_the_registry():
     data = {"classes": np.array([1]), "maps": np.array([[[0.9, 0.1]]], np.float32),
             "probs": np.array([[[0.2, 0.1]], [[0.8, 0.9]]], np.float32)}

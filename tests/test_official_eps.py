@@ -35,10 +35,15 @@ def test_mask_ties_and_edge_cases():
     zeros = np.zeros((1, 2, 2), np.float32)
     assert not official_eps_mask([1], zeros, 0.0).any()              # tie with the background → background
     assert official_eps_mask([], np.zeros((0, 2, 3), np.float32), 0.2).shape == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^maps must be \(K, H, W\) for K=2 classes, got shape \(1, 2, 2\)$"):
         official_eps_mask([1, 2], zeros, 0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^threshold must be >= 0, got -0\.1$"):
         official_eps_mask([1], zeros, -0.1)
+    # max + 1e-5, as infer.py: a map's own peak normalises to 0.1 / 0.10001 = 0.9999, under a 0.99995
+    # plane (with max − 1e-5 it would be 1.0001, over it)
+    peak = np.full((1, 1, 1), 0.1, np.float32)
+    assert official_eps_mask([0], peak, 0.99995).tolist() == [[0]]
+    assert official_eps_mask([0], peak, 0.9998).tolist() == [[1]]
 
 
 class StubNet(nn.Module):

@@ -50,23 +50,26 @@ class StrideStub(nn.Module):
 
 
 def write_image_set(root):
-    """One image: a red disc, a blue square (weaker on its class map) and a green stripe."""
+    """im0: a red disc, a blue square (weaker on its class map) and a green stripe; im1: a grey image
+    whose label names no class."""
     yy, xx = np.mgrid[:H, :W]
     img = np.full((H, W, 3), 90, np.uint8)
     img[(yy - 12) ** 2 + (xx - 11) ** 2 < 64] = (230, 40, 40)
     img[14:27, 24:38] = (50, 60, 200)
     img[:5, 20:40] = (30, 220, 30)
     write_image(root / "img" / "im0.jpg", img)
-    write_id_list(root / "ids.txt", ["im0"])
+    write_image(root / "img" / "im1.jpg", np.full((H, W, 3), 90, np.uint8))
+    write_id_list(root / "ids.txt", ["im0", "im1"])
     with open(root / "labels.csv", "w", newline="") as fh:
-        csv.writer(fh).writerows([["id", *CLASSES], ["im0"] + [int(c in PRESENT) for c in range(len(CLASSES))]])
+        csv.writer(fh).writerows([["id", *CLASSES], ["im0"] + [int(c in PRESENT) for c in range(len(CLASSES))],
+                                  ["im1"] + [0] * len(CLASSES)])
 
 
 # ---------------------------------------------------------------------------- the reference
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
-def official_reference(image_path, net, label, scales, threshold):
+def official_reference(image_path, net, label, scales, threshold, flip=True):
     """halbielee/EPS infer.py for a resnet38_eps net, written out: per scale the PIL-bicubic resized
     image and its flip; softmax over all C+1 maps at feature size; bilinear (align_corners False)
     to the image size; background dropped; × the image label; flipped view flipped back; summed
@@ -78,7 +81,7 @@ def official_reference(image_path, net, label, scales, threshold):
     for s in scales:
         scaled = np.asarray(pil.resize((round(width * s), round(height * s)), resample=Image.BICUBIC))
         x = torch.from_numpy(((scaled / 255.0 - MEAN) / STD).transpose(2, 0, 1).astype(np.float32))[None]
-        for flipped in (False, True):
+        for flipped in (False, True) if flip else (False,):
             with torch.no_grad():
                 cam = torch.softmax(net(x.flip(-1) if flipped else x), dim=1)
                 cam = F.interpolate(cam, (height, width), mode="bilinear", align_corners=False)[0]
@@ -98,14 +101,14 @@ def near_ties(stack, tolerance=1e-3):
     return tied, order[-2:]
 
 
-@pytest.mark.parametrize("threshold", [0.2, 0.45])
-def test_workflow_official_masks_equal_the_official_formula(tmp_path, monkeypatch, threshold):
+@pytest.mark.parametrize("threshold, flip", [(0.2, True), (0.45, False)])
+def test_workflow_official_masks_equal_the_official_formula(tmp_path, monkeypatch, threshold, flip):
     write_image_set(tmp_path)
     net = StrideStub().eval()
     # infer_cams reads the classifier through load_classifier: hand it the stub
     monkeypatch.setattr(cams, "load_classifier", lambda path: (net, {"method": "eps"}))
     # the parameters as the workflow's rules build them (classifier.infer, pseudo_masks sections)
-    infer = methods.classifier_infer_params({"scales": SCALES, "flip": True, "num_workers": 0, "amp": False,
+    infer = methods.classifier_infer_params({"scales": SCALES, "flip": flip, "num_workers": 0, "amp": False,
                                              "threads": 1, "runtime": 5}, "eps", eps_rule="official")
     assert infer["official"] is True
     cams.infer_cams(tmp_path / "model.pt", tmp_path / "img", tmp_path / "labels.csv", tmp_path / "ids.txt",
@@ -114,7 +117,7 @@ def test_workflow_official_masks_equal_the_official_formula(tmp_path, monkeypatc
     make_pseudo_masks("eps", tmp_path / "cams", tmp_path / "ids.txt", tmp_path / "masks", pm)
 
     label = [int(c in PRESENT) for c in range(len(CLASSES))]
-    want, norm, stack = official_reference(tmp_path / "img" / "im0.jpg", net, label, SCALES, threshold)
+    want, norm, stack = official_reference(tmp_path / "img" / "im0.jpg", net, label, SCALES, threshold, flip)
     stored = load_maps(tmp_path / "cams" / "im0.npz")
     assert stored["classes"].tolist() == PRESENT
     # the stored maps are the normalised sums (float16 on disk)
@@ -128,4 +131,8 @@ def test_workflow_official_masks_equal_the_official_formula(tmp_path, monkeypatc
     assert ((got == best_two[0]) | (got == best_two[1]))[tied].all()
     # the case is not degenerate: background and both present classes win pixels
     assert set(np.unique(want)) == {0, 1, 3}
+    # an image whose label names no class: no maps, all background
+    empty = load_maps(tmp_path / "cams" / "im1.npz")
+    assert empty["classes"].tolist() == [] and empty["maps"].shape == (0, H, W)
+    assert not read_label_png(tmp_path / "masks" / "im1.png").any()
 
