@@ -83,6 +83,11 @@ def steps_run(log_text: str) -> list[int]:
     return [int(n) for n in re.findall(r"ran (\d+) optimisation steps", log_text)]
 
 
+def messages(caplog, level=logging.INFO) -> list[str]:
+    """The wsss.train log lines at `level` exactly (a changed or padded message shows)."""
+    return [r.getMessage() for r in caplog.records if r.name == "wsss.train" and r.levelno == level]
+
+
 def read_csv(path):
     with open(path, newline="") as fh:
         return list(csv.reader(fh))
@@ -118,13 +123,17 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
     caplog.clear()
     resumed = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
     # Weights alone cannot tell a resume from a deterministic rerun: 6 - 3 steps ran, from the checkpoint.
-    assert f"resumed from {tmp_path / 'ck.pt'} at step 3" in caplog.text
+    assert messages(caplog)[0] == f"resumed from {tmp_path / 'ck.pt'} at step 3"
+    assert messages(caplog)[-1] == "ran 3 optimisation steps (from step 3 to 6 of 6)"
     assert steps_run(caplog.text) == [3]
     assert same_weights(ref, resumed)
     assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     rows = read_csv(tmp_path / "ref.csv")
     assert rows[0] == ["step", "lr", "loss", "mean_pred"]
     assert [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+    # lr with 8 significant digits, the logged values with 6
+    assert all(r[1] == f"{float(r[1]):.8g}" and all(v == f"{float(v):.6g}" for v in r[2:]) for r in rows[1:])
+    assert any(len(r[2].lstrip("-0.")) == 6 for r in rows[1:])
     # lr follows the poly schedule: step 1 at base lr, decreasing after
     assert float(rows[1][1]) == pytest.approx(0.1) and float(rows[6][1]) < float(rows[2][1])
     # no temp files left beside the checkpoint
@@ -133,7 +142,9 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
     caplog.clear()
     again = run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=1)
     assert same_weights(ref, again)
-    assert steps_run(caplog.text) == [0] and "already at step 6: nothing to train" in caplog.text
+    assert steps_run(caplog.text) == [0]
+    assert messages(caplog)[-2:] == [f"checkpoint {tmp_path / 'ck.pt'} is already at step 6: nothing to train",
+                                     "ran 0 optimisation steps (from step 6 to 6 of 6)"]
 
 
 def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
@@ -164,14 +175,18 @@ def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, capl
     # the stale checkpoint must not be resumed: all 6 steps run again, ending on the reference
     caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
-    assert "made with a different config; training from scratch" in caplog.text
+    assert messages(caplog, logging.WARNING) == [
+        f"checkpoint {tmp_path / 'ck.pt'} was made with a different config; training from scratch"]
     assert "resumed from" not in caplog.text and steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
     assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
     caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
-    assert "unreadable" in caplog.text and steps_run(caplog.text) == [6]
+    (warning,) = messages(caplog, logging.WARNING)
+    assert warning.startswith(f"checkpoint {tmp_path / 'ck.pt'} is unreadable (") and \
+        warning.endswith("); training from scratch")
+    assert steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
 
 
