@@ -44,6 +44,12 @@ def test_mask_ties_and_edge_cases():
     peak = np.full((1, 1, 1), 0.1, np.float32)
     assert official_eps_mask([0], peak, 0.99995).tolist() == [[0]]
     assert official_eps_mask([0], peak, 0.9998).tolist() == [[1]]
+    # map files hold float16, where max + 1e-5 rounds back to max (0.1's spacing is 6e-5): the rule
+    # computes in float32, so the stored maps give the same mask
+    assert official_eps_mask([0], peak.astype(np.float16), 0.99995).tolist() == [[0]]
+    # classes in any shape (a column of indices), and an empty image
+    assert official_eps_mask(np.array([[3], [0]]), np.ones((2, 1, 2), np.float32), 0.2).tolist() == [[1, 1]]
+    assert official_eps_mask([1], np.zeros((1, 0, 3), np.float32), 0.2).shape == (0, 3)
 
 
 class StubNet(nn.Module):
