@@ -22,8 +22,10 @@ def test_builtin_records_say_what_each_method_reads():
     assert methods.method("eps").maps_have_probs and not methods.method("cam").maps_have_probs
     assert methods.method("gt").is_ground_truth and methods.pseudo_mask_methods() == ["cam", "cam_sal", "eps"]
     assert methods.classifier("eps").trains_on_saliency and not methods.classifier("cam").trains_on_saliency
-    with pytest.raises(ValueError, match="registered"):
+    with pytest.raises(ValueError, match=r"^unknown method 'nope'; registered: cam, cam_sal, eps, gt$"):
         methods.method("nope")
+    with pytest.raises(ValueError, match=r"^unknown classifier 'nope'; registered: cam, eps$"):
+        methods.classifier("nope")
 
 
 def test_classifier_params_drop_other_classifiers_keys():
