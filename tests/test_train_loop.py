@@ -190,6 +190,44 @@ def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, capl
     assert same_weights(ref, fresh)
 
 
+def test_resume_without_a_scheduler(tmp_path, caplog):
+    """train() takes scheduler=None (a constant lr): its checkpoint and resume work the same."""
+    caplog.set_level(logging.INFO, logger="wsss.train")
+    cfg = LoopConfig(iterations=4, batch_size=4, checkpoint_every=2, log_every=0, seed=7, device="cpu")
+
+    def fit(name, crash_at=None):
+        model = make_model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        calls = {"n": 0}
+
+        def step(m, batch):
+            calls["n"] += 1
+            if calls["n"] == crash_at:
+                raise KeyboardInterrupt
+            return toy_step(m, batch)
+
+        return train(model, opt, None, ToyData(), step, cfg, tmp_path / f"{name}.pt", None, RUN_CONFIG)
+
+    ref = fit("ref")
+    with pytest.raises(KeyboardInterrupt):
+        fit("ck", crash_at=3)
+    assert torch.load(tmp_path / "ck.pt", weights_only=False)["scheduler"] is None
+    caplog.clear()
+    assert same_weights(ref, fit("ck")) and steps_run(caplog.text) == [2]
+
+
+def test_sampler_length_is_the_steps_left():
+    assert len(StepBatchSampler(10, 4, seed=3, start=2, iterations=5)) == 3
+    assert len(StepBatchSampler(10, 4, seed=3, start=7, iterations=5)) == 0
+
+
+def test_run_config_comparison_is_canonical():
+    """Key order does not matter; values JSON cannot encode (paths) compare by their text."""
+    from wsss.train.loop import _canonical
+
+    assert _canonical({"b": Path("x/y"), "a": 1}) == '{"a": 1, "b": "x/y"}'
+
+
 def test_save_and_load_model(tmp_path):
     model = make_model()
     save_model(tmp_path / "m.pt", model, {"a": 1})
@@ -216,10 +254,15 @@ def test_files_fingerprint_follows_content(tmp_path):
     from wsss.io import BadInputError
     from wsss.train.loop import files_fingerprint
 
+    import hashlib
+
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     a.write_bytes(b"one")
     b.write_bytes(b"two")
     first = files_fingerprint([a, b])
+    # SHA-1 over each file's name, a NUL, and the SHA-1 of its bytes
+    parts = [name + b"\0" + hashlib.sha1(data).digest() for name, data in ((b"a.png", b"one"), (b"b.png", b"two"))]
+    assert first == hashlib.sha1(b"".join(parts)).hexdigest()
     assert files_fingerprint([a, b]) == first
     b.write_bytes(b"TWO")
     assert files_fingerprint([a, b]) != first
