@@ -107,8 +107,12 @@ def test_sampler_is_pure_and_ddp_slices_partition_the_global_batch():
     r1 = list(StepBatchSampler(10, 4, seed=3, start=0, iterations=5, rank=1, world_size=2))
     assert [x + y for x, y in zip(r0, r1)] == full
     assert full[0][1][1] == sample_seed(3, 0, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^batch_size 3 is not divisible by the 2 DDP processes$"):
         StepBatchSampler(10, 3, seed=3, start=0, iterations=5, rank=0, world_size=2)
+    with pytest.raises(BadInputError, match=r"^training set is empty: check the id list given to the training rule$"):
+        StepBatchSampler(0, 4, seed=3, start=0, iterations=5)
+    assert list(StepBatchSampler(1, 2, seed=3, start=0, iterations=2)) == [[(0, sample_seed(3, s, k)) for k in (0, 1)]
+                                                                           for s in (0, 1)]
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
@@ -184,7 +188,7 @@ def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, capl
     caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
     (warning,) = messages(caplog, logging.WARNING)
-    assert warning.startswith(f"checkpoint {tmp_path / 'ck.pt'} is unreadable (") and \
+    assert warning.startswith(f"checkpoint {tmp_path / 'ck.pt'} is unreadable (invalid load key") and \
         warning.endswith("); training from scratch")
     assert steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
@@ -214,6 +218,18 @@ def test_resume_without_a_scheduler(tmp_path, caplog):
     assert torch.load(tmp_path / "ck.pt", weights_only=False)["scheduler"] is None
     caplog.clear()
     assert same_weights(ref, fit("ck")) and steps_run(caplog.text) == [2]
+
+
+def test_loss_csv_rows_and_missing_values(tmp_path):
+    """Rows `step, lr, <keys of the first row>`; a key missing later is NaN; the folder is created."""
+    from wsss.train.loop import _LossCsv
+
+    out = _LossCsv(tmp_path / "a" / "b" / "loss.csv", [], enabled=True)
+    out.write(1, 0.1, {"loss": 0.5, "cls": 0.25})
+    out.write(2, 0.05, {"loss": 0.4})
+    out.close()
+    assert read_csv(tmp_path / "a" / "b" / "loss.csv") == [["step", "lr", "loss", "cls"], ["1", "0.1", "0.5", "0.25"],
+                                                          ["2", "0.05", "0.4", "nan"]]
 
 
 def test_sampler_length_is_the_steps_left():
