@@ -116,7 +116,7 @@ seeds: $(STAMP)
 	$(PY) -m wsss.seeds --out results/bench --cores $(CORES) --readme README.md
 	$(SNAKEMAKE) --cores $(CORES) results/tables/seeds.csv
 
-# ---- mutation: do the tests fail when the code that computes the tables is wrong? (slow: ~2 h) ------
+# ---- mutation: do the tests fail when the code that computes the tables is wrong? (slow: ~1.5 h on 2 cores) ------
 # mutmut (pinned in pyproject's `test` extra; its settings in [tool.mutmut]) changes one thing at a time
 # in the functions named below and runs the unit tests that execute that function; a mutant that
 # passes them all survived. Results go to mutants/ (git-ignored; a rerun reuses the verdicts of code
