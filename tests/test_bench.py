@@ -1,5 +1,9 @@
-"""make bench's training and CAM-inference throughput rows, on a small synthetic dataset."""
+"""make bench's training and CAM-inference throughput rows, on a small synthetic dataset.
 
+They measure speed and memory and assert thresholds on what they measure, which depend on the
+machine and its load: marked `bench`, run by `make bench`, deselected by `make test`."""
+
+import pytest
 
 from conftest import TINY
 from wsss.config.load import load_config
@@ -8,6 +12,7 @@ from wsss.data.sources.voc import prepare_dataset
 from wsss_dev.bench.harness import bench_cam_inference, bench_training
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
+pytestmark = pytest.mark.bench
 
 
 def _prepared(tmp_path, num_train: int):

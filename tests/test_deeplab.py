@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -137,27 +140,47 @@ def run_train(root, name, section=SECTION):
     return torch.load(root / f"{name}.pt", weights_only=False)
 
 
-def test_trainer_resumes_after_kill_to_identical_weights(tmp_path, monkeypatch):
-    make_dataset(tmp_path)
-    full = run_train(tmp_path, "full")
+def steps_run(log_text: str) -> list[int]:
+    """The optimisation steps each training call reports having run (wsss.core.train_loop)."""
+    return [int(n) for n in re.findall(r"ran (\d+) optimisation steps", log_text)]
+
+
+def run_dying(root, name, section=SECTION, die_in_call=3):
+    """Train until the `die_in_call`-th step, which raises (a killed job): the step-2 checkpoint stays."""
     calls = {"n": 0}
     real_step = seg.seg_step
 
     def dying_step(model, batch):
         calls["n"] += 1
-        if calls["n"] == 3:  # after the step-2 checkpoint
+        if calls["n"] == die_in_call:
             raise KeyboardInterrupt("killed")
         return real_step(model, batch)
 
-    monkeypatch.setattr(seg, "seg_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(tmp_path, "resumed")
-    assert not (tmp_path / "resumed.pt").exists() and (tmp_path / "resumed.ckpt").exists()
-    monkeypatch.setattr(seg, "seg_step", real_step)
+    seg.seg_step = dying_step
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_train(root, name, section)
+    finally:
+        seg.seg_step = real_step
+    assert not (root / f"{name}.pt").exists()
+    assert torch.load(root / f"{name}.ckpt", weights_only=False)["step"] == 2
+
+
+def test_trainer_resumes_after_kill_to_identical_weights(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wsss.train")
+    make_dataset(tmp_path)
+    full = run_train(tmp_path, "full")
+    assert steps_run(caplog.text) == [4]
+    run_dying(tmp_path, "resumed")
+    caplog.clear()
     resumed = run_train(tmp_path, "resumed")
+    # 4 iterations - the step-2 checkpoint = 2 steps, and they started from it
+    assert f"resumed from {tmp_path / 'resumed.ckpt'} at step 2" in caplog.text
+    assert steps_run(caplog.text) == [2]
     assert full["config"] == resumed["config"]
     for k, v in full["model"].items():
         torch.testing.assert_close(resumed["model"][k], v, rtol=0, atol=0)
+    assert not (tmp_path / "resumed.ckpt").exists()  # a finished training leaves no checkpoint
 
 
 def test_trainer_names_missing_mask(tmp_path):
@@ -189,10 +212,22 @@ def test_inference_writes_predictions_and_crf_independent_of_processes(tmp_path)
         assert set(np.unique(read_label_png(tmp_path / "crf1" / f"{i}.png"))) <= {0, *np.unique(pred).tolist()}
 
 
-def test_changed_masks_do_not_resume_a_stale_checkpoint(tmp_path):
+@pytest.mark.parametrize("change", ["masks", "lr"])
+def test_a_stale_checkpoint_is_not_resumed(tmp_path, caplog, change):
+    """A killed run leaves its step-2 checkpoint; the rerun trains on other masks (new pseudo-masks)
+    or with another lr. Resuming would start from weights trained differently: it must start over."""
     make_dataset(tmp_path, n=4)
-    first = run_train(tmp_path, "m", {**SECTION, "iterations": 2})
-    write_label_png(tmp_path / "masks" / "s0.png", np.zeros((32, 32), np.uint8))  # new pseudo-masks
-    second = run_train(tmp_path, "m", {**SECTION, "iterations": 2})
-    assert first["config"]["masks_sha1"] != second["config"]["masks_sha1"]
-    assert any(not torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
+    run_dying(tmp_path, "m", {**SECTION, "lr": 0.05})  # steps 1-2 (all 4 images) on the old masks / lr
+    if change == "masks":
+        write_label_png(tmp_path / "masks" / "s0.png", np.zeros((32, 32), np.uint8))
+        section = {**SECTION, "lr": 0.05}
+    else:
+        section = SECTION  # lr 0.01
+    caplog.set_level(logging.INFO, logger="wsss.train")
+    rerun = run_train(tmp_path, "m", section)
+    assert "made with a different config; training from scratch" in caplog.text
+    assert "resumed from" not in caplog.text and steps_run(caplog.text) == [4]
+    fresh = run_train(tmp_path, "fresh", section)  # the same training without a stale checkpoint
+    assert rerun["config"] == fresh["config"]
+    for k, v in fresh["model"].items():
+        torch.testing.assert_close(rerun["model"][k], v, rtol=0, atol=0)

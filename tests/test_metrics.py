@@ -216,3 +216,36 @@ def test_sbd_style_one_pixel_boundaries_need_tolerance_one():
     assert boundary_counts(lab, gt, tolerance=1).f1 == 1.0
     strict = boundary_counts(lab, gt, tolerance=0)
     assert strict.recall == 1.0 and strict.precision == pytest.approx(56 / 116)
+
+
+# ---- closing gaps that `make mutation` showed (docs/experiments.md, "Mutation testing") -------------
+def test_merge_adds_the_ignored_predictions():
+    """A ground-truth pixel predicted 255 counts against recall; merged shards add those counts too."""
+    gt, pred = np.array([[1, 2]], np.uint8), np.array([[255, 2]], np.uint8)
+    one = ConfusionMatrix(3).update(gt, pred)
+    assert one.pred_ignored.tolist() == [0, 1, 0]
+    merged = ConfusionMatrix(3).update(gt, pred).merge(ConfusionMatrix(3).update(gt, pred))
+    assert merged.pred_ignored.tolist() == [0, 2, 0] and merged.gt_total.tolist() == [0, 2, 2]
+
+
+def test_centre_prior_worked_by_hand():
+    """2 × 4 pixels, σ = 0.25 of each side: centres at y = ∓0.25, x = ∓0.375, ∓0.125 (pixel centres,
+    (i + 0.5)/n − 0.5); corner d² = 0.0625 + 0.140625 = 0.203125, value exp(−0.203125 / (2·0.0625)) =
+    exp(−1.625); inner d² = 0.0625 + 0.015625 → exp(−0.625)."""
+    from wsss.metrics.saliency import centre_prior
+
+    prior = centre_prior(2, 4, 0.25)
+    assert prior.dtype == np.float32
+    np.testing.assert_allclose(prior, [[np.exp(-1.625), np.exp(-0.625), np.exp(-0.625), np.exp(-1.625)]] * 2,
+                               rtol=1e-6)
+
+
+def test_saliency_quantises_to_255_levels():
+    """pred × 255 rounded: 0.3012 → 77 (positive pixel), 0.3 → 76.5 → 76 (negative): the threshold 77
+    separates them (F = 1 at 77/255). ×256 would give 77 to both, and no threshold would."""
+    from wsss.metrics.saliency import SaliencyScores
+
+    scores = SaliencyScores()
+    scores.add(np.array([[0.3012, 0.3]], np.float32), np.array([[1.0, 0.0]], np.float32))
+    result = scores.result()
+    assert result["max_f"] == 1.0 and result["best_threshold"] == 77 / 255

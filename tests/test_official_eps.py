@@ -36,10 +36,25 @@ def test_mask_ties_and_edge_cases():
     zeros = np.zeros((1, 2, 2), np.float32)
     assert not official_eps_mask([1], zeros, 0.0).any()              # tie with the background → background
     assert official_eps_mask([], np.zeros((0, 2, 3), np.float32), 0.2).shape == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^maps must be \(K, H, W\) for K=2 classes, got shape \(1, 2, 2\)$"):
         official_eps_mask([1, 2], zeros, 0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^threshold must be >= 0, got -0\.1$"):
         official_eps_mask([1], zeros, -0.1)
+    # max + 1e-5, as infer.py: a map's own peak normalises to 0.1 / 0.10001 = 0.9999, under a 0.99995
+    # plane (with max − 1e-5 it would be 1.0001, over it)
+    peak = np.full((1, 1, 1), 0.1, np.float32)
+    assert official_eps_mask([0], peak, 0.99995).tolist() == [[0]]
+    assert official_eps_mask([0], peak, 0.9998).tolist() == [[1]]
+    # map files hold float16, where max + 1e-5 rounds back to max (0.1's spacing is 6e-5): the rule
+    # computes in float32, so the stored maps give the same mask
+    assert official_eps_mask([0], peak.astype(np.float16), 0.99995).tolist() == [[0]]
+    # classes in any shape (a column of indices), and an empty image
+    assert official_eps_mask(np.array([[3], [0]]), np.ones((2, 1, 2), np.float32), 0.2).tolist() == [[1, 1]]
+    assert official_eps_mask([1], np.zeros((1, 0, 3), np.float32), 0.2).shape == (0, 3)
+    # infer.py's stack is float32, plane included: a map that normalises to exactly float32(0.3)
+    # (0.30000302 / (1 + 1e-5)) ties with the 0.3 plane, and the tie goes to the background
+    tie = np.array([[[1.0, 0.30000302]]], np.float32)
+    assert official_eps_mask([0], tie, 0.3).tolist() == [[1, 0]]
 
 
 class StubNet(nn.Module):
@@ -93,6 +108,27 @@ def test_inputs_are_pil_bicubic_resized_per_scale():
     assert torch.allclose(net.inputs[2][0], expected)
     assert got.shape == (1, 20, 30)
     assert 0 < got.min() and got.max() < 8    # 8 views, each a probability
+
+
+def test_defaults_inputs_and_errors():
+    img = image(20, 30, seed=2)
+    net = StubNet("eps")
+    got = official_maps(net, img, [0])                  # the official scales, with flips
+    assert [tuple(x.shape) for x in net.inputs] == [(2, 3, 10, 15), (2, 3, 20, 30), (2, 3, 30, 45), (2, 3, 40, 60)]
+    np.testing.assert_array_equal(official_maps(StubNet("eps"), img.astype(np.int64), [0]), got)  # any int image
+    assert got.dtype == np.float32
+    default = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)          # a caller's float64 default: still float32 maps
+        assert official_maps(StubNet("eps"), img, [0], scales=[1.0]).dtype == np.float32
+    finally:
+        torch.set_default_dtype(default)
+    with pytest.raises(ValueError, match=r"^image must be \(H, W, 3\) uint8 RGB, got shape \(20, 30\)$"):
+        official_maps(net, img[..., 0], [0])
+    with pytest.raises(ValueError, match=r"^image must be \(H, W, 3\) uint8 RGB, got shape \(20, 30, 4\)$"):
+        official_maps(net, np.concatenate([img, img[..., :1]], axis=2), [0])
+    with pytest.raises(ValueError, match=r"^present classes \[0, 2\] outside 0\.\.1$"):
+        official_maps(net, img, [0, 2])
 
 
 def test_with_a_real_classifier():

@@ -119,7 +119,7 @@ def test_training_writes_model_and_losses(trained):
     assert size == 32 and model.cfg.width == 0.0625
 
 
-def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, monkeypatch):
+def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, monkeypatch, caplog):
     import wsss.stages.train_saliency as ts
 
     real_loss, calls = ts.pfan_loss, []
@@ -138,7 +138,12 @@ def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, m
         train_saliency(duts, tmp_path / "model.pt", **kwargs)
     assert not (tmp_path / "model.pt").exists() and torch.load(tmp_path / "ckpt.pt", weights_only=False)["step"] == 2
     monkeypatch.setattr(ts, "pfan_loss", real_loss)
+    caplog.set_level(logging.INFO, logger="wsss.train")
     train_saliency(duts, tmp_path / "model.pt", **kwargs)
+    # 3 iterations - the step-2 checkpoint = 1 step run, from the checkpoint (a rerun from step 0
+    # would end with the same weights: only this tells them apart)
+    assert f"resumed from {tmp_path / 'ckpt.pt'} at step 2" in caplog.text
+    assert "ran 1 optimisation steps (from step 2 to 3 of 3)" in caplog.text
     resumed = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
     straight = torch.load(trained / "model.pt", weights_only=False)["model"]
     assert resumed.keys() == straight.keys()

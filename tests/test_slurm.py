@@ -1,4 +1,5 @@
-"""Real SLURM: a single-node cluster on localhost runs the tiny config through profiles/slurm.
+"""Real SLURM: a single-node cluster on localhost runs the tiny config through profiles/slurm, from
+the synthetic dataset to a table: the CAM classifier, its maps, its pseudo-masks and their mIoU.
 
 tests/slurm/start.sh installs (apt) and starts munged + slurmctld + slurmd with one fake GPU;
 the run goes through `snakemake --profile profiles/slurm --profile tests/slurm/profile`;
@@ -11,6 +12,7 @@ WSSS_SLURM_SNAKEMAKE_ARGS (e.g. "--verbose") adds options to the Snakemake run, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,7 +30,11 @@ from wsss.core.io import read_id_list
 pytestmark = pytest.mark.slurm
 
 HARNESS = REPO / "tests" / "slurm"
-RUN_TIMEOUT = 300  # seconds; a healthy run takes ~1 min (each job costs ~20 s of polling)
+RUN_TIMEOUT = 600  # seconds; a healthy run takes ~2-3 min (each of the 7 jobs costs ~20 s of polling)
+TARGET = "results/eval/pseudo/cam/miou.json"
+# The jobs of TARGET with methods: [cam] (one classifier, no saliency), each submitted with sbatch.
+RULES = {"synthesize_dataset", "prepare_dataset", "train_classifier", "infer_cams", "merge_cams", "make_pseudo_masks",
+         "evaluate_miou"}
 
 
 def _missing_prerequisite() -> str | None:
@@ -100,10 +106,11 @@ def _run_and_check(slurm_env: dict, cluster: Path, base: Path) -> None:
     prepared = "resources/synthetic/prepared"  # tiny.yaml's dataset.root + /prepared
     # Targets go first: --configfile takes several values and would swallow them.
     cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT),
-           sys.executable, "-m", "snakemake", prepared, "-s", str(SNAKEFILE), "--directory", str(workdir),
+           sys.executable, "-m", "snakemake", TARGET, "-s", str(SNAKEFILE), "--directory", str(workdir),
            "--profile", "profiles/slurm", "--profile", "tests/slurm/profile", "--workflow-profile", "none",
            "--slurm-logdir", str(base / "slurm_logs"),
-           "--configfile", str(TINY), *os.environ.get("WSSS_SLURM_SNAKEMAKE_ARGS", "").split()]
+           "--configfile", str(TINY), "--config", "methods=[cam]",
+           *os.environ.get("WSSS_SLURM_SNAKEMAKE_ARGS", "").split()]
     # Snakemake ignores SIGTERM while it polls: `timeout -k` escalates to SIGKILL. Its own
     # session lets the whole tree (timeout, snakemake, sbatch/squeue) be killed if the test is.
     proc = subprocess.Popen(cmd, cwd=REPO, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -122,25 +129,46 @@ def _run_and_check(slurm_env: dict, cluster: Path, base: Path) -> None:
 
     # Every job went through sbatch (none ran locally) and was watched with squeue.
     submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", out))
-    assert len(submitted) == 2, f"expected synthesize_dataset + prepare_dataset on SLURM:\n{out[-4000:]}"
+    assert len(submitted) == len(RULES), f"expected {sorted(RULES)} on SLURM:\n{out[-4000:]}"
 
-    # The outputs are the real prepared dataset.
+    # The outputs are the real prepared dataset ...
     prep = workdir / prepared
     train_aug, val = read_id_list(prep / "lists/train_aug.txt"), read_id_list(prep / "lists/val.txt")
     assert len(train_aug) == 40 and len(val) == 12
     assert len(list((prep / "SegmentationClassAug").glob("*.png"))) == len(train_aug) + len(val)
     assert (workdir / "logs/prepare_dataset/prepare_dataset.log").exists()
+    # ... a trained classifier, its maps and pseudo-masks for every train_aug image ...
+    from wsss.core.io import load_maps, read_label_png
+    from wsss.metrics.confusion_matrix import ConfusionMatrix
 
-    # The GPU-flagged job was scheduled on the (fake) GPU: --gpus=1 reached slurmctld as gres.
+    assert (workdir / "results/classifier/cam/model.pt").stat().st_size > 0
+    assert sorted(p.stem for p in (workdir / "results/cams/cam").glob("*.npz")) == sorted(train_aug)
+    assert sorted(p.stem for p in (workdir / "results/pseudo_masks/cam").glob("*.png")) == sorted(train_aug)
+    assert load_maps(workdir / f"results/cams/cam/{train_aug[0]}.npz")["maps"].ndim == 3
+    # ... and the table: the mIoU of those pseudo-masks on the train split, recomputed here.
+    result = json.loads((workdir / TARGET).read_text())
+    assert (result["method"], result["stage"]) == ("cam", "pseudo")
+    classes = read_id_list(prep / "classes.txt")
+    cm = ConfusionMatrix(len(classes) + 1)
+    train = read_id_list(prep / "lists/train.txt")
+    for i in train:
+        cm.update(read_label_png(prep / f"SegmentationClassAug/{i}.png"),
+                  read_label_png(workdir / f"results/pseudo_masks/cam/{i}.png"), i)
+    assert result["miou"] == pytest.approx(cm.miou(), abs=1e-12) and result["images"] == len(train)
+
+    # Each job's SLURM record: completed; only the GPU-flagged one was scheduled on the (fake) GPU
+    # (--gpus=1 reached slurmctld as gres); the GPU rules ran without one (gpu: 0 in the overlay).
     jobs = {}
     for slurm_id in submitted.values():
         info = _slurm(["scontrol", "show", "job", slurm_id], slurm_env)
         rule = re.search(r"Comment=rule_(\w+?)(?:_wildcards|\s|$)", info).group(1)
         jobs[rule] = info
         assert "JobState=COMPLETED" in info, info
-    assert set(jobs) == {"synthesize_dataset", "prepare_dataset"}
+    assert set(jobs) == RULES
     assert "TresPerJob=gres:gpu:1" in jobs["prepare_dataset"], jobs["prepare_dataset"]
-    assert "TresPerJob" not in jobs["synthesize_dataset"], jobs["synthesize_dataset"]
-    # The jobs' own SLURM logs were kept (overlay) and show the rule running inside the allocation.
-    logs = list((base / "slurm_logs").rglob("*.log"))
-    assert any("prepare_dataset" in p.read_text() for p in logs), [str(p) for p in logs]
+    for rule in RULES - {"prepare_dataset"}:
+        assert "TresPerJob" not in jobs[rule], jobs[rule]
+    # The jobs' own SLURM logs were kept (overlay) and show the rules running inside the allocation.
+    logs = [p.read_text() for p in (base / "slurm_logs").rglob("*.log")]
+    for rule in ("prepare_dataset", "train_classifier", "evaluate_miou"):
+        assert any(rule in text for text in logs), rule

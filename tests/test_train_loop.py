@@ -4,7 +4,9 @@ loss CSV, atomic checkpoints, model files."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,10 +51,11 @@ def toy_step(model, batch):
     return {"loss": loss, "mean_pred": pred.mean()}
 
 
-def run(ckpt, loss_csv, iterations=6, checkpoint_every=3, kill_at=None, crash_at=None, run_config=RUN_CONFIG):
+def run(ckpt, loss_csv, iterations=6, checkpoint_every=3, kill_at=None, crash_at=None, run_config=RUN_CONFIG,
+        lr=0.1):
     torch.set_num_threads(1)
     model = make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     sched = poly_scheduler(opt, iterations)
     calls = {"n": 0}
 
@@ -75,6 +78,16 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def steps_run(log_text: str) -> list[int]:
+    """The optimisation steps each train() call reports having run, in order."""
+    return [int(n) for n in re.findall(r"ran (\d+) optimisation steps", log_text)]
+
+
+def messages(caplog, level=logging.INFO) -> list[str]:
+    """The wsss.train log lines at `level` exactly (a changed or padded message shows)."""
+    return [r.getMessage() for r in caplog.records if r.name == "wsss.train" and r.levelno == level]
+
+
 def read_csv(path):
     with open(path, newline="") as fh:
         return list(csv.reader(fh))
@@ -94,30 +107,48 @@ def test_sampler_is_pure_and_ddp_slices_partition_the_global_batch():
     r1 = list(StepBatchSampler(10, 4, seed=3, start=0, iterations=5, rank=1, world_size=2))
     assert [x + y for x, y in zip(r0, r1)] == full
     assert full[0][1][1] == sample_seed(3, 0, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^batch_size 3 is not divisible by the 2 DDP processes$"):
         StepBatchSampler(10, 3, seed=3, start=0, iterations=5, rank=0, world_size=2)
+    with pytest.raises(BadInputError, match=r"^training set is empty: check the id list given to the training rule$"):
+        StepBatchSampler(0, 4, seed=3, start=0, iterations=5)
+    assert list(StepBatchSampler(1, 2, seed=3, start=0, iterations=2)) == [[(0, sample_seed(3, s, k)) for k in (0, 1)]
+                                                                           for s in (0, 1)]
 
 
-def test_resume_after_interruption_is_bit_identical(tmp_path):
+def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wsss.train")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
+    assert steps_run(caplog.text) == [6] and "resumed from" not in caplog.text
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5)  # dies in step 5, checkpoint at 3
     assert torch.load(tmp_path / "ck.pt", weights_only=False)["step"] == 3
     # Snakemake deletes a failed job's outputs before the rerun: the checkpoint restores the rows
     (tmp_path / "ck.csv").unlink()
+    caplog.clear()
     resumed = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    # Weights alone cannot tell a resume from a deterministic rerun: 6 - 3 steps ran, from the checkpoint.
+    assert messages(caplog)[0] == f"resumed from {tmp_path / 'ck.pt'} at step 3"
+    assert messages(caplog)[-1] == "ran 3 optimisation steps (from step 3 to 6 of 6)"
+    assert steps_run(caplog.text) == [3]
     assert same_weights(ref, resumed)
     assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     rows = read_csv(tmp_path / "ref.csv")
     assert rows[0] == ["step", "lr", "loss", "mean_pred"]
     assert [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+    # lr with 8 significant digits, the logged values with 6
+    assert all(r[1] == f"{float(r[1]):.8g}" and all(v == f"{float(v):.6g}" for v in r[2:]) for r in rows[1:])
+    assert any(len(r[2].lstrip("-0.")) == 6 for r in rows[1:])
     # lr follows the poly schedule: step 1 at base lr, decreasing after
     assert float(rows[1][1]) == pytest.approx(0.1) and float(rows[6][1]) < float(rows[2][1])
     # no temp files left beside the checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.csv", "ck.pt", "ref.csv", "ref.pt"]
     # a finished checkpoint makes a rerun a no-op with the same weights
+    caplog.clear()
     again = run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=1)
     assert same_weights(ref, again)
+    assert steps_run(caplog.text) == [0]
+    assert messages(caplog)[-2:] == [f"checkpoint {tmp_path / 'ck.pt'} is already at step 6: nothing to train",
+                                     "ran 0 optimisation steps (from step 6 to 6 of 6)"]
 
 
 def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
@@ -130,22 +161,87 @@ def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
     assert [r[0] for r in read_csv(tmp_path / "k.csv")[1:]] == ["1", "2", "3", "4"]
     proc = subprocess.run(cmd[:-1] + ["0"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert f"resumed from {tmp_path / 'k.pt'} at step 3" in proc.stderr and steps_run(proc.stderr) == [3]
     resumed = make_model()
     resumed.load_state_dict(torch.load(tmp_path / "k.pt", weights_only=False)["model"])
     assert same_weights(ref, resumed)
     assert read_csv(tmp_path / "k.csv") == read_csv(tmp_path / "ref.csv")
 
 
-def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path):
+def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wsss.train")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
+    # Another lr trains differently, and its step-3 checkpoint stays behind when it dies in step 5.
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5, run_config={"recipe": "other"})
-    # the step-3 checkpoint belongs to another config: it must not be resumed
+        run(tmp_path / "ck.pt", tmp_path / "ck.csv", crash_at=5, run_config={**RUN_CONFIG, "lr": 0.5}, lr=0.5)
+    stale = torch.load(tmp_path / "ck.pt", weights_only=False)
+    assert stale["step"] == 3 and stale["run_config"]["lr"] == 0.5
+    # the stale checkpoint must not be resumed: all 6 steps run again, ending on the reference
+    caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    assert messages(caplog, logging.WARNING) == [
+        f"checkpoint {tmp_path / 'ck.pt'} was made with a different config; training from scratch"]
+    assert "resumed from" not in caplog.text and steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
+    assert read_csv(tmp_path / "ck.csv") == read_csv(tmp_path / "ref.csv")
     (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    caplog.clear()
     fresh = run(tmp_path / "ck.pt", tmp_path / "ck.csv")
+    (warning,) = messages(caplog, logging.WARNING)
+    assert warning.startswith(f"checkpoint {tmp_path / 'ck.pt'} is unreadable (invalid load key") and \
+        warning.endswith("); training from scratch")
+    assert steps_run(caplog.text) == [6]
     assert same_weights(ref, fresh)
+
+
+def test_resume_without_a_scheduler(tmp_path, caplog):
+    """train() takes scheduler=None (a constant lr): its checkpoint and resume work the same."""
+    caplog.set_level(logging.INFO, logger="wsss.train")
+    cfg = LoopConfig(iterations=4, batch_size=4, checkpoint_every=2, log_every=0, seed=7, device="cpu")
+
+    def fit(name, crash_at=None):
+        model = make_model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        calls = {"n": 0}
+
+        def step(m, batch):
+            calls["n"] += 1
+            if calls["n"] == crash_at:
+                raise KeyboardInterrupt
+            return toy_step(m, batch)
+
+        return train(model, opt, None, ToyData(), step, cfg, tmp_path / f"{name}.pt", None, RUN_CONFIG)
+
+    ref = fit("ref")
+    with pytest.raises(KeyboardInterrupt):
+        fit("ck", crash_at=3)
+    assert torch.load(tmp_path / "ck.pt", weights_only=False)["scheduler"] is None
+    caplog.clear()
+    assert same_weights(ref, fit("ck")) and steps_run(caplog.text) == [2]
+
+
+def test_loss_csv_rows_and_missing_values(tmp_path):
+    """Rows `step, lr, <keys of the first row>`; a key missing later is NaN; the folder is created."""
+    from wsss.core.train_loop import _LossCsv
+
+    out = _LossCsv(tmp_path / "a" / "b" / "loss.csv", [], enabled=True)
+    out.write(1, 0.1, {"loss": 0.5, "cls": 0.25})
+    out.write(2, 0.05, {"loss": 0.4})
+    out.close()
+    assert read_csv(tmp_path / "a" / "b" / "loss.csv") == [["step", "lr", "loss", "cls"], ["1", "0.1", "0.5", "0.25"],
+                                                          ["2", "0.05", "0.4", "nan"]]
+
+
+def test_sampler_length_is_the_steps_left():
+    assert len(StepBatchSampler(10, 4, seed=3, start=2, iterations=5)) == 3
+    assert len(StepBatchSampler(10, 4, seed=3, start=7, iterations=5)) == 0
+
+
+def test_run_config_comparison_is_canonical():
+    """Key order does not matter; values JSON cannot encode (paths) compare by their text."""
+    from wsss.core.train_loop import _canonical
+
+    assert _canonical({"b": Path("x/y"), "a": 1}) == '{"a": 1, "b": "x/y"}'
 
 
 def test_save_and_load_model(tmp_path):
@@ -164,12 +260,15 @@ def test_save_and_load_model(tmp_path):
 
 
 if __name__ == "__main__":  # the SIGKILL test runs this file as a training process
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     ck, loss_csv, kill = sys.argv[1], sys.argv[2], int(sys.argv[3])
     run(ck, loss_csv, kill_at=kill or None)
 
 
 def test_files_fingerprint_follows_content(tmp_path):
     """A trainer's run config carries it, so changed inputs never resume an old checkpoint."""
+    import hashlib
+
     from wsss.core.io import BadInputError
     from wsss.core.train_loop import files_fingerprint
 
@@ -177,6 +276,9 @@ def test_files_fingerprint_follows_content(tmp_path):
     a.write_bytes(b"one")
     b.write_bytes(b"two")
     first = files_fingerprint([a, b])
+    # SHA-1 over each file's name, a NUL, and the SHA-1 of its bytes
+    parts = [name + b"\0" + hashlib.sha1(data).digest() for name, data in ((b"a.png", b"one"), (b"b.png", b"two"))]
+    assert first == hashlib.sha1(b"".join(parts)).hexdigest()
     assert files_fingerprint([a, b]) == first
     b.write_bytes(b"TWO")
     assert files_fingerprint([a, b]) != first

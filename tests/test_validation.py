@@ -147,6 +147,7 @@ def test_id_with_a_space_names_the_list_and_line(pristine, raw):
     _run(raw)
 
 
+@pytest.mark.bench
 def test_validation_of_the_default_size_is_fast(tmp_path):
     """The embedded default (1200 images of 64 px) is prepared, checks included, in seconds."""
     import time

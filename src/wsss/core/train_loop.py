@@ -11,6 +11,8 @@ What it guarantees:
   (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA, each rank takes its slice of the global batch,
   rank 0 writes every file.
 - A CSV of losses (step, lr, every key `step()` returns) and tqdm progress on stderr.
+- It logs how many optimisation steps this call ran (iterations minus the resumed step): what
+  tells a resumed run from one that silently started over, since both end with the same weights.
 """
 
 from __future__ import annotations
@@ -303,6 +305,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
     progress = tqdm(total=cfg.iterations, initial=start, disable=not main, desc="train", mininterval=2.0,
                     dynamic_ncols=True)
     net.train()
+    ran = 0
     try:
         for s, batch in enumerate(loader, start=start):
             batch = _to_device(batch, device, channels_last)
@@ -319,6 +322,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
             scaler.update()
             if scheduler is not None:
                 scheduler.step()
+            ran += 1
             values = _reduce_mean(out)
             losses.write(s + 1, lr, values)
             progress.update(1)
@@ -342,4 +346,6 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, dataset
             dist.destroy_process_group()
     if start >= cfg.iterations:
         log.info("checkpoint %s is already at step %d: nothing to train", checkpoint, start)
+    if main:
+        log.info("ran %d optimisation steps (from step %d to %d of %d)", ran, start, start + ran, cfg.iterations)
     return model

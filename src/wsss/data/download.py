@@ -144,7 +144,13 @@ def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike,
             with tarfile.open(archive) as tar:
                 chosen = [m for m in tar.getmembers() if m.name.split("/")[0] == member]
                 chosen = _chosen(archive, member, names, chosen, lambda m: m.name)
-                tar.extractall(tmp, members=chosen, filter="data")
+                try:
+                    tar.extractall(tmp, members=chosen, filter="data")
+                except tarfile.FilterError as err:
+                    # e.g. a member named `top/../../file`, a link pointing out, an absolute path
+                    raise BadInputError(f"{archive}: unsafe member {err.tarinfo.name!r} ({err}); the archive is "
+                                        "damaged or not the expected one: delete it and rerun the download "
+                                        "rule") from err
         inner = tmp / member
         for child in inner.iterdir():
             shutil.move(str(child), tmp / child.name)
@@ -177,7 +183,11 @@ def extract_all(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
             zf.extractall(dest)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as err:
+                raise BadInputError(f"{archive}: unsafe member {err.tarinfo.name!r} ({err}); the archive is damaged "
+                                    "or not the expected one: delete it and rerun the rule that downloads it") from err
     else:
         raise BadInputError(f"{archive}: neither a zip nor a tar archive; delete it and rerun the rule that "
                             "downloads it")

@@ -33,5 +33,10 @@ __all__ = ["cam", "eps", "ground_truth", "released", "CLASSIFIERS", "METHODS", "
            "maps_have_probs", "method", "pseudo_mask_methods", "table_order", "register_classifier",
            "register_method", "resolve"]
 
-for _plugin in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
-    importlib.import_module(_plugin)
+def load_plugins() -> None:
+    """Import every module named in WSSS_PLUGINS (comma-separated; blanks ignored): each registers."""
+    for name in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
+        importlib.import_module(name)
+
+
+load_plugins()

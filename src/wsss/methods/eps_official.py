@@ -41,7 +41,6 @@ def _scaled_inputs(image: np.ndarray, scale: float, flip: bool) -> torch.Tensor:
     return torch.cat([x, x.flip(-1)]) if flip else x
 
 
-@torch.no_grad()
 def official_maps(model, image: np.ndarray, present: Sequence[int], scales: Sequence[float] = OFFICIAL_SCALES,
                   flip: bool = True) -> np.ndarray:
     """Summed foreground maps (K, H, W) float32 of the `present` classes, in the order given.
@@ -61,20 +60,22 @@ def official_maps(model, image: np.ndarray, present: Sequence[int], scales: Sequ
     model.eval()
     total = torch.zeros(len(present), h, w, dtype=torch.float32, device=device)
     keep = torch.tensor(present, dtype=torch.long, device=device)
-    try:
-        for s in scales:
-            maps = model(_scaled_inputs(image, s, flip).to(device)).float()
-            if model.background_map:
-                maps = torch.softmax(maps, dim=1)   # over all C+1 maps, background included
-            else:
-                maps = F.relu(maps)
-            maps = F.interpolate(maps, size=(h, w), mode="bilinear", align_corners=False)
-            maps = maps[:, keep]                    # × label: absent classes are zero, so skip them
-            if flip:
-                maps = torch.stack([maps[0], maps[1].flip(-1)])
-            total += maps.sum(0)
-    finally:
-        model.train(was_training)
+    # no_grad as a block, not a decorator: `make mutation` (mutmut) leaves decorated functions unmutated
+    with torch.no_grad():
+        try:
+            for s in scales:
+                maps = model(_scaled_inputs(image, s, flip).to(device)).float()
+                if model.background_map:
+                    maps = torch.softmax(maps, dim=1)   # over all C+1 maps, background included
+                else:
+                    maps = F.relu(maps)
+                maps = F.interpolate(maps, size=(h, w), mode="bilinear", align_corners=False)
+                maps = maps[:, keep]                    # × label: absent classes are zero, so skip them
+                if flip:
+                    maps = torch.stack([maps[0], maps[1].flip(-1)])
+                total += maps.sum(0)
+        finally:
+            model.train(was_training)
     return total.cpu().numpy()
 
 
