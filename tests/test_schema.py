@@ -28,7 +28,8 @@ def _leaves(d, prefix=""):
             yield key, v
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "voc12.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "voc12.yaml", "coco14.yaml", "coco14-released.yaml",
+                                  "coco14-convert.yaml"])
 def test_config_files_hold_only_changes_to_the_defaults(name):
     defaults = dict(_leaves(schema.section_defaults("")))
     text = (REPO / "config" / name).read_text()
