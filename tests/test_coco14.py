@@ -298,3 +298,65 @@ def test_conversion_bench_rows(tmp_path):
         ("coco_conversion", 1, 4, True), ("coco_conversion", 2, 4, True)]
     assert all(r["images_per_s"] > 0 and r["json_load_s"] > 0 for r in rows)
     assert list(tmp_path.iterdir()) == []  # its synthetic data is gone
+
+
+def _mask_png(image_id: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.array(EXPECTED[image_id], np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_released_masks_archive_is_found_whatever_its_nesting(root, prepared, tmp_path, kind):
+    """The authors' archive layout is not published: nested or flat, zip or tar, its masks land in
+    <split>/<id>.png, and prepare_coco14 (masks: released) reads them from there."""
+    import tarfile
+
+    entries = {f"coco/SegmentationClass/{i.split('_')[1]}/{i}.png": _mask_png(i) for i in TRAIN_IDS}
+    entries |= {f"{i}.png": _mask_png(i) for i in VAL_IDS}  # one at the archive's top level
+    entries["coco/readme.txt"] = b"not a mask"
+    archive = tmp_path / f"masks.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in entries.items():
+                zf.writestr(name, data)
+    else:
+        for name, data in entries.items():
+            (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "src" / name).write_bytes(data)
+        with tarfile.open(archive, "w:gz") as tf:
+            for name in entries:
+                tf.add(tmp_path / "src" / name, name)
+    out = tmp_path / "SegmentationClass"
+    assert coco14.extract_released_masks(archive, out) == {"train2014": 4, "val2014": 1}
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        f"{i.split('_')[1]}/{i}.png" for i in TRAIN_IDS + VAL_IDS)
+    coco14.prepare_coco14(root, tmp_path / "prepared", CLASSES, masks="released", masks_dir=out)
+    got, converted = _files(tmp_path / "prepared"), _files(prepared)
+    masks = [name for name in converted if name.startswith(PREPARED["masks"])]
+    assert sorted(got) == sorted(converted) and {n: got[n] for n in converted if n not in masks} == {
+        n: converted[n] for n in converted if n not in masks}  # images, lists, labels.csv, classes.txt
+    for name in masks:  # linked as released (grey PNGs), the same labels as the hand-worked ones
+        np.testing.assert_array_equal(read_label_png(tmp_path / "prepared" / name), read_label_png(prepared / name))
+
+
+def test_a_released_masks_archive_without_masks_or_with_duplicates_is_refused(tmp_path):
+    for name, entries in (("empty.zip", {"x/readme.txt": b"x"}),
+                          ("twice.zip", {"a/COCO_val2014_000000000042.png": b"1",
+                                         "b/COCO_val2014_000000000042.png": b"2"})):
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            for entry, data in entries.items():
+                zf.writestr(entry, data)
+        with pytest.raises(BadInputError, match=rf"{name}: holds .*dataset.coco14.masks: convert"):
+            coco14.extract_released_masks(tmp_path / name, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("../COCO_val2014_000000000042.png"), b"x")
+    with pytest.raises(BadInputError, match="would be written outside"):
+        coco14.extract_released_masks(evil, tmp_path / "out")
+    (tmp_path / "plain.zip").write_bytes(b"not an archive")
+    with pytest.raises(BadInputError, match="neither a zip nor a tar"):
+        coco14.extract_released_masks(tmp_path / "plain.zip", tmp_path / "out")

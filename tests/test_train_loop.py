@@ -284,3 +284,53 @@ def test_files_fingerprint_follows_content(tmp_path):
     assert files_fingerprint([a, b]) != first
     with pytest.raises(BadInputError, match="missing.png: training file is missing"):
         files_fingerprint([a, tmp_path / "missing.png"])
+
+
+def official_poly_lrs(lr0: float, max_step: int, steps: int, power: float = 0.9) -> list[float]:
+    """The lr each step runs at under the official PolyOptimizer (halbielee/EPS util/torchutils.py):
+    set before the step while global_step < max_step, then left as it was."""
+    lrs, lr = [], lr0
+    for step in range(steps):
+        if step < max_step:
+            lr = lr0 * (1 - step / max_step) ** power
+        lrs.append(lr)
+    return lrs
+
+
+def scheduled_lrs(iterations: int, horizon: int | None, steps: int) -> list[float]:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = poly_scheduler(opt, iterations, 0.9, horizon)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+@pytest.mark.parametrize("horizon", [None, 12, 5, 1])
+def test_poly_horizon_is_the_official_poly_optimizer(horizon):
+    assert scheduled_lrs(12, horizon, 12) == pytest.approx(official_poly_lrs(0.01, horizon or 12, 12), rel=1e-12)
+    if horizon == 5:  # decayed over 5 steps, then held at lr0 * (1/5)^0.9, never 0
+        assert scheduled_lrs(12, 5, 12)[4:] == [pytest.approx(0.01 * 0.2 ** 0.9, rel=1e-12)] * 8
+    if horizon is None:  # without a horizon: exactly what the scheduler gave before it had one
+        assert scheduled_lrs(12, None, 13) == [0.01 * max(0.0, 1.0 - s / 12) ** 0.9 for s in range(13)]
+
+
+def test_coco14_schedule_prints_what_the_authors_logs_print():
+    """config/coco14.yaml's horizon gives the lr of log/log_coco_eps.log (printed as %.4f); the
+    script's reading (no horizon: decay over all 256,500 iterations) does not."""
+    from wsss.config.load import load_config
+
+    recipe = load_config(ROOT / "config" / "coco14.yaml")["classifier"]["train"]
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=recipe["lr"])
+    logged = poly_scheduler(opt, recipe["iterations"], recipe["poly_power"], recipe["decay_iterations"])
+    script = poly_scheduler(opt, recipe["iterations"], recipe["poly_power"])
+
+    def printed(sched, step):
+        return f"{recipe['lr'] * sched.lr_lambdas[0](step):.4f}"
+
+    # log lines 1503, 1505, 1538 and the run's last iteration
+    assert [printed(logged, s) for s in (75_000, 75_100, 76_750, 256_450)] == ["0.0004", "0.0003", "0.0000", "0.0000"]
+    assert printed(script, 75_000) == "0.0073"
+    assert recipe["lr"] * logged.lr_lambdas[0](256_499) == pytest.approx(0.01 * (1 / 76_950) ** 0.9)

@@ -189,7 +189,8 @@ def config_readme(configs: dict[str, Path]) -> str:
 
 
 README_CONFIGS = {"config/config.yaml": REPO / "config" / "config.yaml",
-                  "config/voc12.yaml": REPO / "config" / "voc12.yaml"}
+                  "config/voc12.yaml": REPO / "config" / "voc12.yaml",
+                  "config/coco14.yaml": REPO / "config" / "coco14.yaml"}
 
 
 def main() -> None:

@@ -122,10 +122,20 @@ class StepBatchSampler(Sampler):
         return max(0, self.iterations - self.start)
 
 
-def poly_scheduler(optimizer: torch.optim.Optimizer, iterations: int, power: float = 0.9):
-    """lr = base_lr * (1 - step/iterations)^power, stepped once per iteration."""
+def poly_scheduler(optimizer: torch.optim.Optimizer, iterations: int, power: float = 0.9,
+                   horizon: int | None = None):
+    """lr = base_lr * (1 - step/iterations)^power, stepped once per iteration.
+
+    `horizon` decays over that many steps instead, whatever the run's length, and then holds the
+    last decayed value, base_lr * (1/horizon)^power, as the official PolyOptimizer does once its
+    max_step is reached (halbielee/EPS util/torchutils.py): the authors' COCO logs decay over
+    76,950 steps of a 256,500-step run. None: the run's `iterations`, to zero at its end.
+    """
+    if horizon is None:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: max(0.0, 1.0 - s / max(1, iterations)) ** power)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: max(0.0, 1.0 - s / max(1, iterations)) ** power)
+        optimizer, lambda s: (1.0 - min(s, horizon - 1) / horizon) ** power)
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -7,6 +7,8 @@ Each file (`wsss.core.io.save_maps`) holds, at image size and for the image's pr
   (last), averaged over scales and flips. The eps pseudo-mask is its argmax; reading the raw
   class maps instead loses most of the gain (47 vs 79 mIoU in the project's prototype).
 The average (not the sum) keeps values in float16 range whatever the number of scales.
+`map_dtype` uint8 stores `maps` per class as a fraction of its peak (wsss.core.io.save_maps): the
+footprint that keeps a COCO run's map files within its budget (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class CamInferConfig:
     flip: bool
     num_workers: int  # DataLoader workers decoding images
     amp: bool  # float16 autocast on CUDA
+    map_dtype: str  # how `maps` is stored: float16 | uint8 (peak-normalised, peak kept)
     official: bool = False  # the official infer.py protocol (pseudo_masks.eps_rule official), eps only
 
 
@@ -75,13 +78,14 @@ def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInfe
 
 def save_official(path: Path, model, image_path: Path, present: list[int], cfg: CamInferConfig) -> None:
     """The official protocol's maps of one image, divided by their per-class max (+1e-5) as the
-    official code does, stored with an `official` flag (float16 like every map file)."""
+    official code does, stored with an `official` flag (in cfg.map_dtype, like every map file)."""
     from wsss.core.io import read_image
     from wsss.methods.eps_official import NORM_EPSILON, official_maps
 
     summed = official_maps(model, read_image(image_path), present, cfg.scales, cfg.flip)
     peak = summed.reshape(len(summed), -1).max(axis=1) if len(summed) else np.zeros(0)
-    save_maps(path, np.array(present), summed / (peak[:, None, None] + NORM_EPSILON), official=np.array(True))
+    save_maps(path, np.array(present), summed / (peak[:, None, None] + NORM_EPSILON), cfg.map_dtype,
+              official=np.array(True))
 
 
 def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, labels_csv: str | os.PathLike,
@@ -115,5 +119,6 @@ def infer_cams(model_path: str | os.PathLike, images_dir: str | os.PathLike, lab
                 continue
             out = multiscale_maps(model, image, present, cfg, use_amp)
             extra = {"probs": out["probs"].cpu().numpy()} if "probs" in out else {}
-            save_maps(Path(tmp) / f"{item['id']}.npz", np.array(present), out["maps"].cpu().numpy(), **extra)
+            save_maps(Path(tmp) / f"{item['id']}.npz", np.array(present), out["maps"].cpu().numpy(), cfg.map_dtype,
+                      **extra)
     return len(ids)

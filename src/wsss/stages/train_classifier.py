@@ -37,6 +37,7 @@ class ClassifierRecipe(TrainingRecipe):
     flip: bool
     color_jitter: float
     channels_last: bool
+    decay_iterations: int | None  # poly-decay horizon (None: iterations); the lr holds its last value after it
 
 
 def _log_selection_rates(loss_csv, class_names: list[str]) -> dict[str, float]:
@@ -91,7 +92,7 @@ def train_classifier(classifier: Classifier, images_dir: str | os.PathLike, labe
     optimizer = torch.optim.SGD(model.param_groups(recipe.lr, recipe.weight_decay, recipe.head_lr_mult,
                                                    recipe.bias_lr_mult, recipe.bias_weight_decay),
                                 lr=recipe.lr, momentum=recipe.momentum)
-    scheduler = poly_scheduler(optimizer, recipe.iterations, recipe.poly_power)
+    scheduler = poly_scheduler(optimizer, recipe.iterations, recipe.poly_power, recipe.decay_iterations)
     run_config = {"classifier": classifier.name, "class_names": class_names, "model": dataclasses.asdict(model_cfg),
                   "own": own, "train": dataclasses.asdict(recipe), "seed": seed, "num_train_ids": len(ids),
                   # Changed images, labels or saliency maps make Snakemake rerun this job: never

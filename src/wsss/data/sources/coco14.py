@@ -22,6 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import stat
+import tarfile
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +71,8 @@ RAW_DIR = "coco2014"
 SPLITS = {"train": "train2014", "val": "val2014"}  # prepared list -> COCO split (folder, json, released subfolder)
 RELEASED_DIR = "SegmentationClass"
 MASK_SOURCES = ("released", "convert")
+# A label PNG of an image of a 2014 split, named by the image's id (the authors' evaluate_png.py reads <id>.png).
+MASK_NAME = re.compile(r"^COCO_(train2014|val2014)_\d{12}\.png$")
 
 
 def raw_dir(root: str | os.PathLike) -> Path:
@@ -249,4 +256,62 @@ def prepare_coco14(root: str | os.PathLike, out_dir: str | os.PathLike, classes:
         counts = finish(tmp, classes, images, labels, {"train_aug": ids["train"], "train": ids["train"],
                                                         "val": ids["val"]})
     log.info("prepared %s: %s", out_dir, counts)
+    return counts
+
+
+def _extract_all(archive: Path, dest: Path, fix: str) -> None:
+    """Every entry of a zip or tar archive into `dest`; an entry that could land outside it (absolute,
+    `..`, a link) refuses the archive as a whole, as wsss.data.download.extract does."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                parts = info.filename.replace("\\", "/").split("/")
+                if (info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+                        or stat.S_ISLNK(info.external_attr >> 16)):
+                    raise BadInputError(f"{archive}: entry '{info.filename}' would be written outside the target "
+                                        f"folder or is a link; refusing the archive. {fix}")
+            zf.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            try:
+                tf.extractall(dest, filter="data")
+            except tarfile.FilterError as err:
+                raise BadInputError(f"{archive}: {err}; refusing the archive. {fix}") from err
+    else:
+        raise BadInputError(f"{archive}: neither a zip nor a tar archive. {fix}")
+
+
+def extract_released_masks(archive: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, int]:
+    """The authors' released masks (a zip or tar, whatever its nesting) → `out_dir/<train2014|val2014>/<id>.png`.
+
+    Every PNG named as an image of a 2014 split (MASK_NAME) is taken wherever it lies in the archive,
+    so the layout ready_mask reads does not depend on how the archive nests them; the other files
+    are left out. Whether every annotated image has one, and each is a valid label map, is checked
+    by prepare_coco14. Returns the number of masks per split.
+    """
+    archive, out_dir = Path(archive), Path(out_dir)
+    fix = (f"Delete {archive} and rerun, so that the weights stage downloads it again, or set "
+           "dataset.coco14.masks: convert")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    counts = {split: 0 for split in SPLITS.values()}
+    with tempfile.TemporaryDirectory(prefix=".extract.", dir=out_dir.parent) as raw, atomic_dir(out_dir) as tmp:
+        _extract_all(archive, Path(raw), fix)
+        twice = []
+        for folder, _, files in os.walk(raw):
+            for name in files:
+                match = MASK_NAME.match(name)
+                if not match:
+                    continue
+                target = tmp / match.group(1) / name
+                if target.exists():
+                    twice.append(name)
+                    continue
+                target.parent.mkdir(exist_ok=True)
+                os.replace(Path(folder) / name, target)
+                counts[match.group(1)] += 1
+        if twice or not any(counts.values()):
+            what = (f"holds {len(twice)} mask names twice (e.g. {', '.join(sorted(twice)[:3])})" if twice else
+                    "holds no PNG named as a COCO 2014 image (COCO_train2014_<12 digits>.png)")
+            raise BadInputError(f"{archive}: {what}; is it the authors' MS-COCO 2014 mask archive? {fix}")
+    log.info("released masks: %s from %s", counts, archive)
     return counts
