@@ -27,11 +27,12 @@ pytestmark = pytest.mark.slow
 SMOKE = REPO / "tests" / "config" / "paper_smoke.yaml"
 
 
-def write_weight_files(workdir, config, vgg16_init) -> None:
+def write_weight_files(workdir, config, vgg16_init=None) -> None:
     """Random weights in each file format the paper setting reads, at the configured paths."""
     from test_deeplab_variants import RefDeepLab, RefMSC, randomise
     from test_vgg16_largefov import caffe_state_dict, caffemodel_current
 
+    from wsss.models.deeplab import DeepLab, DeepLabModelConfig
     from wsss.models.mxnet_params import write_params
     from wsss.models.resnet38d import ResNet38d
 
@@ -42,12 +43,15 @@ def write_weight_files(workdir, config, vgg16_init) -> None:
     # ResNet-38d under ademxapp's MXNet names (the naming-scheme oracle of test_mxnet_params).
     params = {mxnet_name(k): v.numpy() for k, v in ResNet38d().state_dict().items() if mxnet_name(k)}
     write_params(workdir / config["classifier"]["pretrained"], params)
-    # deeplab-pytorch's COCO init: an MSC-wrapped DeepLab-v1 of COCO's 91 classes (its fc does not fit VOC)
-    coco_init = RefMSC(randomise(RefDeepLab(91, "v1"), seed=1))
-    torch.save(coco_init.state_dict(), workdir / config["deeplab"]["init_weights"])
-    # DeepLab's VGG-16 ImageNet init, a .caffemodel read without Caffe
-    params = {k: v.numpy() for k, v in caffe_state_dict(num_classes=None).items()}
-    (workdir / vgg16_init).write_bytes(caffemodel_current(params))
+    if config["deeplab"]["backbone"] == "resnet101_caffe":
+        # deeplab-pytorch's COCO init: an MSC-wrapped DeepLab-v1 of COCO's 91 classes (its fc does not fit VOC)
+        init = RefMSC(randomise(RefDeepLab(91, "v1"), seed=1)).state_dict()
+    else:  # a DeepLab state dict of this project on torchvision's ResNet layout
+        init = DeepLab(len(config["dataset"]["classes"]) + 1, DeepLabModelConfig(backbone="resnet101")).state_dict()
+    torch.save(init, workdir / config["deeplab"]["init_weights"])
+    if vgg16_init is not None:  # DeepLab's VGG-16 ImageNet init, a .caffemodel read without Caffe
+        params = {k: v.numpy() for k, v in caffe_state_dict(num_classes=None).items()}
+        (workdir / vgg16_init).write_bytes(caffemodel_current(params))
 
 
 def write_released_maps(archive, root) -> None:
