@@ -173,6 +173,14 @@ def test_infer_maps_then_pseudo_masks_and_tables(trained, tmp_path):
                           root / "saliency",
                           processes=2 if method == "eps" else 1)
         dirs[method] = out
+        # two shards merged are the one pass, byte for byte
+        for s in range(2):
+            make_pseudo_masks(methods.method(method), tmp_path / cams / "cams", root / "train.txt",
+                              tmp_path / "pm_shards" / method / str(s), PM_PARAMS, root / "saliency", shard=s,
+                              num_shards=2)
+        merge_dirs([tmp_path / "pm_shards" / method / str(s) for s in range(2)], tmp_path / "pm_merged" / method)
+        assert all((tmp_path / "pm_merged" / method / p.name).read_bytes() == p.read_bytes() for p in out.iterdir())
+        assert len(list((tmp_path / "pm_merged" / method).iterdir())) == len(ids)
         for i in ids:
             mask = read_label_png(out / f"{i}.png")
             allowed = {0} | {k + 1 for k, v in enumerate(labels[i]) if v == "1"}

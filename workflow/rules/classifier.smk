@@ -115,19 +115,19 @@ rule merge_cams:
 
 
 rule make_pseudo_masks:
-    """Pseudo-masks of {method} by its registered rule (wsss.methods) for every train_aug id, as VOC-palette PNGs."""
+    """Pseudo-masks of {method} by its registered rule (wsss.methods) for one shard of the train_aug ids, as VOC-palette PNGs."""
     input:
         cams=pseudo_mask_cams_input,
         saliency=pseudo_mask_saliency_input,
         prepared=PREP,
     output:
-        masks=directory("results/{variant}pseudo_masks/{method}"),
+        masks=directory("results/{variant}shards/pseudo_masks/{method}/{shard}"),
     log:
-        "logs/make_pseudo_masks/{variant}{method}.log",
+        "logs/make_pseudo_masks/{variant}{method}_{shard}.log",
     benchmark:
-        "benchmarks/make_pseudo_masks/{variant}{method}.tsv"
+        "benchmarks/make_pseudo_masks/{variant}{method}_{shard}.tsv"
     wildcard_constraints:
-        method=MASK_METHODS,
+        method=RULE_MASKS_RE,
     priority: chain_priority
     conda:
         ENV
@@ -137,8 +137,31 @@ rule make_pseudo_masks:
     params:
         ids=prep("train_aug"),
         pseudo_masks=lambda wildcards: settings.pseudo_mask_params(config, methods.method(wildcards.method)),
+        num_shards=config["shards"],
     script:
         "../scripts/make_pseudo_masks.py"
+
+
+rule merge_pseudo_masks:
+    """Hard-link the pseudo-mask shards of {method} into results/pseudo_masks/{method}."""
+    input:
+        shards=pseudo_mask_shards,
+    output:
+        masks=directory("results/{variant}pseudo_masks/{method}"),
+    log:
+        "logs/merge_pseudo_masks/{variant}{method}.log",
+    benchmark:
+        "benchmarks/merge_pseudo_masks/{variant}{method}.tsv"
+    wildcard_constraints:
+        method=RULE_MASKS_RE,
+    priority: chain_priority
+    conda:
+        ENV
+    threads: job_threads("merge_pseudo_masks")
+    resources:
+        **job_resources("merge_pseudo_masks"),
+    script:
+        "../scripts/merge_shards.py"
 
 
 rule import_released_masks:

@@ -1,4 +1,4 @@
-"""Rule make_pseudo_masks: the pseudo-masks of one registered method for the train_aug ids."""
+"""Rule make_pseudo_masks: the pseudo-masks of one registered method for one shard of the train_aug ids."""
 
 from wsss.core.runlog import log_to
 from wsss.methods import method
@@ -8,4 +8,4 @@ with log_to(snakemake.log[0]):
     p = snakemake.params
     make_pseudo_masks(method(snakemake.wildcards.method), snakemake.input.cams, p.ids, snakemake.output.masks,
                       dict(p.pseudo_masks), saliency_dir=snakemake.input.saliency or None,
-                      processes=snakemake.threads)
+                      processes=snakemake.threads, shard=int(snakemake.wildcards.shard), num_shards=p.num_shards)

@@ -31,7 +31,7 @@ RULES: list[tuple[str, list[tuple[str, str]]]] = [
     (r"(^|/)results/ablation/saliency_maps(/|$)", [("ablation_saliency", "")]),
     (_RUN + r"(shards/)?cams(/|$)", [("infer_cams", "")]),
     (r"(^|/)results/(shards/)?pseudo_masks_crf(/|$)", [("refine_crf", "")]),
-    (_RUN + r"pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
+    (_RUN + r"(shards/)?pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
     (_RUN + r"classifier(/|$)", [("train_classifier", "")]),
     (r"(^|/)results/deeplab/[^/]+/pred(_crf)?(/|$)", [("infer_segmentation", "")]),
     (r"(^|/)results/deeplab(/|$)", [("train_segmentation", "")]),

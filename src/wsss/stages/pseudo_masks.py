@@ -23,6 +23,7 @@ from wsss.core.io import (
     write_label_png,
 )
 from wsss.core.parallel import chunks, map_chunks
+from wsss.core.sharding import shard_ids
 from wsss.methods import Method, resolve
 from wsss.methods.cam import normalized_cams, voc_labels
 from wsss.metrics.confusion_matrix import ConfusionMatrix
@@ -52,14 +53,15 @@ def _make_chunk(args: tuple) -> int:
 
 def make_pseudo_masks(record: Method, cams_dir: str | os.PathLike, ids_file: str | os.PathLike,
                       out_dir: str | os.PathLike, params: dict, saliency_dir: str | os.PathLike | None = None,
-                      processes: int = 1) -> int:
-    """Write `<out_dir>/<id>.png` for every id of `ids_file` (atomically, as one folder).
+                      processes: int = 1, shard: int = 0, num_shards: int = 1) -> int:
+    """Write `<out_dir>/<id>.png` for this shard's ids of `ids_file` (atomically, as one folder).
+    An image's mask never depends on the shards or processes.
 
     `params` are the method's `pseudo_masks` keys (wsss.config.settings.pseudo_mask_params).
     """
     if record.needs_saliency and saliency_dir is None:
         raise BadInputError(f"{record.name} pseudo-masks need saliency maps: give saliency_dir (results/saliency/maps)")
-    ids = read_id_list(ids_file)
+    ids = shard_ids(read_id_list(ids_file), shard, num_shards)
     sal_dir = str(saliency_dir) if record.needs_saliency else None
     with atomic_dir(out_dir) as tmp:
         args = [(record, str(cams_dir), sal_dir, c, str(tmp), dict(params)) for c in chunks(ids, processes)]

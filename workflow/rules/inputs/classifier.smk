@@ -39,6 +39,11 @@ def cams_shards(wildcards):
     return [f"results/{wildcards.variant}shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
 
 
+def pseudo_mask_shards(wildcards):
+    """Input function of merge_pseudo_masks: every shard folder of one method's pseudo-masks."""
+    return [f"results/{wildcards.variant}shards/pseudo_masks/{wildcards.method}/{s}" for s in SHARDS]
+
+
 def pseudo_mask_cams_input(wildcards):
     return classifier_maps(wildcards.method, wildcards.get("variant", ""))
 
