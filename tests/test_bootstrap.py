@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from eval_helpers import run_evaluation
 
 from wsss.core.io import BadInputError, write_id_list, write_label_png
 from wsss.metrics import ConfusionMatrix, evaluate_dirs
@@ -19,7 +20,7 @@ from wsss.metrics.bootstrap import (
     resample_counts,
 )
 from wsss.metrics.per_image import PerImageConfusion, evaluate_dirs_per_image
-from wsss.stages.evaluation import EvalLabel, evaluate_miou
+from wsss.stages.evaluation import EvalLabel
 
 
 def random_matrices(rng, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -142,21 +143,22 @@ def test_evaluation_keeps_per_image_matrices_and_files_pair_by_id(tmp_path):
     write_folders(tmp_path, rng, ids)
     write_id_list(tmp_path / "ids.txt", ids)
     (tmp_path / "classes.txt").write_text("a\nb\nc\n")
-    args = dict(pred_dir=str(tmp_path / "pred"), gt_dir=str(tmp_path / "gt"), ids_file=str(tmp_path / "ids.txt"),
-                classes_file=str(tmp_path / "classes.txt"), label=EvalLabel("cam", "pseudo"))
-    plain = evaluate_miou(**args, out_matrix=str(tmp_path / "m.npz"), out_json=str(tmp_path / "s.json"))
-    kept = evaluate_miou(**args, out_matrix=str(tmp_path / "m2.npz"), out_json=str(tmp_path / "s2.json"),
-                         out_per_image=str(tmp_path / "per_image.npz"))
-    assert kept == plain and ConfusionMatrix.load(tmp_path / "m2.npz") == ConfusionMatrix.load(tmp_path / "m.npz")
+    plain = evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 4)
+    one, three = (run_evaluation("miou", tmp_path / "pred", tmp_path / "ids.txt", tmp_path / f"s{n}",
+                                 EvalLabel("cam", "pseudo"), n, gt_dir=tmp_path / "gt",
+                                 classes_file=tmp_path / "classes.txt") for n in (1, 3))
+    assert one == three and one["miou"] == plain.miou()  # the shards change nothing
+    assert ConfusionMatrix.load(tmp_path / "s3/cam_pseudo_miou_matrix.npz") == plain
+    (tmp_path / "per_image.npz").write_bytes((tmp_path / "s3/cam_pseudo_miou_per_image.npz").read_bytes())
     a = PerImageConfusion.load(tmp_path / "per_image.npz")
     shuffled = [7, 3, 0, 5, 1, 6, 2, 4]  # b lists the same images in another order
     matrices, ignored = a.dense()
-    PerImageConfusion.from_matrices([ids[j] for j in shuffled], matrices[shuffled], ignored[shuffled]).save(
+    PerImageConfusion.from_matrices([a.ids[j] for j in shuffled], matrices[shuffled], ignored[shuffled]).save(
         tmp_path / "b.npz")
     same = paired_bootstrap_files(tmp_path / "per_image.npz", tmp_path / "b.npz", resamples=300)
     assert (same.difference.low, same.difference.high) == (0.0, 0.0)
-    assert same.a.estimate == pytest.approx(plain["miou"], abs=1e-14)
-    PerImageConfusion.from_matrices(ids[:-1] + ["other"], matrices, ignored).save(tmp_path / "c.npz")
+    assert same.a.estimate == pytest.approx(plain.miou(), abs=1e-14)
+    PerImageConfusion.from_matrices(a.ids[:-1] + ["other"], matrices, ignored).save(tmp_path / "c.npz")
     with pytest.raises(BadInputError, match="score different images"):
         paired_bootstrap_files(tmp_path / "per_image.npz", tmp_path / "c.npz")
 

@@ -70,7 +70,9 @@ def test_the_paper_setting_has_pascal_contexts_published_checksums():
 
 
 def test_download_retries_both_files_and_the_labels_map_to_the_configured_pairs(tmp_path):
-    from wsss.stages.evaluation import EvalLabel, evaluate_confusion_ratio
+    from eval_helpers import run_evaluation
+
+    from wsss.stages.evaluation import EvalLabel
 
     scene = np.zeros((6, 8), np.uint8)
     scene[4:] = TRACK  # a track band under the train
@@ -110,10 +112,12 @@ def test_download_retries_both_files_and_the_labels_map_to_the_configured_pairs(
     write_id_list(tmp_path / "ids.txt", ["2008_000002", "2008_000003", "2012_000001"])  # 2012: no context map
     write_label_png(tmp_path / "pred" / "2012_000001.png", np.zeros((6, 8), np.uint8))
     (tmp_path / "classes.txt").write_text("".join(f"{c}\n" for c in classes))
-    summary = evaluate_confusion_ratio(tmp_path / "pred", tmp_path / "gt", context, tmp_path / "ids.txt",
-                                       tmp_path / "classes.txt", config["evaluation"]["confusion_pairs"],
-                                       tmp_path / "ratio.json", EvalLabel("cam", "pseudo"))
+    summary = run_evaluation("confusion_ratio", tmp_path / "pred", tmp_path / "ids.txt", tmp_path,
+                             EvalLabel("cam", "pseudo"), shards=2, gt_dir=tmp_path / "gt",
+                             classes_file=tmp_path / "classes.txt", context_dir=context,
+                             pairs=config["evaluation"]["confusion_pairs"])
     rows = {(r["target"], r["coincident"]): (r["fp"], r["tp"]) for r in summary["pairs"]}
     assert rows == {("train", "track"): (2, 10), ("boat", "water"): (1, 4)}
     assert summary["images"] == 2 and summary["skipped"] == 1
-    assert json.loads((tmp_path / "ratio.json").read_text())["pairs"][0]["confusion_ratio"] == pytest.approx(0.2)
+    assert json.loads((tmp_path / "cam_pseudo_confusion_ratio.json").read_text())["pairs"][0]["confusion_ratio"] == \
+        pytest.approx(0.2)

@@ -60,3 +60,16 @@ def test_the_saliency_chain_runs_first(config):
     assert plan.crf_priority(config, "eps") == 10  # tiny.yaml: the CRF is on DeepLab's path
     config["deeplab"]["train_on_crf"] = False
     assert plan.crf_priority(config, "eps") == 0
+
+
+def test_evaluation_shards_plan_one_job_per_shard(tmp_path):
+    """evaluation.shards splits each (stage, method) evaluation into evaluate_shard jobs that one job sums."""
+    from conftest import snakemake
+
+    plan = snakemake("-n", "results/eval/pseudo/eps/miou.json", "--configfile", str(TINY), "--config",
+                     "evaluation={shards: 3}", workdir=tmp_path).stdout
+    prefix = "output: results/eval/pseudo/eps/shards/"
+    shards = {line.split("shards/")[1] for line in plan.splitlines() if prefix in line}
+    assert shards == {"miou_0.npz", "miou_1.npz", "miou_2.npz"} and plan.count("rule evaluate_miou:") == 1
+    coco = load_config(REPO / "config" / "coco14.yaml")
+    assert coco["evaluation"]["shards"] == coco["shards"] == 16

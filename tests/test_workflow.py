@@ -42,7 +42,7 @@ def test_resizing_jobs_reruns_nothing(tiny_run, tmp_path):
     from wsss.config.load import load_config
 
     jobs = load_config(TINY)["jobs"]
-    assert {"train_classifier", "refine_crf", "evaluate", "default"} <= set(jobs)
+    assert {"train_classifier", "refine_crf", "evaluate_shard", "default"} <= set(jobs)
     overlay = {"jobs": {rule: {k: 2 * v + 1 for k, v in size.items()} for rule, size in jobs.items()}}
     (tmp_path / "resized.yaml").write_text(yaml.safe_dump(overlay))
     proc = snakemake("-n", "--cores", "2", "--configfile", str(TINY), str(tmp_path / "resized.yaml"), workdir=tiny_run)

@@ -14,10 +14,40 @@ include: "inputs/evaluation.smk"
 report: "../report/workflow.rst"
 
 
-rule evaluate_miou:
-    """Confusion matrix, mIoU, precision, recall of one (stage, method) against the ground truth."""
+rule evaluate_shard:
+    """One shard of the {kind} evaluation of one (stage, method): every image's counts against the ground truth."""
     input:
-        pred=eval_pred_dir,
+        unpack(eval_shard_inputs),
+    output:
+        counts="results/{variant}eval/{stage}/{method}/shards/{kind}_{shard}.npz",
+    log:
+        "logs/evaluate_shard/{variant}{stage}_{method}_{kind}_{shard}.log",
+    benchmark:
+        "benchmarks/evaluate_shard/{variant}{stage}_{method}_{kind}_{shard}.tsv"
+    wildcard_constraints:
+        stage="|".join(plan.STAGES),
+        kind="miou|boundary|confusion_ratio",
+    conda:
+        ENV
+    threads: job_threads("evaluate_shard")
+    resources:
+        **job_resources("evaluate_shard"),
+    params:
+        ids=eval_ids,
+        gt=prep("masks"),
+        classes=prep("classes"),
+        boundaries=prep("boundaries"),
+        tolerance=EVAL["boundary_tolerance"],
+        pairs=EVAL["confusion_pairs"],
+        num_shards=EVAL["shards"],
+    script:
+        "../scripts/evaluate_shard.py"
+
+
+rule evaluate_miou:
+    """Confusion matrix, mIoU, precision, recall of one (stage, method) from its shards."""
+    input:
+        shards=lambda wildcards: eval_shards(wildcards, "miou"),
         prepared=PREP,
     output:
         matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
@@ -31,21 +61,19 @@ rule evaluate_miou:
         stage="|".join(plan.STAGES),
     conda:
         ENV
-    threads: job_threads("evaluate")
+    threads: job_threads("evaluate_miou")
     resources:
-        **job_resources("evaluate"),
+        **job_resources("evaluate_miou"),
     params:
-        gt=prep("masks"),
-        ids=eval_ids,
         classes=prep("classes"),
     script:
         "../scripts/evaluate_miou.py"
 
 
 rule evaluate_boundary:
-    """Class-agnostic boundary precision/recall/F1 of one (stage, method) against SBD boundaries."""
+    """Class-agnostic boundary precision/recall/F1 of one (stage, method) from its shards."""
     input:
-        pred=eval_pred_dir,
+        shards=lambda wildcards: eval_shards(wildcards, "boundary"),
         prepared=PREP,
     output:
         summary="results/eval/{stage}/{method}/boundary.json",
@@ -58,21 +86,20 @@ rule evaluate_boundary:
         stage="|".join(plan.STAGES),
     conda:
         ENV
-    threads: job_threads("evaluate")
+    threads: job_threads("evaluate_boundary")
     resources:
-        **job_resources("evaluate"),
+        **job_resources("evaluate_boundary"),
     params:
         boundaries=prep("boundaries"),
-        ids=eval_ids,
         tolerance=EVAL["boundary_tolerance"],
     script:
         "../scripts/evaluate_boundary.py"
 
 
 rule evaluate_confusion_ratio:
-    """Confusion ratio FP_{k,c}/TP_c and target IoU of one (stage, method) for the configured pairs."""
+    """Confusion ratio FP_{k,c}/TP_c and target IoU of one (stage, method) for the configured pairs, from its shards."""
     input:
-        pred=eval_pred_dir,
+        shards=lambda wildcards: eval_shards(wildcards, "confusion_ratio"),
         prepared=PREP,
         context=SCENE_LABELS,
     output:
@@ -86,12 +113,10 @@ rule evaluate_confusion_ratio:
         stage="|".join(plan.STAGES),
     conda:
         ENV
-    threads: job_threads("evaluate")
+    threads: job_threads("evaluate_confusion_ratio")
     resources:
-        **job_resources("evaluate"),
+        **job_resources("evaluate_confusion_ratio"),
     params:
-        gt=prep("masks"),
-        ids=eval_ids,
         classes=prep("classes"),
         pairs=EVAL["confusion_pairs"],
     script:

@@ -1,16 +1,9 @@
-"""Snakemake script: class-agnostic boundary P/R/F1 of one (method, stage) prediction folder."""
+"""Rule evaluate_boundary: class-agnostic boundary P/R/F1 of one (stage, method) from its shards."""
 
 from wsss.core.runlog import log_to
 from wsss.stages.evaluation import EvalLabel, evaluate_boundary
 
 with log_to(snakemake.log[0]):
-    evaluate_boundary(
-        pred_dir=snakemake.input.pred,
-        boundary_dir=snakemake.params.boundaries,
-        ids_file=snakemake.params.ids,
-        out_json=snakemake.output.summary,
-        out_per_image=snakemake.output.per_image,
-        label=EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage),
-        tolerance=snakemake.params.tolerance,
-        processes=snakemake.threads,
-    )
+    evaluate_boundary(list(snakemake.input.shards), snakemake.params.boundaries, snakemake.output.summary,
+                      EvalLabel(snakemake.wildcards.method, snakemake.wildcards.stage), snakemake.params.tolerance,
+                      snakemake.output.per_image)

@@ -24,7 +24,7 @@ JOB_DEFAULTS = ("threads", "mem_mb", "runtime")
 
 def job_size(config: dict, rule: str) -> dict:
     """threads, mem_mb and runtime of `rule`: its `jobs` entry, else its family's (the name before
-    the first underscore: `download` sizes download_voc, `evaluate` evaluate_miou), else `default`."""
+    the first underscore: `download` sizes download_voc, `extract` extract_sbd), else `default`."""
     jobs = config["jobs"]
     size = dict(jobs["default"])
     size.update(jobs.get(rule.split("_", 1)[0], {}))

@@ -83,6 +83,18 @@ class PerImageConfusion:
         np.add.at(stats, (self.image, 2, pred), self.count)
         return stats
 
+    @classmethod
+    def concat(cls, parts: list["PerImageConfusion"]) -> "PerImageConfusion":
+        """The images of every part, in order (e.g. the shards of one evaluation)."""
+        if not parts or len({p.num_classes for p in parts}) != 1:
+            raise ValueError("concat needs at least one part, all with the same classes")
+        offsets = np.cumsum([0] + [len(p.ids) for p in parts[:-1]])
+        return cls([i for p in parts for i in p.ids], parts[0].num_classes,
+                   np.concatenate([p.image + o for p, o in zip(parts, offsets)]),
+                   np.concatenate([p.cell for p in parts]), np.concatenate([p.count for p in parts]),
+                   np.concatenate([p.ignored_image + o for p, o in zip(parts, offsets)]),
+                   np.concatenate([p.ignored_class for p in parts]), np.concatenate([p.ignored_count for p in parts]))
+
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         with atomic_path(path, suffix=".npz") as tmp:

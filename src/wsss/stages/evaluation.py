@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wsss.core.io import BadInputError, atomic_path, read_id_list, write_json
-from wsss.metrics import evaluate_confusion_ratio_dirs, evaluate_dirs, read_scene_classes, resolve_pairs
+from wsss.core.sharding import shard_ids
+from wsss.metrics import evaluate_confusion_ratio_dirs, read_scene_classes, resolve_pairs
 from wsss.metrics.boundary import BoundaryCounts, boundary_counts_per_image
-from wsss.metrics.per_image import evaluate_dirs_per_image
+from wsss.metrics.confusion_matrix import ConfusionMatrix
+from wsss.metrics.per_image import PerImageConfusion, evaluate_dirs_per_image
 
 log = logging.getLogger("wsss.stages.evaluation")
 
@@ -45,25 +46,69 @@ def _check_dir(pred_dir: str | os.PathLike, ids: list[str]) -> None:
                             "the producing rule wrote a different id list — re-run it")
 
 
-def evaluate_miou(pred_dir: str, gt_dir: str, ids_file: str, classes_file: str, out_matrix: str,
-                  out_json: str, label: EvalLabel, processes: int = 1, out_per_image: str | None = None) -> dict:
-    """mIoU & co. of one prediction folder; writes the confusion matrix (.npz) and a summary JSON,
-    and with `out_per_image` each image's matrix (wsss.metrics.per_image, sparse .npz: what a paired
-    bootstrap resamples), the summed matrix then being their sum."""
-    ids = read_id_list(ids_file)
+def evaluate_shard(kind: str, pred_dir: str, ids_file: str, out: str, *, gt_dir: str | None = None,
+                   classes_file: str | None = None, boundary_dir: str | None = None, context_dir: str | None = None,
+                   pairs: list[dict] | None = None, tolerance: float = 1.0, shard: int = 0, num_shards: int = 1,
+                   processes: int = 1) -> int:
+    """One shard of a (stage, method)'s evaluation (kind miou, boundary or confusion_ratio): the
+    per-image counts of its ids, which the merging job (evaluate_miou, ...) sums. An image's counts
+    never depend on the shards. Returns the images scored."""
+    ids = shard_ids(read_id_list(ids_file), shard, num_shards)
     _check_dir(pred_dir, ids)
-    names = ["background"] + read_class_names(classes_file)
-    start = time.perf_counter()
-    if out_per_image is None:
-        cm = evaluate_dirs(pred_dir, gt_dir, ids, len(names), processes)
-    else:
+    if kind == "miou":
+        names = ["background"] + read_class_names(classes_file)
         per_image = evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes)
-        per_image.save(out_per_image)
-        cm = per_image.total()
-    log.info("%s/%s: %d images in %.2f s with %d processes: mIoU %.4f", label.stage, label.method, len(ids),
-             time.perf_counter() - start, processes, cm.miou())
+        per_image.save(out)
+        return len(ids)
+    if kind == "boundary":
+        kept = [i for i in ids if (Path(boundary_dir) / f"{i}.png").exists()]
+        counts = (boundary_counts_per_image(pred_dir, boundary_dir, kept, tolerance, processes) if kept
+                  else np.zeros((0, 4), np.int64))
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, ids=np.array(kept), counts=counts, listed=len(ids))
+        return len(kept)
+    class_names = read_class_names(classes_file)
+    resolved = resolve_pairs(pairs, class_names, read_scene_classes(Path(context_dir) / "classes.txt"))
+    kept = [i for i in ids if (Path(context_dir) / f"{i}.png").exists()]
+    cm, counts = ConfusionMatrix(len(class_names) + 1), np.zeros((0, len(resolved), 2), np.int64)
+    if kept:
+        _, cm, counts = evaluate_confusion_ratio_dirs(pred_dir, gt_dir, context_dir, kept, resolved,
+                                                      len(class_names) + 1, processes)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ids=np.array(kept), counts=counts, listed=len(ids), matrix=cm.matrix,
+                            pred_ignored=cm.pred_ignored)
+    return len(kept)
+
+
+def _load_shards(paths: list[str]) -> tuple[list[str], np.ndarray, int, list[ConfusionMatrix]]:
+    """(ids, per-image counts, ids listed, confusion matrices) of the boundary / confusion shards."""
+    ids, counts, listed, matrices = [], [], 0, []
+    for path in paths:
+        try:
+            with np.load(path) as data:
+                ids += [str(i) for i in data["ids"]]
+                counts.append(data["counts"])
+                listed += int(data["listed"])
+                if "matrix" in data:
+                    matrices.append(ConfusionMatrix(data["matrix"].shape[0], data["matrix"], data["pred_ignored"]))
+        except (OSError, KeyError, ValueError) as err:
+            raise BadInputError(f"{path}: not an evaluation shard ({err}); rerun evaluate_shard") from err
+    return ids, np.concatenate(counts), listed, matrices
+
+
+def evaluate_miou(shards: list[str], classes_file: str, out_matrix: str, out_json: str, label: EvalLabel,
+                  out_per_image: str) -> dict:
+    """mIoU & co. of one prediction folder from its shards' per-image matrices: writes the summed
+    confusion matrix (.npz), a summary JSON and every image's matrix (wsss.metrics.per_image, what
+    the paired bootstrap resamples)."""
+    names = ["background"] + read_class_names(classes_file)
+    per_image = PerImageConfusion.concat([PerImageConfusion.load(s) for s in shards])
+    per_image.save(out_per_image)
+    cm = per_image.total()
+    log.info("%s/%s: %d images from %d shard(s): mIoU %.4f", label.stage, label.method, len(per_image.ids),
+             len(shards), cm.miou())
     cm.save(out_matrix)
-    summary = {"method": label.method, "stage": label.stage, "images": len(ids), **cm.summary(names)}
+    summary = {"method": label.method, "stage": label.stage, "images": len(per_image.ids), **cm.summary(names)}
     write_json(out_json, summary)
     return summary
 
@@ -82,63 +127,58 @@ def load_counts(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         raise BadInputError(f"{path}: not a per-image counts file ({err}); rerun its evaluation rule") from err
 
 
-def evaluate_boundary(pred_dir: str, boundary_dir: str, ids_file: str, out_json: str, label: EvalLabel,
-                      tolerance: float, processes: int = 1, out_per_image: str | None = None) -> dict:
-    """Boundary P/R/F1 of one prediction folder against the prepared SBD boundary maps.
+def evaluate_boundary(shards: list[str], boundary_dir: str, out_json: str, label: EvalLabel, tolerance: float,
+                      out_per_image: str) -> dict:
+    """Boundary P/R/F1 of one prediction folder against the prepared SBD boundary maps, from its shards.
 
     Ids without a boundary map are skipped and counted (`skipped`): SBD does not annotate every
     VOC image. None at all is an error (wrong folder).
     """
-    all_ids = read_id_list(ids_file)
-    _check_dir(pred_dir, all_ids)
-    ids = [i for i in all_ids if (Path(boundary_dir) / f"{i}.png").exists()]
+    ids, per_image, listed, _ = _load_shards(shards)
     if not ids:
-        raise BadInputError(f"{boundary_dir}: no boundary map for any id of {ids_file}; re-run prepare_dataset")
-    if len(ids) < len(all_ids):
-        log.warning("%d of %d ids have no boundary map in %s; skipped", len(all_ids) - len(ids), len(all_ids),
-                    boundary_dir)
-    per_image = boundary_counts_per_image(pred_dir, boundary_dir, ids, tolerance, processes)
+        raise BadInputError(f"{boundary_dir}: no boundary map for any id scored; re-run prepare_dataset")
+    if len(ids) < listed:
+        log.warning("%d of %d ids have no boundary map in %s; skipped", listed - len(ids), listed, boundary_dir)
+    save_counts(out_per_image, ids, per_image)
     counts = BoundaryCounts(*(int(v) for v in per_image.sum(0)), len(ids))
-    if out_per_image is not None:
-        save_counts(out_per_image, ids, per_image)
     log.info("%s/%s: boundary P %.4f R %.4f F1 %.4f (tolerance %s px)", label.stage, label.method,
              counts.precision, counts.recall, counts.f1, tolerance)
     summary = {"method": label.method, "stage": label.stage, "tolerance": tolerance,
-               "skipped": len(all_ids) - len(ids), **counts.summary()}
+               "skipped": listed - len(ids), **counts.summary()}
     write_json(out_json, summary)
     return summary
 
 
-def evaluate_confusion_ratio(pred_dir: str, gt_dir: str, context_dir: str, ids_file: str, classes_file: str,
-                             pairs: list[dict], out_json: str, label: EvalLabel, processes: int = 1,
-                             out_per_image: str | None = None) -> dict:
-    """Confusion ratio m_{k,c} and target-class IoU for each configured (target, coincident) pair.
+def evaluate_confusion_ratio(shards: list[str], classes_file: str, context_dir: str, pairs: list[dict],
+                             out_json: str, label: EvalLabel, out_per_image: str) -> dict:
+    """Confusion ratio m_{k,c} and target-class IoU for each configured (target, coincident) pair,
+    from the shards' counts.
 
     Only ids with a scene-label map count (PASCAL-Context covers VOC 2010 images, not all of
     VOC 2012); FP and TP both come from that same subset.
     """
-    all_ids = read_id_list(ids_file)
-    _check_dir(pred_dir, all_ids)
     class_names = read_class_names(classes_file)
-    scene_names = read_scene_classes(Path(context_dir) / "classes.txt")
-    resolved = resolve_pairs(pairs, class_names, scene_names)
-    ids = [i for i in all_ids if (Path(context_dir) / f"{i}.png").exists()]
-    if len(ids) < len(all_ids):
-        log.warning("%d of %d ids have no scene-label map in %s; skipped", len(all_ids) - len(ids), len(all_ids),
-                    context_dir)
-    counts, cm, per_image = evaluate_confusion_ratio_dirs(pred_dir, gt_dir, context_dir, ids, resolved,
-                                                          len(class_names) + 1, processes)
-    if out_per_image is not None:
-        save_counts(out_per_image, ids, per_image)
-    iou, ratios = cm.iou(), counts.ratios()
+    resolved = resolve_pairs(pairs, class_names, read_scene_classes(Path(context_dir) / "classes.txt"))
+    ids, per_image, listed, matrices = _load_shards(shards)
+    if not ids:
+        raise BadInputError(f"no ids to evaluate: none has a scene-label map in {context_dir}")
+    if len(ids) < listed:
+        log.warning("%d of %d ids have no scene-label map in %s; skipped", listed - len(ids), listed, context_dir)
+    save_counts(out_per_image, ids, per_image)
+    cm = matrices[0]
+    for other in matrices[1:]:
+        cm.merge(other)
+    fp, tp = per_image.sum(0).T
+    iou = cm.iou()
     rows = []
     for j, (p, r) in enumerate(zip(pairs, resolved)):
+        ratio = float(fp[j]) / float(tp[j]) if tp[j] > 0 else float("nan")
         rows.append({"target": p["target"], "coincident": p["coincident"], "target_iou": _num(iou[r.target]),
-                     "confusion_ratio": _num(ratios[j]), "fp": int(counts.fp[j]), "tp": int(counts.tp[j])})
+                     "confusion_ratio": _num(ratio), "fp": int(fp[j]), "tp": int(tp[j])})
         log.info("%s/%s: %s-%s ratio %s, %s IoU %s", label.stage, label.method, p["target"], p["coincident"],
                  rows[-1]["confusion_ratio"], p["target"], rows[-1]["target_iou"])
-    summary = {"method": label.method, "stage": label.stage, "images": len(ids),
-               "skipped": len(all_ids) - len(ids), "pairs": rows}
+    summary = {"method": label.method, "stage": label.stage, "images": len(ids), "skipped": listed - len(ids),
+               "pairs": rows}
     write_json(out_json, summary)
     return summary
 

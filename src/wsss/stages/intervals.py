@@ -62,7 +62,7 @@ def table_intervals(entries: list[dict], comparisons: list[list[str]], pairs: li
         groups.setdefault((e["table"], e["stage"]), {})[e["method"]] = (*_per_image(e["table"], e["file"]), e["file"])
     rows = []
     for (table, stage), by_method in groups.items():
-        order = next(iter(by_method.values()))[0]
+        order = sorted(next(iter(by_method.values()))[0])  # the resamples never depend on the shards
         stats = {m: _aligned(ids, s, order, path) for m, (ids, s, path) in by_method.items()}
         runs = [(m, m) for m in by_method] + [tuple(c) for c in comparisons if c[0] in by_method and c[1] in by_method]
         for a, b in runs:

@@ -15,6 +15,22 @@ def eval_pred_dir(wildcards):
     return EVAL_STAGE_DIRS[wildcards.stage].format(method=wildcards.method, variant=wildcards.get("variant", ""))
 
 
+def eval_shard_inputs(wildcards):
+    """Input function of evaluate_shard: the predictions, the prepared data, and the scene labels
+    for the confusion ratio."""
+    inputs = {"pred": eval_pred_dir(wildcards), "prepared": PREP}
+    return {**inputs, "context": SCENE_LABELS} if wildcards.kind == "confusion_ratio" else inputs
+
+
+def eval_shards(wildcards, kind):
+    """Input function of evaluate_<kind>: the per-image counts of every shard of one (stage, method)."""
+    variant = wildcards.get("variant", "")
+    return [
+        f"results/{variant}eval/{wildcards.stage}/{wildcards.method}/shards/{kind}_{s}.npz"
+        for s in range(EVAL["shards"])
+    ]
+
+
 def eval_ids(wildcards):
     """Params function: the id list a (stage, method) is scored on."""
     return prep(plan.eval_split(config, wildcards.stage))
