@@ -157,3 +157,14 @@ def test_bench_evaluation_rows():
     assert [r["processes"] for r in rows] == [1, 2]
     assert all(r["identical_output"] and r["images"] == 6 and r["seconds"] > 0 for r in rows)
     assert rows[0]["speedup"] == 1.0
+
+
+def test_shards_without_ids_add_nothing(data):
+    """More shards than images: the empty shards are valid and the sums are the single shard's."""
+    label = EvalLabel("good", "pseudo")
+    common = dict(gt_dir=data / "gt", classes_file=data / "classes.txt", boundary_dir=data / "bnd",
+                  context_dir=data / "ctx", pairs=[{"target": "train", "coincident": "railroad"}], tolerance=0)
+    for kind in ("miou", "boundary", "confusion_ratio"):
+        one = run_evaluation(kind, data / "good", data / "ids.txt", data / "one", label, 1, **common)
+        five = run_evaluation(kind, data / "good", data / "ids.txt", data / "five", label, 5, **common)
+        assert one == five, kind

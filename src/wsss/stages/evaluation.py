@@ -57,7 +57,9 @@ def evaluate_shard(kind: str, pred_dir: str, ids_file: str, out: str, *, gt_dir:
     _check_dir(pred_dir, ids)
     if kind == "miou":
         names = ["background"] + read_class_names(classes_file)
-        per_image = evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes)
+        # a shard may hold no id (more shards than images): it adds nothing to the sum
+        per_image = (evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes) if ids else
+                     PerImageConfusion.from_matrices([], np.zeros((0, len(names), len(names)), np.int64)))
         per_image.save(out)
         return len(ids)
     if kind == "boundary":
@@ -103,6 +105,8 @@ def evaluate_miou(shards: list[str], classes_file: str, out_matrix: str, out_jso
     the paired bootstrap resamples)."""
     names = ["background"] + read_class_names(classes_file)
     per_image = PerImageConfusion.concat([PerImageConfusion.load(s) for s in shards])
+    if not per_image.ids:
+        raise BadInputError(f"{shards[0]}: its shards scored no image; check the split's id list")
     per_image.save(out_per_image)
     cm = per_image.total()
     log.info("%s/%s: %d images from %d shard(s): mIoU %.4f", label.stage, label.method, len(per_image.ids),
