@@ -30,11 +30,11 @@ from wsss.core.io import read_id_list
 pytestmark = pytest.mark.slurm
 
 HARNESS = REPO / "tests" / "slurm"
-RUN_TIMEOUT = 600  # seconds; a healthy run takes ~2-3 min (each of the 8 jobs costs ~20 s of polling)
+RUN_TIMEOUT = 600  # seconds; a healthy run takes ~2-3 min (each of the 9 jobs costs ~20 s of polling)
 TARGET = "results/eval/pseudo/cam/miou.json"
 # The jobs of TARGET with methods: [cam] (one classifier, no saliency), each submitted with sbatch.
 RULES = {"synthesize_dataset", "prepare_dataset", "train_classifier", "infer_cams", "merge_cams", "make_pseudo_masks",
-         "merge_pseudo_masks", "evaluate_miou"}
+         "merge_pseudo_masks", "evaluate_shard", "evaluate_miou"}
 
 
 def _missing_prerequisite() -> str | None:

@@ -174,8 +174,10 @@ def _chosen(archive: Path, member: str, names: list[str] | None, entries: list, 
     return chosen
 
 
-def extract_all(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
-    """Everything of a zip or tar archive into `dest`, with the same refusals as `extract`."""
+def extract_all(archive: str | os.PathLike, dest: str | os.PathLike,
+                fix: str = "delete it and rerun the rule that downloads it") -> None:
+    """Everything of a zip or tar archive into `dest`, with the same refusals as `extract`; `fix`
+    ends the error messages."""
     archive, dest = Path(archive), Path(dest)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
@@ -187,10 +189,9 @@ def extract_all(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
                 tar.extractall(dest, filter="data")
             except tarfile.FilterError as err:
                 raise BadInputError(f"{archive}: unsafe member {err.tarinfo.name!r} ({err}); the archive is damaged "
-                                    "or not the expected one: delete it and rerun the rule that downloads it") from err
+                                    f"or not the expected one: {fix}") from err
     else:
-        raise BadInputError(f"{archive}: neither a zip nor a tar archive; delete it and rerun the rule that "
-                            "downloads it")
+        raise BadInputError(f"{archive}: neither a zip nor a tar archive; {fix}")
 
 
 def _check_zip_entries(archive: Path, infos: list) -> None:

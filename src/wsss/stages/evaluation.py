@@ -98,6 +98,18 @@ def _load_shards(paths: list[str]) -> tuple[list[str], np.ndarray, int, list[Con
     return ids, np.concatenate(counts), listed, matrices
 
 
+def _scored_shards(shards: list[str], out_per_image: str, needs: str, folder: str, fix: str):
+    """The boundary / confusion shards summed: their ids that had the map they need (the others are
+    counted as skipped), saved per image for the bootstrap."""
+    ids, per_image, listed, matrices = _load_shards(shards)
+    if not ids:
+        raise BadInputError(f"{folder}: no {needs} for any id scored; {fix}")
+    if len(ids) < listed:
+        log.warning("%d of %d ids have no %s in %s; skipped", listed - len(ids), listed, needs, folder)
+    save_counts(out_per_image, ids, per_image)
+    return ids, per_image, listed, matrices
+
+
 def evaluate_miou(shards: list[str], classes_file: str, out_matrix: str, out_json: str, label: EvalLabel,
                   out_per_image: str) -> dict:
     """mIoU & co. of one prediction folder from its shards' per-image matrices: writes the summed
@@ -138,12 +150,8 @@ def evaluate_boundary(shards: list[str], boundary_dir: str, out_json: str, label
     Ids without a boundary map are skipped and counted (`skipped`): SBD does not annotate every
     VOC image. None at all is an error (wrong folder).
     """
-    ids, per_image, listed, _ = _load_shards(shards)
-    if not ids:
-        raise BadInputError(f"{boundary_dir}: no boundary map for any id scored; re-run prepare_dataset")
-    if len(ids) < listed:
-        log.warning("%d of %d ids have no boundary map in %s; skipped", listed - len(ids), listed, boundary_dir)
-    save_counts(out_per_image, ids, per_image)
+    ids, per_image, listed, _ = _scored_shards(shards, out_per_image, "boundary map", boundary_dir,
+                                               "re-run prepare_dataset")
     counts = BoundaryCounts(*(int(v) for v in per_image.sum(0)), len(ids))
     log.info("%s/%s: boundary P %.4f R %.4f F1 %.4f (tolerance %s px)", label.stage, label.method,
              counts.precision, counts.recall, counts.f1, tolerance)
@@ -163,12 +171,8 @@ def evaluate_confusion_ratio(shards: list[str], classes_file: str, context_dir: 
     """
     class_names = read_class_names(classes_file)
     resolved = resolve_pairs(pairs, class_names, read_scene_classes(Path(context_dir) / "classes.txt"))
-    ids, per_image, listed, matrices = _load_shards(shards)
-    if not ids:
-        raise BadInputError(f"no ids to evaluate: none has a scene-label map in {context_dir}")
-    if len(ids) < listed:
-        log.warning("%d of %d ids have no scene-label map in %s; skipped", listed - len(ids), listed, context_dir)
-    save_counts(out_per_image, ids, per_image)
+    ids, per_image, listed, matrices = _scored_shards(shards, out_per_image, "scene-label map", context_dir,
+                                                      "check dataset.root's scene labels")
     cm = matrices[0]
     for other in matrices[1:]:
         cm.merge(other)

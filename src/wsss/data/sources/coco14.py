@@ -23,16 +23,14 @@ import json
 import logging
 import os
 import re
-import stat
-import tarfile
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wsss.core.io import BadInputError, atomic_dir
 from wsss.core.parallel import chunks, map_chunks
 from wsss.core.sharding import shard_ids
+from wsss.data.download import extract_all
 from wsss.data.layout import PREPARED
 from wsss.data.prepared import finish, prepared_dir
 from wsss.data.sources.coco14_masks import convert_chunk, ready_chunk
@@ -259,28 +257,6 @@ def prepare_coco14(root: str | os.PathLike, out_dir: str | os.PathLike, classes:
     return counts
 
 
-def _extract_all(archive: Path, dest: Path, fix: str) -> None:
-    """Every entry of a zip or tar archive into `dest`; an entry that could land outside it (absolute,
-    `..`, a link) refuses the archive as a whole, as wsss.data.download.extract does."""
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                parts = info.filename.replace("\\", "/").split("/")
-                if (info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
-                        or stat.S_ISLNK(info.external_attr >> 16)):
-                    raise BadInputError(f"{archive}: entry '{info.filename}' would be written outside the target "
-                                        f"folder or is a link; refusing the archive. {fix}")
-            zf.extractall(dest)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            try:
-                tf.extractall(dest, filter="data")
-            except tarfile.FilterError as err:
-                raise BadInputError(f"{archive}: {err}; refusing the archive. {fix}") from err
-    else:
-        raise BadInputError(f"{archive}: neither a zip nor a tar archive. {fix}")
-
-
 def extract_released_masks(archive: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, int]:
     """The authors' released masks (a zip or tar, whatever its nesting) → `out_dir/<train2014|val2014>/<id>.png`.
 
@@ -295,7 +271,7 @@ def extract_released_masks(archive: str | os.PathLike, out_dir: str | os.PathLik
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     counts = {split: 0 for split in SPLITS.values()}
     with tempfile.TemporaryDirectory(prefix=".extract.", dir=out_dir.parent) as raw, atomic_dir(out_dir) as tmp:
-        _extract_all(archive, Path(raw), fix)
+        extract_all(archive, Path(raw), fix)
         twice = []
         for folder, _, files in os.walk(raw):
             for name in files:
