@@ -54,7 +54,7 @@ def test_the_source_declares_coco():
 
 
 def test_schema_defaults_are_the_official_archives():
-    from wsss.config.schema import section_defaults
+    from wsss.core.schema import section_defaults
 
     coco = section_defaults("dataset.coco14")
     official = {key: (archive.url, archive.md5) for key, archive in ARCHIVES.items()}

@@ -17,7 +17,7 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 def _synthesize(args) -> None:
     from wsss.config.load import load_config
-    from wsss.config.schema import from_section
+    from wsss.core.schema import from_section
     from wsss.data.layout import raw
     from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
 

@@ -186,6 +186,7 @@ rule import_released_masks:
         images=prep("images"),
         ids=prep("train_aug"),
         num_classes=len(config["dataset"]["classes"]),
+        fix=settings.released_archive_fix(config),
     script:
         "../scripts/import_released_masks.py"
 

@@ -34,11 +34,7 @@ rule evaluate_shard:
         **job_resources("evaluate_shard"),
     params:
         ids=eval_ids,
-        gt=prep("masks"),
-        classes=prep("classes"),
-        boundaries=prep("boundaries"),
-        tolerance=EVAL["boundary_tolerance"],
-        pairs=EVAL["confusion_pairs"],
+        reads=eval_shard_reads,
         num_shards=EVAL["shards"],
     script:
         "../scripts/evaluate_shard.py"

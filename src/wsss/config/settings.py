@@ -1,7 +1,7 @@
 """What each job reads of the config: one function per stage, called once by the rule.
 
 The rule passes the function's result as its params, and the job turns it into its dataclasses
-with `wsss.config.schema.from_section` (an unknown key is an error), so a config section is
+with `wsss.core.schema.from_section` (an unknown key is an error), so a config section is
 trimmed in exactly one place and a job reruns exactly when what it reads changes. Job sizes are
 not here: they are the `jobs` section's (`job_size`), never a job's params, so resizing a job
 reruns nothing.
@@ -11,7 +11,7 @@ Nothing here imports torch: the Snakefile calls these while parsing.
 
 from __future__ import annotations
 
-from wsss.config.schema import section_defaults
+from wsss.core.schema import section_defaults
 from wsss.methods.registry import CLASSIFIERS, Classifier, Method
 
 # Keys of the `classifier` section that are not the network's: its training recipe, the inference
@@ -94,6 +94,25 @@ def released_archive(config: dict) -> str | None:
         return config["pseudo_masks"]["released_archive"]
     name = source(config["dataset"]["source"]).released_pseudo_masks
     return f"{config['weights']['dir']}/{name}" if name else None
+
+
+def evaluation_shard(config: dict, kind: str) -> dict:
+    """evaluate_shard's settings for one kind: the boundary tolerance for `boundary`, the confusion
+    pairs for `confusion_ratio`, nothing for `miou`, so changing one metric's setting rescores no other."""
+    section = config["evaluation"]
+    return {"miou": {}, "boundary": {"tolerance": section["boundary_tolerance"]},
+            "confusion_ratio": {"pairs": section["confusion_pairs"]}}[kind]
+
+
+def released_archive_fix(config: dict) -> str:
+    """What to do when the released pseudo-mask archive lacks an id or holds a bad mask: the user's
+    own archive (pseudo_masks.released_archive) is theirs to replace; the weights stage's copy is
+    downloaded again."""
+    drop = "or drop `released` from `methods` and `deeplab.methods`"
+    if config["pseudo_masks"]["released_archive"]:
+        return (f"replace {config['pseudo_masks']['released_archive']} (pseudo_masks.released_archive) with the "
+                f"authors' pseudo-masks of this dataset's train_aug ids, {drop}")
+    return f"re-download it with `snakemake --forcerun download_weights`, {drop}"
 
 
 def deeplab_training(config: dict) -> dict:

@@ -23,6 +23,16 @@ from wsss.core.hints import rerun_hint
 IGNORE_INDEX = 255
 
 
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link `src` to `dst` (no extra disk), copying where links cannot cross file systems."""
+    import shutil
+
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def voc_palette() -> list[int]:
     """The PASCAL VOC colour map (768 ints): bit-interleaved class index → RGB, 255 → (224, 224, 192)."""
     palette = []

@@ -63,13 +63,3 @@ def prepared(root: str | os.PathLike, name: str | None = None) -> str:
 def inside(folder: str | os.PathLike, table: dict[str, str], name: str) -> Path:
     """An entry of a raw layout table (VOC, SBD, DUTS) inside its top-level folder."""
     return Path(folder) / table[name]
-
-
-def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Hard-link `src` to `dst` (no extra disk), copying where links cannot cross file systems."""
-    import shutil
-
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)

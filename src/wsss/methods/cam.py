@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
+from wsss.core.schema import schema_defaults
 from wsss.methods.registry import Classifier, Method, register_classifier, register_method
 
 

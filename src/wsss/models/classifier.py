@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
 from wsss.core.model_files import load_model
+from wsss.core.schema import schema_defaults
 from wsss.methods.registry import Classifier, classifier
 from wsss.models.backbones import build_backbone
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("wsss.stages.ablation")
+log = logging.getLogger(__name__)
 
 # The method (and its classifier) whose pseudo-masks every ablation scores.
 METHOD = "eps"

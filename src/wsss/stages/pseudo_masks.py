@@ -28,7 +28,7 @@ from wsss.methods import Method, resolve
 from wsss.methods.cam import normalized_cams, voc_labels
 from wsss.metrics.confusion_matrix import ConfusionMatrix
 
-log = logging.getLogger("wsss.stages.pseudo_masks")
+log = logging.getLogger(__name__)
 
 
 def pseudo_mask(record: Method, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:

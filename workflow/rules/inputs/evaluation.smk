@@ -22,6 +22,16 @@ def eval_shard_inputs(wildcards):
     return {**inputs, "context": SCENE_LABELS} if wildcards.kind == "confusion_ratio" else inputs
 
 
+def eval_shard_reads(wildcards):
+    """Params function of evaluate_shard: the prepared folders and the settings its kind reads."""
+    folders = {
+        "miou": {"gt_dir": prep("masks"), "classes_file": prep("classes")},
+        "boundary": {"boundary_dir": prep("boundaries")},
+        "confusion_ratio": {"gt_dir": prep("masks"), "classes_file": prep("classes")},
+    }[wildcards.kind]
+    return {**folders, **settings.evaluation_shard(config, wildcards.kind)}
+
+
 def eval_shards(wildcards, kind):
     """Input function of evaluate_<kind>: the per-image counts of every shard of one (stage, method)."""
     variant = wildcards.get("variant", "")

@@ -21,10 +21,10 @@ import scipy.io
 import scipy.sparse
 from scipy import ndimage
 
-from wsss.config.schema import schema_defaults
-from wsss.core.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.core.io import atomic_dir, link_or_copy, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.core.parallel import chunks, map_chunks
-from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
+from wsss.core.schema import schema_defaults
+from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside
 from wsss.data.prepared import mask_boundary
 
 # Saturated, well separated class colours (RGB); cycled if there are more classes.
