@@ -20,12 +20,11 @@ register from a module named in WSSS_PLUGINS (tests/plugins/toy_source.py), like
 
 from __future__ import annotations
 
-import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wsss.core.hints import register_hint
+from wsss.core.plugins import load_plugins
 
 RULES_DIR = Path(__file__).resolve().parents[4] / "workflow" / "rules" / "sources"
 
@@ -130,9 +129,4 @@ register_source(Source("coco14", str(RULES_DIR / "coco14.smk"), COCO14_CLASSES, 
                               (r"(^|/)(train2014|val2014|annotations_trainval2014)\.zip$", "download_coco14", ""))))
 
 
-def _load_plugins() -> None:
-    for name in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
-        importlib.import_module(name)
-
-
-_load_plugins()
+load_plugins()
