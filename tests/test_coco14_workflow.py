@@ -20,8 +20,9 @@ from test_documented_commands import job_counts
 from conftest import REPO, TINY, snakemake
 from wsss.core.io import read_label_png, write_gray_png
 from wsss.data.layout import PREPARED
-from wsss.data.sources import COCO14_CLASSES, source
-from wsss.data.sources.coco14 import ARCHIVES
+from wsss.data.sources import source
+from wsss.data.sources.coco14 import COCO14_CLASSES
+from wsss.data.sources.coco14.prepare import ARCHIVES
 
 COCO14 = REPO / "config" / "coco14.yaml"
 ROOT = "resources/coco14"

@@ -11,8 +11,8 @@ from PIL import Image
 
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc.prepare import prepare_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
