@@ -14,7 +14,7 @@ rule train_saliency:
         weights=weights_record(SAL["model"]["backbone_weights"]),
     output:
         model=SAL_MODEL,
-        losses="results/saliency/pfan/loss.csv",
+        losses=results.path("saliency_losses"),
     log:
         "logs/train_saliency/train_saliency.log",
     benchmark:
@@ -46,7 +46,7 @@ if SAL["source"] == "pfan":
             model=saliency_model,
             prepared=PREP,
         output:
-            maps=directory("results/shards/saliency/{shard}"),
+            maps=directory(results.path("saliency_shard")),
         log:
             "logs/infer_saliency/{shard}.log",
         benchmark:
@@ -73,7 +73,7 @@ if SAL["source"] == "pfan":
         input:
             shards=saliency_shards(),
         output:
-            maps=directory("results/saliency/maps"),
+            maps=directory(results.path("saliency_maps")),
         log:
             "logs/merge_saliency/merge_saliency.log",
         benchmark:
@@ -121,7 +121,7 @@ if SAL["source"] in ("precomputed", "released"):
             maps=IMPORTED_MAPS,
             prepared=PREP,
         output:
-            maps=directory("results/saliency/maps"),
+            maps=directory(results.path("saliency_maps")),
         log:
             "logs/import_precomputed_saliency/import_precomputed_saliency.log",
         benchmark:
@@ -148,7 +148,7 @@ rule evaluate_saliency:
         model=saliency_model,
         duts=SALIENCY_SET,
     output:
-        table="results/tables/saliency.csv",
+        table=results.path("saliency_table"),
     log:
         "logs/evaluate_saliency/evaluate_saliency.log",
     benchmark:

@@ -1,7 +1,7 @@
 # The saliency stage's settings, input functions and final targets (its rules: rules/saliency.smk; kept
 # apart because snakemake --lint wants rules and functions in separate files).
 SAL = config["saliency"]
-SAL_MODEL = "results/saliency/pfan/model.pt"
+SAL_MODEL = results.path("saliency_model")
 SAL_ID_LISTS = [prep("train_aug"), prep("val")]
 RELEASED_MAPS = f"{ROOT}/released_saliency"
 # The folder import_precomputed_saliency reads: the user's, or the released archive's maps.
@@ -15,9 +15,9 @@ def saliency_model(wildcards=None):
 
 def saliency_shards(wildcards=None):
     """Input function of merge_saliency: every shard folder of PFAN inference."""
-    return [f"results/shards/saliency/{s}" for s in SHARDS]
+    return [results.path("saliency_shard", shard=s) for s in SHARDS]
 
 
-STAGE_TARGETS += ["results/saliency/maps"]
+STAGE_TARGETS += [results.path("saliency_maps")]
 if SAL["source"] == "pfan":
-    STAGE_TARGETS += ["results/tables/saliency.csv"]
+    STAGE_TARGETS += [results.path("saliency_table")]
