@@ -35,9 +35,7 @@ rule ablation_saliency:
         ids=prep("train_aug"),
         gt=prep("masks"),
         # only what the source reads: a changed sigma remakes the centre prior alone
-        source_params=lambda wildcards: (
-            {"centre_prior_sigma": SAL["centre_prior_sigma"]} if wildcards.source == "centre_prior" else {}
-        ),
+        source_params=lambda wildcards: settings.generated_saliency(config, wildcards.source),
     script:
         "../scripts/ablation_saliency.py"
 

@@ -210,10 +210,9 @@ rule cam_threshold_sweep:
     resources:
         **job_resources("cam_threshold_sweep"),
     params:
+        **settings.threshold_sweep(config),
         ids=prep(config["evaluation"]["pseudo_mask_split"]),
         gt=prep("masks"),
-        thresholds=config["pseudo_masks"]["sweep"],
-        threshold=config["pseudo_masks"]["threshold"],
         num_classes=len(config["dataset"]["classes"]) + 1,
     script:
         "../scripts/cam_threshold_sweep.py"

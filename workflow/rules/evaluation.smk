@@ -86,8 +86,8 @@ rule evaluate_boundary:
     resources:
         **job_resources("evaluate_boundary"),
     params:
+        **settings.evaluation_shard(config, "boundary"),
         boundaries=prep("boundaries"),
-        tolerance=EVAL["boundary_tolerance"],
     script:
         "../scripts/evaluate_boundary.py"
 
@@ -113,8 +113,8 @@ rule evaluate_confusion_ratio:
     resources:
         **job_resources("evaluate_confusion_ratio"),
     params:
+        **settings.evaluation_shard(config, "confusion_ratio"),
         classes=prep("classes"),
-        pairs=EVAL["confusion_pairs"],
     script:
         "../scripts/evaluate_confusion_ratio.py"
 
@@ -195,9 +195,8 @@ rule table_intervals:
     resources:
         **job_resources("table_intervals"),
     params:
+        **settings.intervals(config),
         entries=interval_entries(),
-        bootstrap=EVAL["bootstrap"],
-        pairs=EVAL["confusion_pairs"],
     script:
         "../scripts/table_intervals.py"
 
@@ -265,8 +264,8 @@ rule figure_qualitative:
     resources:
         **job_resources("figure_qualitative"),
     params:
+        **settings.qualitative_figure(config),
         grid=eval_grid_params,
-        rows=EVAL["figure_count"],
         images=prep("images"),
         gt=prep("masks"),
     script:
@@ -289,7 +288,7 @@ rule figure_losses:
     resources:
         **job_resources("figure_losses"),
     params:
+        **settings.loss_figure(config),
         labels=list(eval_loss_csvs()),
-        smooth=EVAL["loss_smoothing"],
     script:
         "../scripts/figure_losses.py"

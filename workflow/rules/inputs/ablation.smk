@@ -29,7 +29,7 @@ def ablation_points(wildcards):
     return [
         {
             "value": ablation.format_value(v),
-            "label": ablation.point_label(wildcards.ablation, v, SAL),
+            "label": ablation.point_label(wildcards.ablation, v, config["saliency"]),
             "configured": ablation.is_configured(wildcards.ablation, v, CLS),
         }
         for v in ABL[wildcards.ablation]

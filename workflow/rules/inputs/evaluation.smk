@@ -105,7 +105,7 @@ def eval_grid_params(wildcards):
 def eval_loss_csvs():
     """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
     runs = {}
-    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
+    if SAL.source == "pfan" and not SAL.checkpoint:
         runs["PFAN (saliency)"] = results.path("saliency_losses")
     for c in plan.used_classifiers(config):
         if c not in IMPORTED:
