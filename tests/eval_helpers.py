@@ -12,11 +12,12 @@ def run_evaluation(kind: str, pred_dir, ids_file, work, label: EvalLabel, shards
                    classes_file=None, boundary_dir=None, context_dir=None, pairs=None, tolerance=1.0) -> dict:
     work = Path(work)
     files = [str(work / f"{label.method}_{label.stage}_{kind}_{s}.npz") for s in range(shards)]
+    reads = {"miou": dict(gt_dir=str(gt_dir), classes_file=str(classes_file)),
+             "boundary": dict(boundary_dir=str(boundary_dir), tolerance=tolerance),
+             "confusion_ratio": dict(gt_dir=str(gt_dir), classes_file=str(classes_file),
+                                     context_dir=str(context_dir), pairs=pairs)}[kind]
     for s, f in enumerate(files):
-        evaluate_shard(kind, str(pred_dir), str(ids_file), f, gt_dir=gt_dir and str(gt_dir),
-                       classes_file=classes_file and str(classes_file), boundary_dir=boundary_dir and str(boundary_dir),
-                       context_dir=context_dir and str(context_dir), pairs=pairs, tolerance=tolerance, shard=s,
-                       num_shards=shards)
+        evaluate_shard(kind, str(pred_dir), str(ids_file), f, shard=s, num_shards=shards, **reads)
     stem = work / f"{label.method}_{label.stage}_{kind}"
     if kind == "miou":
         return evaluate_miou(files, str(classes_file), f"{stem}_matrix.npz", f"{stem}.json", label,

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import REPO, TINY, snakemake
 from wsss.config.load import load_config
-from wsss.config.schema import section_defaults
 from wsss.core.io import read_gray_png, write_label_png
+from wsss.core.schema import section_defaults
 from wsss.stages import ablation
 
 EMBEDDED = REPO / "config" / "config.yaml"

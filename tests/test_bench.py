@@ -7,8 +7,8 @@ import pytest
 
 from conftest import TINY
 from wsss.config.load import load_config
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc.prepare import prepare_dataset
 from wsss_dev.bench.harness import bench_cam_inference, bench_training
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]

@@ -20,7 +20,7 @@ from wsss.core.io import BadInputError, read_image, read_label_png
 from wsss.core.sharding import merge_dirs
 from wsss.data.download import download, extract
 from wsss.data.layout import PREPARED
-from wsss.data.sources import coco14
+from wsss.data.sources.coco14 import prepare as coco14
 
 X = 255  # ignore
 # Hand-worked label maps (8 rows x 10 columns). Labels: person 1, car 2, dog 3, hair_drier 4, toothbrush 5.

@@ -20,8 +20,9 @@ from test_documented_commands import job_counts
 from conftest import REPO, TINY, snakemake
 from wsss.core.io import read_label_png, write_gray_png
 from wsss.data.layout import PREPARED
-from wsss.data.sources import COCO14_CLASSES, source
-from wsss.data.sources.coco14 import ARCHIVES
+from wsss.data.sources import source
+from wsss.data.sources.coco14 import COCO14_CLASSES
+from wsss.data.sources.coco14.prepare import ARCHIVES
 
 COCO14 = REPO / "config" / "coco14.yaml"
 ROOT = "resources/coco14"
@@ -54,7 +55,7 @@ def test_the_source_declares_coco():
 
 
 def test_schema_defaults_are_the_official_archives():
-    from wsss.config.schema import section_defaults
+    from wsss.core.schema import section_defaults
 
     coco = section_defaults("dataset.coco14")
     official = {key: (archive.url, archive.md5) for key, archive in ARCHIVES.items()}

@@ -18,8 +18,8 @@ from conftest import snakemake
 from wsss.core.io import BadInputError, read_id_list, read_label_png
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.data.prepared import mask_boundary
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc.prepare import prepare_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 

@@ -167,7 +167,7 @@ def run_dying(root, name, section=SECTION, die_in_call=3):
 
 
 def test_trainer_resumes_after_kill_to_identical_weights(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     make_dataset(tmp_path)
     full = run_train(tmp_path, "full")
     assert steps_run(caplog.text) == [4]
@@ -223,7 +223,7 @@ def test_a_stale_checkpoint_is_not_resumed(tmp_path, caplog, change):
         section = {**SECTION, "lr": 0.05}
     else:
         section = SECTION  # lr 0.01
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     rerun = run_train(tmp_path, "m", section)
     assert "made with a different config; training from scratch" in caplog.text
     assert "resumed from" not in caplog.text and steps_run(caplog.text) == [4]

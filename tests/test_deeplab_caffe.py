@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from wsss.core.images import normalize
 from wsss.core.io import BadInputError
-from wsss.data.datasets import normalize
 from wsss.models.caffe_resnet import CAFFE_MEAN_BGR, CaffeInput, caffe_key_map
 from wsss.models.deeplab import DeepLabModelConfig, DeepLabV2, FrozenBatchNorm2d, load_init_weights
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import wsss.stages.train_segmentation as seg
-from wsss.data.datasets import normalize
+from wsss.core.images import normalize
 from wsss.models.caffe_resnet import CAFFE_MEAN_BGR
 from wsss.models.deeplab import DeepLab, DeepLabModelConfig, build_deeplab, load_init_weights
 

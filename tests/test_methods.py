@@ -88,11 +88,11 @@ def test_register_records_and_load_plugins(monkeypatch):
 
 def test_mask_rules_name_their_bad_inputs_and_write_uint8_labels():
     from wsss.core.io import BadInputError
-    from wsss.methods.cam import voc_labels
+    from wsss.methods.cam import labels_from_argmax
 
-    labels = voc_labels(np.array([4, 0]), np.array([[0, 1, 2]]))
+    labels = labels_from_argmax(np.array([4, 0]), np.array([[0, 1, 2]]))
     assert labels.dtype == np.uint8 and labels.tolist() == [[0, 5, 1]]
-    assert voc_labels(np.array([4, 0]), np.array([[0, 1, 2]]), background_at_end=True).tolist() == [[5, 1, 0]]
+    assert labels_from_argmax(np.array([4, 0]), np.array([[0, 1, 2]]), background_at_end=True).tolist() == [[5, 1, 0]]
     data = {"classes": np.array([1]), "maps": np.ones((1, 2, 2), np.float32)}
     with pytest.raises(BadInputError, match=r"^pseudo_masks\.eps_rule is official but these maps were not made by "
                                             r"the official protocol; rerun infer_cams \(snakemake --forcerun "

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from wsss.data.datasets import normalize
+from wsss.core.images import normalize
 from wsss.methods import CLASSIFIERS
 from wsss.methods.eps_official import OFFICIAL_SCALES, official_eps_mask, official_maps
 from wsss.models.classifier import build_classifier

@@ -159,7 +159,7 @@ def test_forced_rerun_of_a_finished_training_retrains(tmp_path, monkeypatch, cap
     (tmp_path / "model.pt").unlink()
     (tmp_path / "loss.csv").unlink()
     steps.clear()
-    with caplog.at_level(logging.INFO, logger="wsss.train"):
+    with caplog.at_level(logging.INFO, logger="wsss.core.train_loop"):
         second = run()
     assert len(steps) == 3 and "resumed" not in caplog.text and "nothing to train" not in caplog.text
     assert len((tmp_path / "loss.csv").read_text().splitlines()) == 4

@@ -138,7 +138,7 @@ def test_killed_training_resumes_to_identical_weights(trained, duts, tmp_path, m
         train_saliency(duts, tmp_path / "model.pt", **kwargs)
     assert not (tmp_path / "model.pt").exists() and torch.load(tmp_path / "ckpt.pt", weights_only=False)["step"] == 2
     monkeypatch.setattr(ts, "pfan_loss", real_loss)
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     train_saliency(duts, tmp_path / "model.pt", **kwargs)
     # 3 iterations - the step-2 checkpoint = 1 step run, from the checkpoint (a rerun from step 0
     # would end with the same weights: only this tells them apart)
@@ -207,7 +207,7 @@ def test_precomputed_resizes_with_warning(tmp_path, caplog):
     with pytest.raises(BadInputError, match=r"im1\.png: saliency map is 5x6 but its image is 10x10"):
         import_precomputed_saliency(maps, images, lists, tmp_path / "out")  # resizing is opt-in
     assert not (tmp_path / "out").exists()
-    with caplog.at_level(logging.WARNING, logger="wsss.saliency"):
+    with caplog.at_level(logging.WARNING, logger="wsss.stages.infer_saliency"):
         resized = import_precomputed_saliency(maps, images, lists, tmp_path / "out", resize_mismatched=True)
     assert resized == 1 and "im1.png" in caplog.text
     with Image.open(tmp_path / "out" / "im1.png") as im:

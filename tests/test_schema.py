@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 from conftest import REPO
-from wsss.config import schema
+from wsss.config import schema as config_readme
 from wsss.config.load import load_config
+from wsss.core import schema
 
 
 def test_config_readme_is_generated_from_the_schema():
-    expected = schema.config_readme(schema.README_CONFIGS)
+    expected = config_readme.config_readme(config_readme.README_CONFIGS)
     assert (REPO / "config" / "README.md").read_text() == expected, \
         "config/README.md is stale: run `.venv/bin/python -m wsss.config.schema`"
 

@@ -27,8 +27,8 @@ CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """A 16-image synthetic benchmark (48 px) run through prepare_dataset."""
-    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.data.sources.voc import prepare_dataset
+    from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources.voc.prepare import prepare_dataset
 
     root = tmp_path_factory.mktemp("shard_data")
     cfg = SyntheticConfig(seed=3, image_size=48, num_train=12, num_val=4, num_saliency=2,

@@ -129,3 +129,55 @@ def test_modules_stay_small():
     assert not {p: n for p, n in sizes.items() if n > 420}, "split these modules by what they hold"
     common = len((REPO / "workflow" / "rules" / "common.smk").read_text().splitlines())
     assert common <= 120
+
+
+# ---------------------------------------------------------------------------- floors of packages
+def package_of(module: str) -> str:
+    """The package a module belongs to: `wsss.<sub>` for the runtime package's subpackages, `wsss`
+    for its top-level modules (the command line), `wsss_dev` for the developer tooling."""
+    parts = module.split(".")
+    if parts[0] != "wsss":
+        return parts[0]
+    return "wsss" if len(parts) == 1 or (SRC / "wsss" / f"{parts[1]}.py").exists() else f"wsss.{parts[1]}"
+
+
+def documented_floors(doc: Path = REPO / "docs" / "architecture.md") -> dict[str, int]:
+    """{package: floor} from the floor table of docs/architecture.md (rows `| N | `package` | ... |`)."""
+    floors = {}
+    for line in doc.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].isdigit() and cells[1].startswith("`"):
+            floors[cells[1].strip("`")] = int(cells[0])
+    return floors
+
+
+def arrows_not_down(graph: dict[str, set[str]], floors: dict[str, int], package=package_of) -> list[str]:
+    """Every import between two packages whose target is not on a lower floor (up, or sideways)."""
+    bad = []
+    for module, targets in graph.items():
+        for target in targets:
+            a, b = package(module), package(target)
+            if a != b and floors[b] >= floors[a]:
+                bad.append(f"{module} ({a}, floor {floors[a]}) imports {target} ({b}, floor {floors[b]})")
+    return sorted(bad)
+
+
+def test_every_package_has_a_floor_in_the_docs():
+    floors = documented_floors()
+    packages = {package_of(m) for m in import_graph()}
+    assert packages == set(floors), "docs/architecture.md's floor table and src/ name different packages"
+
+
+def test_imports_only_go_down_the_floors():
+    assert arrows_not_down(import_graph(), documented_floors()) == []
+
+
+def test_a_planted_upward_import_is_caught(tmp_path):
+    """The same check on a copy of the package with one function-local import that climbs."""
+    import shutil
+
+    shutil.copytree(SRC / "wsss", tmp_path / "wsss")
+    io = tmp_path / "wsss" / "core" / "io.py"
+    io.write_text(io.read_text() + "\n\ndef _planted():\n    from wsss.stages import tables  # climbs 4 floors\n")
+    bad = arrows_not_down(import_graph(tmp_path), documented_floors())
+    assert bad == ["wsss.core.io (wsss.core, floor 0) imports wsss.stages.tables (wsss.stages, floor 4)"]

@@ -85,7 +85,7 @@ def steps_run(log_text: str) -> list[int]:
 
 def messages(caplog, level=logging.INFO) -> list[str]:
     """The wsss.train log lines at `level` exactly (a changed or padded message shows)."""
-    return [r.getMessage() for r in caplog.records if r.name == "wsss.train" and r.levelno == level]
+    return [r.getMessage() for r in caplog.records if r.name == "wsss.core.train_loop" and r.levelno == level]
 
 
 def read_csv(path):
@@ -116,7 +116,7 @@ def test_sampler_is_pure_and_ddp_slices_partition_the_global_batch():
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
     assert steps_run(caplog.text) == [6] and "resumed from" not in caplog.text
     with pytest.raises(KeyboardInterrupt):
@@ -169,7 +169,7 @@ def test_resume_after_sigkill_in_subprocess_is_bit_identical(tmp_path):
 
 
 def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     ref = run(tmp_path / "ref.pt", tmp_path / "ref.csv")
     # Another lr trains differently, and its step-3 checkpoint stays behind when it dies in step 5.
     with pytest.raises(KeyboardInterrupt):
@@ -196,7 +196,7 @@ def test_changed_config_or_corrupt_checkpoint_trains_from_scratch(tmp_path, capl
 
 def test_resume_without_a_scheduler(tmp_path, caplog):
     """train() takes scheduler=None (a constant lr): its checkpoint and resume work the same."""
-    caplog.set_level(logging.INFO, logger="wsss.train")
+    caplog.set_level(logging.INFO, logger="wsss.core.train_loop")
     cfg = LoopConfig(iterations=4, batch_size=4, checkpoint_every=2, log_every=0, seed=7, device="cpu")
 
     def fit(name, crash_at=None):

@@ -11,8 +11,8 @@ from PIL import Image
 
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-from wsss.data.sources.voc import prepare_dataset
+from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.voc.prepare import prepare_dataset
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
 
@@ -180,6 +180,17 @@ def test_rerun_hint_of_a_prepared_file_names_forcerun():
     ("results/ablation/saliency-centre_prior/pseudo_masks/eps/x.png", "make_pseudo_masks"),
     ("results/ablation/lam-0.1/classifier/eps/model.pt", "train_classifier"),
     ("results/ablation/saliency_maps/ground_truth/x.png", "ablation_saliency"),
+    # derived from the results layout, wildcards filled from the path
+    ("results/tables/miou.csv", "table_miou"),
+    ("/w/results/tables/confusion_ratio.csv", "table_confusion_ratio"),
+    ("results/tables/miou_per_class.csv", "table_miou"),
+    ("results/tables/ablation_tau.csv", "table_ablation"),
+    ("results/tables/cam_thresholds.csv", "cam_threshold_sweep"),
+    ("results/shards/cams/eps/3/x.npz", "infer_cams"),
+    ("results/ablation/tau-0.3/shards/pseudo_masks/eps/0/x.png", "make_pseudo_masks"),
+    ("results/eval/pseudo_crf/eps/shards/boundary_1.npz", "evaluate_shard"),
+    ("results/ablation/lam-0.1/eval/pseudo/eps/miou.json", "evaluate_miou"),
+    ("results/figures/qualitative_pseudo.png", "figure_qualitative"),
 ])
 def test_rerun_hint_maps_paths_to_rules(path, rule):
     assert f"`snakemake --forcerun {rule}`" in rerun_hint(path)

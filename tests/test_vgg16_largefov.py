@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import wsss.stages.train_segmentation as seg
+from wsss.core.images import normalize
 from wsss.core.io import BadInputError
-from wsss.data.datasets import normalize
 from wsss.models.caffe_resnet import CAFFE_MEAN_BGR
 from wsss.models.caffemodel import read_caffemodel
 from wsss.models.deeplab import DeepLab, DeepLabModelConfig, load_init_weights

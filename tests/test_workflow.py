@@ -87,3 +87,25 @@ def test_wrong_type_fails_naming_key(tmp_path):
     proc = snakemake("-n", "--configfile", str(bad), workdir=tmp_path, check=False)
     assert proc.returncode != 0
     assert "shards" in proc.stdout + proc.stderr
+
+
+def test_a_metric_setting_reruns_only_that_metric(tiny_run, tmp_path):
+    """evaluate_shard is handed its kind's settings only: a new boundary tolerance rescores the
+    boundary shards and nothing of the mIoU (miou.csv plans no job)."""
+    overlay = tmp_path / "tolerance.yaml"
+    overlay.write_text(yaml.safe_dump({"evaluation": {"boundary_tolerance": 3}}))
+    proc = snakemake("-n", "results/tables/miou.csv", "--cores", "2", "--configfile", str(TINY), str(overlay),
+                     workdir=tiny_run)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    proc = snakemake("-n", "--cores", "2", "--configfile", str(TINY), str(overlay), workdir=tiny_run)
+    shards = [line.split("kind=")[1].split(",")[0] for line in proc.stdout.splitlines() if "kind=" in line]
+    assert shards and set(shards) == {"boundary"}, proc.stdout[-3000:]
+
+
+def test_a_jobs_entry_naming_no_rule_stops_the_plan(tmp_path):
+    overlay = tmp_path / "typo.yaml"
+    overlay.write_text(yaml.safe_dump({"jobs": {"train_clasifier": {"threads": 2, "mem_mb": 1000, "runtime": 10}}}))
+    proc = snakemake("-n", "--configfile", str(TINY), str(overlay), workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "jobs: train_clasifier name(s) no rule of this workflow" in proc.stdout + proc.stderr
+    assert not (tmp_path / "resources").exists()

@@ -17,19 +17,21 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 def _synthesize(args) -> None:
     from wsss.config.load import load_config
-    from wsss.config.schema import from_section
+    from wsss.core.schema import from_section
     from wsss.data.layout import raw
-    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources import voc
+    from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
 
     cfg = load_config(args.config or REPO_CONFIG)["dataset"]
     syn = from_section(SyntheticConfig, cfg["synthetic"])
     r = args.root
-    print(synthesize_dataset(*(raw(r, role) for role in ("voc", "sbd", "duts", "context")), cfg["classes"], syn))
+    print(synthesize_dataset(voc.raw(r, "voc"), voc.raw(r, "sbd"), raw(r, "duts"), raw(r, "context"), cfg["classes"],
+                             syn))
 
 
 def _prepare(args) -> None:
     from wsss.config.load import load_config
-    from wsss.data.sources.voc import prepare_dataset
+    from wsss.data.sources.voc.prepare import prepare_dataset
 
     classes = load_config(args.config)["dataset"]["classes"]
     print(prepare_dataset(args.voc, args.sbd, args.out, classes, processes=args.processes))

@@ -19,7 +19,7 @@ rule ablation_saliency:
     input:
         prepared=PREP,
     output:
-        maps=directory("results/ablation/saliency_maps/{source}"),
+        maps=directory(results.path("ablation_saliency")),
     log:
         "logs/ablation_saliency/{source}.log",
     benchmark:
@@ -35,9 +35,7 @@ rule ablation_saliency:
         ids=prep("train_aug"),
         gt=prep("masks"),
         # only what the source reads: a changed sigma remakes the centre prior alone
-        source_params=lambda wildcards: (
-            {"centre_prior_sigma": SAL["centre_prior_sigma"]} if wildcards.source == "centre_prior" else {}
-        ),
+        source_params=lambda wildcards: settings.generated_saliency(config, wildcards.source),
     script:
         "../scripts/ablation_saliency.py"
 
@@ -47,9 +45,7 @@ rule table_ablation:
     input:
         results=ablation_results,
     output:
-        table=report(
-            "results/tables/ablation_{ablation}.csv", caption="../report/ablation_table.rst", category="Ablations"
-        ),
+        table=report(results.path("ablation_table"), caption="../report/ablation_table.rst", category="Ablations"),
     log:
         "logs/table_ablation/{ablation}.log",
     benchmark:
@@ -70,11 +66,9 @@ rule table_ablation:
 rule figure_ablation:
     """results/figures/ablation_{ablation}.png: the ablation table drawn (line over τ/λ, bars for saliency)."""
     input:
-        table="results/tables/ablation_{ablation}.csv",
+        table=results.path("ablation_table"),
     output:
-        figure=report(
-            "results/figures/ablation_{ablation}.png", caption="../report/fig_ablation.rst", category="Ablations"
-        ),
+        figure=report(results.path("ablation_figure"), caption="../report/fig_ablation.rst", category="Ablations"),
     log:
         "logs/figure_ablation/{ablation}.log",
     benchmark:

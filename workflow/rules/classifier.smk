@@ -13,8 +13,8 @@ rule train_classifier:
         saliency=classifier_saliency_input,
         weights=weights_record(CLS["pretrained"]),
     output:
-        model="results/{variant}classifier/{classifier}/model.pt",
-        losses="results/{variant}classifier/{classifier}/loss.csv",
+        model=results.path("classifier_model"),
+        losses=results.path("classifier_losses"),
     log:
         "logs/train_classifier/{variant}{classifier}.log",
     benchmark:
@@ -47,7 +47,7 @@ rule import_classifier:
         checkpoint=lambda wildcards: CLS["checkpoint"][wildcards.classifier],
         verified=lambda wildcards: weights_record(CLS["checkpoint"][wildcards.classifier]),
     output:
-        model="results/classifier/{classifier}/model.pt",
+        model=results.path("classifier_model", variant=""),
     log:
         "logs/import_classifier/{classifier}.log",
     benchmark:
@@ -68,10 +68,10 @@ rule import_classifier:
 rule infer_cams:
     """Multi-scale + flip localization maps of the {classifier} classifier for one shard of train_aug."""
     input:
-        model="results/{variant}classifier/{classifier}/model.pt",
+        model=results.path("classifier_model"),
         prepared=PREP,
     output:
-        maps=directory("results/{variant}shards/cams/{classifier}/{shard}"),
+        maps=directory(results.path("cam_shard")),
     log:
         "logs/infer_cams/{variant}{classifier}_{shard}.log",
     benchmark:
@@ -99,7 +99,7 @@ rule merge_cams:
     input:
         shards=cams_shards,
     output:
-        maps=directory("results/{variant}cams/{classifier}"),
+        maps=directory(results.path("cams")),
     log:
         "logs/merge_cams/{variant}{classifier}.log",
     benchmark:
@@ -121,7 +121,7 @@ rule make_pseudo_masks:
         saliency=pseudo_mask_saliency_input,
         prepared=PREP,
     output:
-        masks=directory("results/{variant}shards/pseudo_masks/{method}/{shard}"),
+        masks=directory(results.path("pseudo_mask_shard")),
     log:
         "logs/make_pseudo_masks/{variant}{method}_{shard}.log",
     benchmark:
@@ -147,7 +147,7 @@ rule merge_pseudo_masks:
     input:
         shards=pseudo_mask_shards,
     output:
-        masks=directory("results/{variant}pseudo_masks/{method}"),
+        masks=directory(results.path("pseudo_masks")),
     log:
         "logs/merge_pseudo_masks/{variant}{method}.log",
     benchmark:
@@ -170,7 +170,7 @@ rule import_released_masks:
         unpack(released_masks_input),
         prepared=PREP,
     output:
-        masks=directory("results/pseudo_masks/{method}"),
+        masks=directory(results.path("pseudo_masks", variant="")),
     log:
         "logs/import_released_masks/{method}.log",
     benchmark:
@@ -186,6 +186,7 @@ rule import_released_masks:
         images=prep("images"),
         ids=prep("train_aug"),
         num_classes=len(config["dataset"]["classes"]),
+        fix=settings.released_archive_fix(config),
     script:
         "../scripts/import_released_masks.py"
 
@@ -196,7 +197,7 @@ rule cam_threshold_sweep:
         cams=pseudo_mask_cams_input,
         prepared=PREP,
     output:
-        table="results/tables/{method}_thresholds.csv",
+        table=results.path("threshold_sweep"),
     log:
         "logs/cam_threshold_sweep/{method}.log",
     benchmark:
@@ -209,10 +210,9 @@ rule cam_threshold_sweep:
     resources:
         **job_resources("cam_threshold_sweep"),
     params:
+        **settings.threshold_sweep(config),
         ids=prep(config["evaluation"]["pseudo_mask_split"]),
         gt=prep("masks"),
-        thresholds=config["pseudo_masks"]["sweep"],
-        threshold=config["pseudo_masks"]["threshold"],
         num_classes=len(config["dataset"]["classes"]) + 1,
     script:
         "../scripts/cam_threshold_sweep.py"
@@ -223,7 +223,7 @@ rule released_checkpoints:
     input:
         table=released_checkpoints_input,
     output:
-        table="results/tables/released_checkpoints.csv",
+        table=results.path("released_checkpoints"),
     log:
         "logs/released_checkpoints/released_checkpoints.log",
     benchmark:

@@ -7,7 +7,8 @@ import re
 
 from wsss import methods
 from wsss.config import plan, settings
-from wsss.config.schema import weights_table
+from wsss.core import results
+from wsss.core.schema import weights_table
 from wsss.data import layout
 from wsss.stages import ablation
 

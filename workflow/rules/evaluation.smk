@@ -19,7 +19,7 @@ rule evaluate_shard:
     input:
         unpack(eval_shard_inputs),
     output:
-        counts="results/{variant}eval/{stage}/{method}/shards/{kind}_{shard}.npz",
+        counts=results.path("eval_shard"),
     log:
         "logs/evaluate_shard/{variant}{stage}_{method}_{kind}_{shard}.log",
     benchmark:
@@ -34,11 +34,7 @@ rule evaluate_shard:
         **job_resources("evaluate_shard"),
     params:
         ids=eval_ids,
-        gt=prep("masks"),
-        classes=prep("classes"),
-        boundaries=prep("boundaries"),
-        tolerance=EVAL["boundary_tolerance"],
-        pairs=EVAL["confusion_pairs"],
+        reads=eval_shard_reads,
         num_shards=EVAL["shards"],
     script:
         "../scripts/evaluate_shard.py"
@@ -50,9 +46,9 @@ rule evaluate_miou:
         shards=lambda wildcards: eval_shards(wildcards, "miou"),
         prepared=PREP,
     output:
-        matrix="results/{variant}eval/{stage}/{method}/confusion_matrix.npz",
-        summary="results/{variant}eval/{stage}/{method}/miou.json",
-        per_image="results/{variant}eval/{stage}/{method}/miou_per_image.npz",
+        matrix=results.path("eval_matrix"),
+        summary=results.path("eval_miou"),
+        per_image=results.path("eval_miou_per_image"),
     log:
         "logs/evaluate_miou/{variant}{stage}_{method}.log",
     benchmark:
@@ -76,8 +72,8 @@ rule evaluate_boundary:
         shards=lambda wildcards: eval_shards(wildcards, "boundary"),
         prepared=PREP,
     output:
-        summary="results/eval/{stage}/{method}/boundary.json",
-        per_image="results/eval/{stage}/{method}/boundary_per_image.npz",
+        summary=results.path("eval_boundary"),
+        per_image=results.path("eval_boundary_per_image"),
     log:
         "logs/evaluate_boundary/{stage}_{method}.log",
     benchmark:
@@ -90,8 +86,8 @@ rule evaluate_boundary:
     resources:
         **job_resources("evaluate_boundary"),
     params:
+        **settings.evaluation_shard(config, "boundary"),
         boundaries=prep("boundaries"),
-        tolerance=EVAL["boundary_tolerance"],
     script:
         "../scripts/evaluate_boundary.py"
 
@@ -103,8 +99,8 @@ rule evaluate_confusion_ratio:
         prepared=PREP,
         context=SCENE_LABELS,
     output:
-        summary="results/eval/{stage}/{method}/confusion_ratio.json",
-        per_image="results/eval/{stage}/{method}/confusion_ratio_per_image.npz",
+        summary=results.path("eval_confusion_ratio"),
+        per_image=results.path("eval_confusion_ratio_per_image"),
     log:
         "logs/evaluate_confusion_ratio/{stage}_{method}.log",
     benchmark:
@@ -117,8 +113,8 @@ rule evaluate_confusion_ratio:
     resources:
         **job_resources("evaluate_confusion_ratio"),
     params:
+        **settings.evaluation_shard(config, "confusion_ratio"),
         classes=prep("classes"),
-        pairs=EVAL["confusion_pairs"],
     script:
         "../scripts/evaluate_confusion_ratio.py"
 
@@ -128,8 +124,8 @@ rule table_miou:
     input:
         results=eval_results("miou"),
     output:
-        table=report("results/tables/miou.csv", caption="../report/miou.rst", category="Tables"),
-        per_class=report("results/tables/miou_per_class.csv", caption="../report/miou_per_class.rst", category="Tables"),
+        table=report(results.path("table", table="miou"), caption="../report/miou.rst", category="Tables"),
+        per_class=report(results.path("miou_per_class"), caption="../report/miou_per_class.rst", category="Tables"),
     log:
         "logs/table_miou/table_miou.log",
     benchmark:
@@ -148,7 +144,7 @@ rule table_boundary:
     input:
         results=lambda wildcards: eval_results("boundary"),
     output:
-        table=report("results/tables/boundary.csv", caption="../report/boundary.rst", category="Tables"),
+        table=report(results.path("table", table="boundary"), caption="../report/boundary.rst", category="Tables"),
     log:
         "logs/table_boundary/table_boundary.log",
     benchmark:
@@ -167,7 +163,9 @@ rule table_confusion_ratio:
     input:
         results=lambda wildcards: eval_results("confusion_ratio"),
     output:
-        table=report("results/tables/confusion_ratio.csv", caption="../report/confusion_ratio.rst", category="Tables"),
+        table=report(
+            results.path("table", table="confusion_ratio"), caption="../report/confusion_ratio.rst", category="Tables"
+        ),
     log:
         "logs/table_confusion_ratio/table_confusion_ratio.log",
     benchmark:
@@ -186,7 +184,7 @@ rule table_intervals:
     input:
         per_image=[e["file"] for e in interval_entries()],
     output:
-        table=report("results/tables/intervals.csv", caption="../report/intervals.rst", category="Tables"),
+        table=report(results.path("table", table="intervals"), caption="../report/intervals.rst", category="Tables"),
     log:
         "logs/table_intervals/table_intervals.log",
     benchmark:
@@ -197,9 +195,8 @@ rule table_intervals:
     resources:
         **job_resources("table_intervals"),
     params:
+        **settings.intervals(config),
         entries=interval_entries(),
-        bootstrap=EVAL["bootstrap"],
-        pairs=EVAL["confusion_pairs"],
     script:
         "../scripts/table_intervals.py"
 
@@ -208,11 +205,11 @@ rule table_seeds:
     """results/tables/seeds.csv: `make seeds`' mean ± std and claims, and seeds_runs.csv: each run's
     claims, for the report (when make seeds has run)."""
     input:
-        cells="results/bench/seeds.csv",
-        summary="results/bench/seeds_summary.csv",
+        cells=results.path("seeds_cells"),
+        summary=results.path("seeds_summary"),
     output:
-        table=report("results/tables/seeds.csv", caption="../report/seeds.rst", category="Tables"),
-        runs=report("results/tables/seeds_runs.csv", caption="../report/seeds_runs.rst", category="Tables"),
+        table=report(results.path("table", table="seeds"), caption="../report/seeds.rst", category="Tables"),
+        runs=report(results.path("seeds_runs"), caption="../report/seeds_runs.rst", category="Tables"),
     log:
         "logs/table_seeds/table_seeds.log",
     benchmark:
@@ -229,9 +226,9 @@ rule table_seeds:
 rule figure_table:
     """Bar chart of one table (miou, boundary or confusion_ratio)."""
     input:
-        table="results/tables/{table}.csv",
+        table=results.path("table"),
     output:
-        figure=report("results/figures/{table}.png", caption="../report/fig_table.rst", category="Figures"),
+        figure=report(results.path("figure"), caption="../report/fig_table.rst", category="Figures"),
     log:
         "logs/figure_table/{table}.log",
     benchmark:
@@ -251,12 +248,10 @@ rule figure_qualitative:
     """Qualitative grid for fixed ids: pseudo-masks on the train split, DeepLab on val ({split})."""
     input:
         prepared=PREP,
-        saliency="results/saliency/maps",
+        saliency=results.path("saliency_maps"),
         columns=lambda wildcards: eval_grid_columns(wildcards.split)[1],
     output:
-        figure=report(
-            "results/figures/qualitative_{split}.png", caption="../report/fig_qualitative.rst", category="Figures"
-        ),
+        figure=report(results.path("figure_qualitative"), caption="../report/fig_qualitative.rst", category="Figures"),
     log:
         "logs/figure_qualitative/{split}.log",
     benchmark:
@@ -269,8 +264,8 @@ rule figure_qualitative:
     resources:
         **job_resources("figure_qualitative"),
     params:
+        **settings.qualitative_figure(config),
         grid=eval_grid_params,
-        rows=EVAL["figure_count"],
         images=prep("images"),
         gt=prep("masks"),
     script:
@@ -282,7 +277,7 @@ rule figure_losses:
     input:
         losses=list(eval_loss_csvs().values()),
     output:
-        figure=report("results/figures/losses.png", caption="../report/fig_losses.rst", category="Figures"),
+        figure=report(results.path("figure_losses"), caption="../report/fig_losses.rst", category="Figures"),
     log:
         "logs/figure_losses/figure_losses.log",
     benchmark:
@@ -293,7 +288,7 @@ rule figure_losses:
     resources:
         **job_resources("figure_losses"),
     params:
+        **settings.loss_figure(config),
         labels=list(eval_loss_csvs()),
-        smooth=EVAL["loss_smoothing"],
     script:
         "../scripts/figure_losses.py"

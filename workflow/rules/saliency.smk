@@ -11,10 +11,10 @@ rule train_saliency:
     """Train PFAN on the DUTS-layout set minus its held-out split (resumable)."""
     input:
         duts=SALIENCY_SET,
-        weights=weights_record(SAL["model"]["backbone_weights"]),
+        weights=weights_record(SAL.backbone_weights),
     output:
         model=SAL_MODEL,
-        losses="results/saliency/pfan/loss.csv",
+        losses=results.path("saliency_losses"),
     log:
         "logs/train_saliency/train_saliency.log",
     benchmark:
@@ -28,9 +28,7 @@ rule train_saliency:
         **job_resources("train_saliency"),
         gpu=GPU,
     params:
-        model=SAL["model"],
-        train=SAL["train"],
-        holdout=SAL["holdout"],
+        **settings.saliency_training(config),
         seed=config["seed"],
         device=config["device"],
         checkpoint="resources/checkpoints/saliency/pfan.pt",
@@ -38,7 +36,7 @@ rule train_saliency:
         "../scripts/train_saliency.py"
 
 
-if SAL["source"] == "pfan":
+if SAL.source == "pfan":
 
     rule infer_saliency:
         """PFAN saliency maps (8-bit PNG at image size) for one shard of the train_aug + val ids."""
@@ -46,7 +44,7 @@ if SAL["source"] == "pfan":
             model=saliency_model,
             prepared=PREP,
         output:
-            maps=directory("results/shards/saliency/{shard}"),
+            maps=directory(results.path("saliency_shard")),
         log:
             "logs/infer_saliency/{shard}.log",
         benchmark:
@@ -60,11 +58,11 @@ if SAL["source"] == "pfan":
             **job_resources("infer_saliency"),
             gpu=GPU,
         params:
+            **settings.saliency_inference(config),
             images=prep("images"),
             id_lists=SAL_ID_LISTS,
             num_shards=config["shards"],
             device=config["device"],
-            batch_size=SAL["infer"]["batch_size"],
         script:
             "../scripts/infer_saliency.py"
 
@@ -73,7 +71,7 @@ if SAL["source"] == "pfan":
         input:
             shards=saliency_shards(),
         output:
-            maps=directory("results/saliency/maps"),
+            maps=directory(results.path("saliency_maps")),
         log:
             "logs/merge_saliency/merge_saliency.log",
         benchmark:
@@ -88,13 +86,13 @@ if SAL["source"] == "pfan":
             "../scripts/merge_shards.py"
 
 
-if SAL["source"] == "released":
+if SAL.source == "released":
 
     rule extract_released_saliency:
         """The EPS authors' PFAN maps: their archive extracted, its folder of <id>.png maps found and checked."""
         input:
-            archive=SAL["released_archive"],
-            verified=weights_record(SAL["released_archive"]),
+            archive=SAL.released_archive,
+            verified=weights_record(SAL.released_archive),
             prepared=PREP,
         output:
             maps=directory(RELEASED_MAPS),
@@ -113,7 +111,7 @@ if SAL["source"] == "released":
             "../scripts/extract_released_saliency.py"
 
 
-if SAL["source"] in ("precomputed", "released"):
+if SAL.source in ("precomputed", "released"):
 
     rule import_precomputed_saliency:
         """Import user-supplied maps into results/saliency/maps: every id present, every map's format and size checked."""
@@ -121,7 +119,7 @@ if SAL["source"] in ("precomputed", "released"):
             maps=IMPORTED_MAPS,
             prepared=PREP,
         output:
-            maps=directory("results/saliency/maps"),
+            maps=directory(results.path("saliency_maps")),
         log:
             "logs/import_precomputed_saliency/import_precomputed_saliency.log",
         benchmark:
@@ -132,12 +130,11 @@ if SAL["source"] in ("precomputed", "released"):
         resources:
             **job_resources("import_precomputed_saliency"),
         params:
+            **settings.saliency_import(config),
             images=prep("images"),
-            id_lists=[prep("train_aug")] if SAL["source"] == "released" else SAL_ID_LISTS,
+            id_lists=[prep("train_aug")] if SAL.source == "released" else SAL_ID_LISTS,
             # the released archive may lack val maps: only the figures read them
-            optional_lists=[prep("val")] if SAL["source"] == "released" else [],
-            resize_mismatched=SAL["resize_mismatched"],
-            binary_maps=SAL["binary_maps"],
+            optional_lists=[prep("val")] if SAL.source == "released" else [],
         script:
             "../scripts/import_precomputed_saliency.py"
 
@@ -148,7 +145,7 @@ rule evaluate_saliency:
         model=saliency_model,
         duts=SALIENCY_SET,
     output:
-        table="results/tables/saliency.csv",
+        table=results.path("saliency_table"),
     log:
         "logs/evaluate_saliency/evaluate_saliency.log",
     benchmark:
@@ -160,10 +157,8 @@ rule evaluate_saliency:
         **job_resources("evaluate_saliency"),
         gpu=GPU,
     params:
-        holdout=SAL["holdout"],
+        **settings.saliency_evaluation(config),
         seed=config["seed"],
-        centre_sigma=SAL["centre_prior_sigma"],
         device=config["device"],
-        batch_size=SAL["infer"]["batch_size"],
     script:
         "../scripts/evaluate_saliency.py"

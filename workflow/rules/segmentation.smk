@@ -10,11 +10,11 @@ rule refine_crf:
     """Dense CRF over one shard of the pseudo-masks of {method}, restricted to each image's classes."""
     input:
         prepared=PREP,
-        masks="results/pseudo_masks/{method}",
+        masks=results.path("pseudo_masks", variant=""),
         maps=crf_maps_input,
         saliency=crf_saliency_input,
     output:
-        shard=directory("results/shards/pseudo_masks_crf/{method}/{shard}"),
+        shard=directory(results.path("crf_shard")),
     log:
         "logs/refine_crf/{method}_{shard}.log",
     benchmark:
@@ -42,7 +42,7 @@ rule merge_refine_crf:
     input:
         shards=crf_shards,
     output:
-        merged=directory("results/pseudo_masks_crf/{method}"),
+        merged=directory(results.path("pseudo_masks_crf")),
     log:
         "logs/merge_refine_crf/{method}.log",
     benchmark:
@@ -66,8 +66,8 @@ rule train_segmentation:
         masks=seg_masks_input,
         weights=weights_record(DEEPLAB["init_weights"]),
     output:
-        model="results/deeplab/{method}/model.pt",
-        loss="results/deeplab/{method}/loss.csv",
+        model=results.path("deeplab_model"),
+        loss=results.path("deeplab_losses"),
     log:
         "logs/train_segmentation/{method}.log",
     benchmark:
@@ -100,8 +100,8 @@ rule infer_segmentation:
         prepared=PREP,
         model=rules.train_segmentation.output.model,
     output:
-        pred=directory("results/deeplab/{method}/pred"),
-        pred_crf=directory("results/deeplab/{method}/pred_crf"),
+        pred=directory(results.path("deeplab_pred")),
+        pred_crf=directory(results.path("deeplab_pred_crf")),
     log:
         "logs/infer_segmentation/{method}.log",
     benchmark:

@@ -5,8 +5,11 @@ from wsss.stages.evaluation import evaluate_shard
 
 with log_to(snakemake.log[0]) as log:
     p, w = snakemake.params, snakemake.wildcards
-    n = evaluate_shard(w.kind, snakemake.input.pred, p.ids, snakemake.output.counts, gt_dir=p.gt,
-                       classes_file=p.classes, boundary_dir=p.boundaries, context_dir=snakemake.input.get("context"),
-                       pairs=[dict(q) for q in p.pairs], tolerance=p.tolerance, shard=int(w.shard),
-                       num_shards=p.num_shards, processes=snakemake.threads)
+    reads = dict(p.reads)
+    if "pairs" in reads:
+        reads["pairs"] = [dict(q) for q in reads["pairs"]]
+    if w.kind == "confusion_ratio":
+        reads["context_dir"] = snakemake.input.context
+    n = evaluate_shard(w.kind, snakemake.input.pred, p.ids, snakemake.output.counts, shard=int(w.shard),
+                       num_shards=p.num_shards, processes=snakemake.threads, **reads)
     log.info("scored %d images", n)

@@ -6,4 +6,4 @@ from wsss.stages.released_masks import import_released_masks
 with log_to(snakemake.log[0]):
     p = snakemake.params
     import_released_masks(snakemake.input.archive, p.images, p.ids, p.num_classes, snakemake.output.masks,
-                          processes=snakemake.threads)
+                          fix=p.fix, processes=snakemake.threads)

@@ -1,7 +1,7 @@
 """Rule synthesize_dataset: write the embedded benchmark in the VOC 2012 + SBD layout."""
 
 from wsss.core.runlog import log_to
-from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
+from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
 
 with log_to(snakemake.log[0]) as log:
     out = snakemake.output

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from wsss.config.schema import merge, section_defaults, weights_table
 from wsss.core.errors import BadInputError
+from wsss.core.schema import merge, section_defaults, weights_table
 from wsss.data import layout
 
 # Snakemake 9 (snakemake/cli.py, parse_config) tries, per `--config KEY=VALUE`, int(), float(),
@@ -322,6 +322,18 @@ def check_config(config: dict, workdir: str | os.PathLike | None = None, raise_e
         raise ConfigError(f"the config has {len(problems)} problem(s), found before any job ran:\n  - "
                           + "\n  - ".join(problems))
     return problems
+
+
+def check_job_names(config: dict, rules: list[str]) -> None:
+    """Every `jobs` key names a rule of the workflow, a family of rules (`download` sizes download_*),
+    or `default`; a misspelt one would otherwise size nothing, silently. The schema's own entries
+    may size rules of another data source's rule file, which this workflow did not include."""
+    known = set(rules) | {r.split("_", 1)[0] for r in rules} | set(section_defaults("jobs")) | {"default"}
+    unknown = sorted(set(config.get("jobs") or {}) - known)
+    if unknown:
+        raise ConfigError(f"jobs: {', '.join(unknown)} name(s) no rule of this workflow, so they would size "
+                          f"nothing; use a rule name (`snakemake --list-rules` lists them) or a family such as "
+                          f"`download`, or remove the entry")
 
 
 def load_config(*paths: str | Path) -> dict:

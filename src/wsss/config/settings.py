@@ -1,7 +1,7 @@
 """What each job reads of the config: one function per stage, called once by the rule.
 
 The rule passes the function's result as its params, and the job turns it into its dataclasses
-with `wsss.config.schema.from_section` (an unknown key is an error), so a config section is
+with `wsss.core.schema.from_section` (an unknown key is an error), so a config section is
 trimmed in exactly one place and a job reruns exactly when what it reads changes. Job sizes are
 not here: they are the `jobs` section's (`job_size`), never a job's params, so resizing a job
 reruns nothing.
@@ -11,7 +11,9 @@ Nothing here imports torch: the Snakefile calls these while parsing.
 
 from __future__ import annotations
 
-from wsss.config.schema import section_defaults
+from dataclasses import dataclass
+
+from wsss.core.schema import section_defaults
 from wsss.methods.registry import CLASSIFIERS, Classifier, Method
 
 # Keys of the `classifier` section that are not the network's: its training recipe, the inference
@@ -30,6 +32,51 @@ def job_size(config: dict, rule: str) -> dict:
     size.update(jobs.get(rule.split("_", 1)[0], {}))
     size.update(jobs.get(rule, {}))
     return {k: size[k] for k in JOB_DEFAULTS}
+
+
+@dataclass(frozen=True)
+class SaliencyFiles:
+    """What decides the saliency stage's rules and their input files (not a job's settings)."""
+    source: str                  # pfan | precomputed | released
+    checkpoint: str | None       # a trained PFAN: inference and evaluation skip training
+    precomputed_dir: str | None  # the user's maps (source precomputed)
+    released_archive: str | None  # the authors' maps (source released)
+    backbone_weights: str | None  # PFAN's VGG-16 init
+
+
+def saliency_files(config: dict) -> SaliencyFiles:
+    s = config["saliency"]
+    return SaliencyFiles(s["source"], s["checkpoint"], s["precomputed_dir"], s["released_archive"],
+                         s["model"]["backbone_weights"])
+
+
+def saliency_training(config: dict) -> dict:
+    """train_saliency's settings: PFAN, its recipe and the held-out split of its training set."""
+    s = config["saliency"]
+    return {"model": s["model"], "train": s["train"], "holdout": s["holdout"]}
+
+
+def saliency_inference(config: dict) -> dict:
+    """infer_saliency's settings."""
+    return {"batch_size": config["saliency"]["infer"]["batch_size"]}
+
+
+def saliency_import(config: dict) -> dict:
+    """import_precomputed_saliency's settings: how maps of another size or 0/1 maps are taken."""
+    s = config["saliency"]
+    return {"resize_mismatched": s["resize_mismatched"], "binary_maps": s["binary_maps"]}
+
+
+def saliency_evaluation(config: dict) -> dict:
+    """evaluate_saliency's settings: the held-out split, the centre prior it is compared with."""
+    s = config["saliency"]
+    return {"holdout": s["holdout"], "centre_sigma": s["centre_prior_sigma"], "batch_size": s["infer"]["batch_size"]}
+
+
+def generated_saliency(config: dict, source: str) -> dict:
+    """ablation_saliency's settings for one generated source: the centre prior's sigma, nothing for
+    the ground truth's foreground, so a changed sigma remakes the centre prior alone."""
+    return {"centre_prior_sigma": config["saliency"]["centre_prior_sigma"]} if source == "centre_prior" else {}
 
 
 def classifier_training(section: dict, record: Classifier) -> dict:
@@ -85,6 +132,12 @@ def crf_refinement(config: dict, record: Method) -> dict:
             "saliency_threshold": gate}
 
 
+def threshold_sweep(config: dict) -> dict:
+    """cam_threshold_sweep's settings: the thresholds swept and the one the pseudo-masks use."""
+    pm = config["pseudo_masks"]
+    return {"thresholds": pm["sweep"], "threshold": pm["threshold"]}
+
+
 def released_archive(config: dict) -> str | None:
     """The archive of the authors' released pseudo-masks (method `released`): pseudo_masks.released_archive,
     else the data source's release in the weights stage; None when neither exists."""
@@ -94,6 +147,41 @@ def released_archive(config: dict) -> str | None:
         return config["pseudo_masks"]["released_archive"]
     name = source(config["dataset"]["source"]).released_pseudo_masks
     return f"{config['weights']['dir']}/{name}" if name else None
+
+
+def evaluation_shard(config: dict, kind: str) -> dict:
+    """evaluate_shard's settings for one kind: the boundary tolerance for `boundary`, the confusion
+    pairs for `confusion_ratio`, nothing for `miou`, so changing one metric's setting rescores no other."""
+    section = config["evaluation"]
+    return {"miou": {}, "boundary": {"tolerance": section["boundary_tolerance"]},
+            "confusion_ratio": {"pairs": section["confusion_pairs"]}}[kind]
+
+
+def released_archive_fix(config: dict) -> str:
+    """What to do when the released pseudo-mask archive lacks an id or holds a bad mask: the user's
+    own archive (pseudo_masks.released_archive) is theirs to replace; the weights stage's copy is
+    downloaded again."""
+    drop = "or drop `released` from `methods` and `deeplab.methods`"
+    if config["pseudo_masks"]["released_archive"]:
+        return (f"replace {config['pseudo_masks']['released_archive']} (pseudo_masks.released_archive) with the "
+                f"authors' pseudo-masks of this dataset's train_aug ids, {drop}")
+    return f"re-download it with `snakemake --forcerun download_weights`, {drop}"
+
+
+def intervals(config: dict) -> dict:
+    """table_intervals' settings: the bootstrap, and the confusion pairs its ratios are named by."""
+    section = config["evaluation"]
+    return {"bootstrap": section["bootstrap"], "pairs": section["confusion_pairs"]}
+
+
+def qualitative_figure(config: dict) -> dict:
+    """figure_qualitative's settings: how many images it draws."""
+    return {"rows": config["evaluation"]["figure_count"]}
+
+
+def loss_figure(config: dict) -> dict:
+    """figure_losses' settings: the smoothing of the curves."""
+    return {"smooth": config["evaluation"]["loss_smoothing"]}
 
 
 def deeplab_training(config: dict) -> dict:

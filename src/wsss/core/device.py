@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-log = logging.getLogger("wsss.core.device")
+log = logging.getLogger(__name__)
 
 _HELD: list = []  # lock files held for the life of the job process
 

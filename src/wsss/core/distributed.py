@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 
-log = logging.getLogger("wsss.core.distributed")
+log = logging.getLogger(__name__)
 
 # torchrun (torch.distributed.run) sets these in every process it starts.
 _TORCHRUN_VARS = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK")

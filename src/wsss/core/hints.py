@@ -5,9 +5,10 @@ does not rerun `prepare_dataset` while `resources/<ds>/prepared` still exists, h
 inside it are gone. `snakemake --forcerun RULE` (-R) reruns the rule (and what depends on it) and
 works for every output, so every hint names it.
 
-The mapping from path patterns to rule names is the one table below, so that a renamed rule is a
-one-line change here. Patterns are matched against the posix form of the path, anywhere in it
-(absolute paths and `--directory` work dirs included); the first match wins.
+A result's rule comes from the results layout (wsss.core.results); the raw and prepared data's
+from the table below, to which each data source adds its raw files (`register_hint`). Patterns are
+matched against the posix form of the path, anywhere in it (absolute paths and `--directory` work
+dirs included); the first match wins.
 """
 
 from __future__ import annotations
@@ -16,25 +17,14 @@ import os
 import re
 from pathlib import Path
 
-# (pattern, [(rule, when)]): `when` says in which setting that rule is the one that writes the path
-# ("" = always). Order matters: more specific patterns first. _RUN: the configured run's results/
-# or an ablation grid point's results/ablation/<name>-<value>/ (wsss.stages.ablation).
-_RUN = r"(^|/)results/(ablation/[^/]+-[^/]+/)?"
+from wsss.core.results import rerun_rules
+
+# (pattern, [(rule, when)]) of the data every source shares: `when` says in which setting that rule
+# is the one that writes the path ("" = always).
 RULES: list[tuple[str, list[tuple[str, str]]]] = [
     (r"(^|/)prepared(/|$)", [("prepare_dataset", "")]),
     (r"(^|/)DUTS-TR(/|$)", [("extract_duts", "real DUTS-TR")]),
     (r"(^|/)DUTS-TR\.zip$", [("download_duts", "")]),
-    (r"(^|/)results/shards/saliency(/|$)", [("infer_saliency", "")]),
-    (r"(^|/)results/saliency/maps(/|$)", [("infer_saliency", "saliency.source pfan"),
-                                         ("import_precomputed_saliency", "saliency.source precomputed")]),
-    (r"(^|/)results/saliency/pfan(/|$)", [("train_saliency", "")]),
-    (r"(^|/)results/ablation/saliency_maps(/|$)", [("ablation_saliency", "")]),
-    (_RUN + r"(shards/)?cams(/|$)", [("infer_cams", "")]),
-    (r"(^|/)results/(shards/)?pseudo_masks_crf(/|$)", [("refine_crf", "")]),
-    (_RUN + r"(shards/)?pseudo_masks(/|$)", [("make_pseudo_masks", "")]),
-    (_RUN + r"classifier(/|$)", [("train_classifier", "")]),
-    (r"(^|/)results/deeplab/[^/]+/pred(_crf)?(/|$)", [("infer_segmentation", "")]),
-    (r"(^|/)results/deeplab(/|$)", [("train_segmentation", "")]),
 ]
 
 _COMPILED = [(re.compile(p), rules) for p, rules in RULES]
@@ -54,6 +44,9 @@ def register_hint(pattern: str, rule: str, when: str = "") -> None:
 def rules_for(path: str | os.PathLike) -> list[tuple[str, str]]:
     """[(rule, when)] of the rule(s) that write `path`; [] when no pattern matches."""
     text = Path(path).as_posix()
+    from_layout = rerun_rules(text)
+    if from_layout is not None:
+        return from_layout
     for pattern, rules in _COMPILED:
         if pattern.search(text):
             return list(rules)

@@ -23,8 +23,19 @@ from wsss.core.hints import rerun_hint
 IGNORE_INDEX = 255
 
 
-def voc_palette() -> list[int]:
-    """The PASCAL VOC colour map (768 ints): bit-interleaved class index → RGB, 255 → (224, 224, 192)."""
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link `src` to `dst` (no extra disk), copying where links cannot cross file systems."""
+    import shutil
+
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def label_palette() -> list[int]:
+    """The colour map of every label PNG the workflow writes, whatever the dataset (768 ints): PASCAL
+    VOC's, bit-interleaved class index → RGB, 255 → (224, 224, 192)."""
     palette = []
     for index in range(256):
         r = g = b = 0
@@ -38,7 +49,7 @@ def voc_palette() -> list[int]:
     return palette
 
 
-_PALETTE = voc_palette()
+_PALETTE = label_palette()
 
 
 def _umask() -> int:

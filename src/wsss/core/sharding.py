@@ -22,8 +22,7 @@ def merge_dirs(shard_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) 
     Two shards holding the same file name is an error: shards must partition the ids.
     Returns the number of files merged.
     """
-    from wsss.core.io import atomic_dir
-    from wsss.data.layout import link_or_copy
+    from wsss.core.io import atomic_dir, link_or_copy
 
     seen: dict[str, Path] = {}
     with atomic_dir(out_dir) as tmp:

@@ -36,7 +36,7 @@ from wsss.core.device import place_model, resolve_device
 from wsss.core.distributed import barrier, dist_env, init_distributed, is_distributed
 from wsss.core.io import BadInputError, atomic_path
 
-log = logging.getLogger("wsss.train")
+log = logging.getLogger(__name__)
 
 StepFn = Callable[[nn.Module, dict], dict]
 
@@ -64,7 +64,7 @@ class LoopConfig:
 @dataclass
 class TrainingRecipe:
     """What every trainer's recipe has (classifier, PFAN, DeepLab extend it). No defaults here:
-    each subclass takes them from its config section in the schema (wsss.config.schema.schema_defaults)."""
+    each subclass takes them from its config section in the schema (wsss.core.schema.schema_defaults)."""
 
     iterations: int
     batch_size: int               # global batch (split over DDP ranks)

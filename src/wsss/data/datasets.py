@@ -16,10 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wsss.core.images import normalize
 from wsss.core.io import BadInputError, read_gray_u8, read_image, read_label_png
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -34,16 +32,6 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], dict[str, np.nd
     except FileNotFoundError:
         raise BadInputError(f"{path}: image-label table is missing; re-run prepare_dataset") from None
     return header[1:], labels
-
-
-_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-
-def normalize(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB → (3, H, W) float32, ImageNet-normalised."""
-    t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
-    return t.sub_(_MEAN).div_(_STD)  # in place: the same values as (t - mean) / std, no temporaries
 
 
 @dataclass

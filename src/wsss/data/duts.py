@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wsss.core.images import normalize
 from wsss.core.io import BadInputError, read_gray_png, read_image
-from wsss.data.datasets import normalize
 from wsss.data.layout import DUTS
 
 IMAGE_DIR, MASK_DIR = DUTS["images"], DUTS["masks"]  # the DUTS layout (wsss.data.layout)

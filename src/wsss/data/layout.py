@@ -1,11 +1,9 @@
-"""Folder layouts, stated once: the raw VOC 2012 / SBD / DUTS / scene-label layouts, and the
-prepared layout every stage after a data source's prepare_dataset reads (written through
-wsss.data.prepared). The package and the workflow (workflow/rules/common.smk) both build their
-paths from here.
+"""Folder layouts shared by every data source, stated once: the DUTS and scene-label layouts, and
+the prepared layout every stage after a data source's prepare_dataset reads (written through
+wsss.data.prepared). A source's own raw layout is its package's (wsss.data.sources.voc). The package
+and the workflow (workflow/rules/common.smk) both build their paths from here.
 
     R = dataset.root
-    R/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/{train,val}.txt}
-    R/benchmark_RELEASE/dataset/{cls/<id>.mat, img/<id>.jpg, train.txt, val.txt}
     R/DUTS-TR/{DUTS-TR-Image/<id>.jpg, DUTS-TR-Mask/<id>.png}   a source's own saliency set (synthetic);
                                                  real sources share SHARED_DUTS
     R/context/{<id>.png, classes.txt}            scene labels (0 none, 1.. = lines of classes.txt)
@@ -18,17 +16,11 @@ import os
 from pathlib import Path
 
 # Top-level raw folders under dataset.root, by role (what a data source's rule file writes).
-RAW = {"voc": "VOCdevkit", "sbd": "benchmark_RELEASE", "duts": "DUTS-TR", "context": "context"}
+RAW = {"duts": "DUTS-TR", "context": "context"}
 
 # DUTS-TR as rules/duts.smk downloads it, shared by every real data source (PFAN's training set).
 SHARED_DUTS = "resources/DUTS-TR"
 
-# Inside VOCdevkit/
-VOC_ROOT = "VOC2012"
-VOC = {"images": f"{VOC_ROOT}/JPEGImages", "masks": f"{VOC_ROOT}/SegmentationClass",
-       "sets": f"{VOC_ROOT}/ImageSets/Segmentation"}
-# Inside benchmark_RELEASE/
-SBD = {"cls": "dataset/cls", "img": "dataset/img", "train": "dataset/train.txt", "val": "dataset/val.txt"}
 # Inside DUTS-TR/
 DUTS = {"images": "DUTS-TR-Image", "masks": "DUTS-TR-Mask"}
 # Inside context/
@@ -50,7 +42,7 @@ PREPARED = {
 
 
 def raw(root: str | os.PathLike, role: str) -> str:
-    """A raw top-level folder (`voc`, `sbd`, `duts`, `context`) under dataset.root."""
+    """A shared raw top-level folder (`duts`, `context`) under dataset.root."""
     return f"{root}/{RAW[role]}"
 
 
@@ -61,15 +53,5 @@ def prepared(root: str | os.PathLike, name: str | None = None) -> str:
 
 
 def inside(folder: str | os.PathLike, table: dict[str, str], name: str) -> Path:
-    """An entry of a raw layout table (VOC, SBD, DUTS) inside its top-level folder."""
+    """An entry of a raw layout table (a source's VOC or SBD, DUTS) inside its top-level folder."""
     return Path(folder) / table[name]
-
-
-def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Hard-link `src` to `dst` (no extra disk), copying where links cannot cross file systems."""
-    import shutil
-
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)

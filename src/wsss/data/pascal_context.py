@@ -23,7 +23,7 @@ from PIL import Image
 from wsss.core.io import BadInputError, atomic_dir, write_label_png
 from wsss.data.download import download
 
-log = logging.getLogger("wsss.context")
+log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^\d{4}_\d{6}$")
 

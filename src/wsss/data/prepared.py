@@ -20,8 +20,8 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from wsss.core.io import BadInputError, atomic_dir, write_id_list, write_label_png
-from wsss.data.layout import PREPARED, link_or_copy
+from wsss.core.io import BadInputError, atomic_dir, link_or_copy, write_id_list, write_label_png
+from wsss.data.layout import PREPARED
 
 # Lists every source writes; `heldout` only where the source declares it.
 REQUIRED_LISTS = ("train_aug", "train", "val")

@@ -14,9 +14,11 @@ from wsss.data.download import extract_all
 
 
 def extract_id_folder(archive: str | os.PathLike, ids: list[str], out_dir: str | os.PathLike, what: str,
-                      fix: str, max_listed: int = 10) -> int:
+                      fix: str, max_listed: int = 10) -> tuple[int, str]:
     """`out_dir` (atomically) = the archive's folder of `<id>.png` files of `ids`; returns how many
-    of its PNGs it holds (ids beyond `ids` included). A missing id is an error naming it and `fix`."""
+    of its PNGs it holds (ids beyond `ids` included) and that folder's path inside the archive ("."
+    at its top), so that later errors can name a file as the archive holds it. A missing id is an
+    error naming it and `fix`."""
     archive, out_dir = Path(archive), Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as raw:
@@ -36,4 +38,5 @@ def extract_id_folder(archive: str | os.PathLike, ids: list[str], out_dir: str |
                 if f.suffix == ".png":
                     os.replace(f, tmp / f.name)
                     moved += 1
-    return moved
+        inner = Path(best).relative_to(raw).as_posix()
+    return moved, inner

@@ -76,11 +76,12 @@ def read_label_mask(path: Path, num_classes: int, shape) -> tuple[np.ndarray | N
     return mask, check_labels(str(path), mask, num_classes, shape)
 
 
-def raise_problems(problems: list[Problem], context: str, max_listed: int = MAX_LISTED) -> None:
+def raise_problems(problems: list[Problem], context: str, max_listed: int = MAX_LISTED, rerun: bool = True) -> None:
     """One BadInputError naming the first `max_listed` bad files, the total, and the fix(es).
 
-    Fixes: each problem's own `fix` (e.g. the class list), then one "replace, or regenerate with
-    `snakemake --forcerun RULE`" line per rule that writes the bad files (wsss.core.hints).
+    Fixes: each problem's own `fix` (e.g. the class list), then, with `rerun`, one "replace, or
+    regenerate with `snakemake --forcerun RULE`" line per rule that writes the bad files
+    (wsss.core.hints); files no rule writes (inside a user's archive) carry their whole fix.
     """
     if not problems:
         return
@@ -94,7 +95,7 @@ def raise_problems(problems: list[Problem], context: str, max_listed: int = MAX_
         if p.fix and p.fix not in fixes:
             fixes.append(p.fix)
     folders: dict[str, list[str]] = {}  # rerun hint -> folders holding bad files it regenerates
-    for p in problems:
+    for p in problems if rerun else ():
         dirs = folders.setdefault(rerun_hint(p.path), [])
         if str(Path(p.path).parent) not in dirs:
             dirs.append(str(Path(p.path).parent))

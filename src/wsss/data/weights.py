@@ -21,7 +21,7 @@ from pathlib import Path
 
 from wsss.core.io import BadInputError, atomic_path
 
-log = logging.getLogger("wsss.weights")
+log = logging.getLogger(__name__)
 
 
 def digests(path: str | os.PathLike) -> dict[str, str]:

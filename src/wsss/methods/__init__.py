@@ -10,9 +10,7 @@ method"). Out of tree, every module named in WSSS_PLUGINS (comma-separated) is i
 built-ins and may call the same `register_*` functions (tests/plugins/toy_method.py).
 """
 
-import importlib
-import os
-
+from wsss.core.plugins import load_plugins
 from wsss.methods import cam, eps, ground_truth, released  # the built-in units register on import
 from wsss.methods.registry import (
     CLASSIFIERS,
@@ -32,11 +30,5 @@ from wsss.methods.registry import (
 __all__ = ["cam", "eps", "ground_truth", "released", "CLASSIFIERS", "METHODS", "Classifier", "Method", "classifier",
            "maps_have_probs", "method", "pseudo_mask_methods", "table_order", "register_classifier",
            "register_method", "resolve"]
-
-def load_plugins() -> None:
-    """Import every module named in WSSS_PLUGINS (comma-separated; blanks ignored): each registers."""
-    for name in filter(None, (s.strip() for s in os.environ.get("WSSS_PLUGINS", "").split(","))):
-        importlib.import_module(name)
-
 
 load_plugins()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
+from wsss.core.schema import schema_defaults
 from wsss.methods.registry import Classifier, Method, register_classifier, register_method
 
 
@@ -38,8 +38,9 @@ def with_background_plane(maps: np.ndarray, threshold: float) -> np.ndarray:
     return np.concatenate([plane, normalized_cams(maps)], axis=0)
 
 
-def voc_labels(classes: np.ndarray, index: np.ndarray, background_at_end: bool = False) -> np.ndarray:
-    """Map argmax indices over [bg, classes...] (or [classes..., bg]) to VOC labels (uint8)."""
+def labels_from_argmax(classes: np.ndarray, index: np.ndarray, background_at_end: bool = False) -> np.ndarray:
+    """Map argmax indices over [bg, classes...] (or [classes..., bg]) to the dataset's label values (uint8:
+    0 background, c + 1 for class index c)."""
     fg = np.asarray(classes, dtype=np.int64) + 1
     lut = np.concatenate([fg, [0]]) if background_at_end else np.concatenate([[0], fg])
     return lut[index].astype(np.uint8)
@@ -48,7 +49,7 @@ def voc_labels(classes: np.ndarray, index: np.ndarray, background_at_end: bool =
 def threshold_mask(classes: np.ndarray, maps: np.ndarray, threshold: float) -> np.ndarray:
     """argmax over [threshold plane, max-normalised class maps] → (H, W) uint8 labels."""
     # Ties go to the background (index 0): argmax returns the first maximum.
-    return voc_labels(classes, with_background_plane(maps, threshold).argmax(axis=0))
+    return labels_from_argmax(classes, with_background_plane(maps, threshold).argmax(axis=0))
 
 
 def cam_mask(data: dict, saliency: np.ndarray | None, params: dict) -> np.ndarray:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
-from wsss.methods.cam import voc_labels
+from wsss.core.schema import schema_defaults
+from wsss.methods.cam import labels_from_argmax
 from wsss.methods.registry import Classifier, Method, register_classifier, register_method
 
 
@@ -42,11 +42,11 @@ def eps_mask(data: dict, saliency: np.ndarray | None, params: dict) -> np.ndarra
             raise BadInputError("pseudo_masks.eps_rule is official but these maps were not made by the official "
                                 "protocol; rerun infer_cams (snakemake --forcerun infer_cams)")
         plane = np.full((1,) + data["maps"].shape[1:], params["threshold"], dtype=np.float32)
-        return voc_labels(data["classes"], np.concatenate([plane, data["maps"]]).argmax(axis=0))
+        return labels_from_argmax(data["classes"], np.concatenate([plane, data["maps"]]).argmax(axis=0))
     if "probs" not in data:
         raise BadInputError("this map file has no 'probs': it was not made by a classifier with a "
                             "background map; make eps pseudo-masks from results/cams/eps")
-    return voc_labels(data["classes"], data["probs"].argmax(axis=0), background_at_end=True)
+    return labels_from_argmax(data["classes"], data["probs"].argmax(axis=0), background_at_end=True)
 
 
 EPS = register_classifier(Classifier("eps", background_map=True, trains_on_saliency=True,

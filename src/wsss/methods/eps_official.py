@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wsss.data.datasets import normalize
+from wsss.core.images import normalize
 
 OFFICIAL_SCALES = (0.5, 1.0, 1.5, 2.0)
 OFFICIAL_THRESHOLD = 0.20   # infer.py --thr default and the value of every official script

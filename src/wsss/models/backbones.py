@@ -17,7 +17,7 @@ from torch import nn
 
 from wsss.core.io import BadInputError
 
-log = logging.getLogger("wsss.models")
+log = logging.getLogger(__name__)
 
 RESNETS = ("resnet50", "resnet101")
 BACKBONES = RESNETS + ("resnet38d", "small")

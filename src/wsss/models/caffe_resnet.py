@@ -24,11 +24,10 @@ import re
 import torch
 from torch import nn
 
+from wsss.core.images import IMAGENET_MEAN, IMAGENET_STD
+
 # deeplab-pytorch configs/voc12.yaml and cocostuff164k.yaml, IMAGE.MEAN (B, G, R order as fed).
 CAFFE_MEAN_BGR = (104.008, 116.669, 122.675)
-# wsss.data.datasets.IMAGENET_MEAN / IMAGENET_STD (RGB, 0..1); repeated to keep this module light.
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 BLOCKS_101 = (3, 4, 23, 3)
 
@@ -41,8 +40,8 @@ class CaffeInput(nn.Module):
 
     def __init__(self):
         super().__init__()
-        std = torch.tensor(IMAGENET_STD_RGB).flip(0) * 255.0  # BGR order
-        mean = torch.tensor(IMAGENET_MEAN_RGB).flip(0) * 255.0
+        std = torch.tensor(IMAGENET_STD).flip(0) * 255.0  # BGR order
+        mean = torch.tensor(IMAGENET_MEAN).flip(0) * 255.0
         self.register_buffer("scale", std.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", (mean - torch.tensor(CAFFE_MEAN_BGR)).view(1, 3, 1, 1), persistent=False)
 

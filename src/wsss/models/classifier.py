@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
 from wsss.core.model_files import load_model
+from wsss.core.schema import schema_defaults
 from wsss.methods.registry import Classifier, classifier
 from wsss.models.backbones import build_backbone
 
@@ -121,8 +121,8 @@ class LocalizationClassifier(nn.Module):
 def build_classifier(record: Classifier, num_classes: int, backbone: str, pretrained: str | None = None,
                      width: int = 32, head_init: str = "normal", head_dropout: float = 0.0,
                      freeze_bn: bool = False, frozen_blocks=()) -> LocalizationClassifier:
-    """The classifier of `record` (wsss.methods) on a backbone (wsss.models.backbones). The keyword
-    defaults rebuild model files written before these options existed."""
+    """The classifier of `record` (wsss.methods) on a backbone (wsss.models.backbones); the keyword
+    defaults are a plain network for tests and the official checkpoints' import."""
     return LocalizationClassifier(build_backbone(backbone, pretrained, width), num_classes, record, head_init,
                                   head_dropout, Freezing(freeze_bn, tuple(frozen_blocks)))
 
@@ -133,8 +133,7 @@ def load_classifier(path: str | os.PathLike) -> tuple[LocalizationClassifier, di
     cfg = obj["config"]
     try:
         m = {**cfg["model"], "pretrained": None}  # the trained weights follow: fetch nothing
-        # model files written before this key was named "classifier" call it "method"
-        model = build_classifier(classifier(cfg.get("classifier", cfg.get("method"))), len(cfg["class_names"]), **m)
+        model = build_classifier(classifier(cfg["classifier"]), len(cfg["class_names"]), **m)
         model.load_state_dict(obj["model"])
     except (KeyError, RuntimeError, ValueError) as err:
         raise BadInputError(f"{path}: not a classifier model file ({err}); re-run train_classifier") from err

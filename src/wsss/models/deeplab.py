@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
+from wsss.core.schema import schema_defaults
 from wsss.models.caffe_resnet import CaffeResNetBackbone, caffe_key_map, is_deeplab_pytorch_layout
 from wsss.models.caffemodel import caffe_params, read_caffemodel
 from wsss.models.vgg16_largefov import VGG16LargeFOV, is_largefov_layout, largefov_key_map
 
-log = logging.getLogger("wsss.deeplab")
+log = logging.getLogger(__name__)
 
 BACKBONES = ("small", "resnet50", "resnet101", "resnet101_caffe", "vgg16")
 VARIANTS = ("v2", "v1")

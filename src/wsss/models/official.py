@@ -21,7 +21,7 @@ import torch
 
 from wsss.core.io import BadInputError, atomic_path
 
-log = logging.getLogger("wsss.models")
+log = logging.getLogger(__name__)
 
 OFFICIAL_HEAD = "fc8.weight"
 PROJECT_HEAD = "head.weight"

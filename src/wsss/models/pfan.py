@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.config.schema import schema_defaults
 from wsss.core.io import BadInputError
+from wsss.core.schema import schema_defaults
 
 # Index (1-based) of the conv layers whose ReLU outputs are tapped: conv1_2, conv2_2, conv3_3,
 # conv4_3, conv5_3 in VGG-16 (configuration "D").

@@ -29,7 +29,7 @@ from torch import nn
 from wsss.core.io import BadInputError, atomic_path
 from wsss.models.mxnet_params import mxnet_to_resnet38d, read_params
 
-log = logging.getLogger("wsss.models")
+log = logging.getLogger(__name__)
 
 # The blocks in forward order, as (name, kind, in, mid, out, stride, first dilation, dilation).
 # `mid` is unused by the bottleneck blocks, whose widths are out/4 and out/2.

@@ -11,7 +11,8 @@ The saliency ablation swaps the maps the classifier trains on: the workflow's ma
 (`results/saliency/maps`: PFAN or whatever saliency.source gives), the ground-truth foreground,
 or a centre prior. EPS's pseudo-mask rule reads only the classifier's maps (wsss.methods.eps), so
 the training maps are the only saliency a point sees; a method whose mask rule reads saliency
-(cam_sal) would be given the same maps under a variant (workflow/rules/common.smk).
+(cam_sal) would be given the same maps under a variant (`variant_saliency` in
+workflow/rules/inputs/classifier.smk).
 
 This module imports nothing heavy at the top: the Snakefile imports it while parsing.
 """
@@ -25,7 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("wsss.stages.ablation")
+log = logging.getLogger(__name__)
 
 # The method (and its classifier) whose pseudo-masks every ablation scores.
 METHOD = "eps"

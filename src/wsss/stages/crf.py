@@ -30,7 +30,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from wsss.config.schema import from_section, schema_defaults
 from wsss.core.io import (
     IGNORE_INDEX,
     BadInputError,
@@ -42,9 +41,10 @@ from wsss.core.io import (
     write_label_png,
 )
 from wsss.core.parallel import run_each
+from wsss.core.schema import from_section, schema_defaults
 from wsss.methods.cam import with_background_plane
 
-log = logging.getLogger("wsss.stages.crf")
+log = logging.getLogger(__name__)
 
 UNARIES = ("labels", "probs")
 

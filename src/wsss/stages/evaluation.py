@@ -21,7 +21,7 @@ from wsss.metrics.boundary import BoundaryCounts, boundary_counts_per_image
 from wsss.metrics.confusion_matrix import ConfusionMatrix
 from wsss.metrics.per_image import PerImageConfusion, evaluate_dirs_per_image
 
-log = logging.getLogger("wsss.stages.evaluation")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,29 +46,33 @@ def _check_dir(pred_dir: str | os.PathLike, ids: list[str]) -> None:
                             "the producing rule wrote a different id list — re-run it")
 
 
-def evaluate_shard(kind: str, pred_dir: str, ids_file: str, out: str, *, gt_dir: str | None = None,
-                   classes_file: str | None = None, boundary_dir: str | None = None, context_dir: str | None = None,
-                   pairs: list[dict] | None = None, tolerance: float = 1.0, shard: int = 0, num_shards: int = 1,
+def miou_shard(pred_dir: str, ids: list[str], out: str, *, gt_dir: str, classes_file: str,
+               processes: int = 1) -> int:
+    """Every image's confusion matrix against the ground truth."""
+    names = ["background"] + read_class_names(classes_file)
+    # a shard may hold no id (more shards than images): it adds nothing to the sum
+    per_image = (evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes) if ids else
+                 PerImageConfusion.from_matrices([], np.zeros((0, len(names), len(names)), np.int64)))
+    per_image.save(out)
+    return len(ids)
+
+
+def boundary_shard(pred_dir: str, ids: list[str], out: str, *, boundary_dir: str, tolerance: float,
                    processes: int = 1) -> int:
-    """One shard of a (stage, method)'s evaluation (kind miou, boundary or confusion_ratio): the
-    per-image counts of its ids, which the merging job (evaluate_miou, ...) sums. An image's counts
-    never depend on the shards. Returns the images scored."""
-    ids = shard_ids(read_id_list(ids_file), shard, num_shards)
-    _check_dir(pred_dir, ids)
-    if kind == "miou":
-        names = ["background"] + read_class_names(classes_file)
-        # a shard may hold no id (more shards than images): it adds nothing to the sum
-        per_image = (evaluate_dirs_per_image(pred_dir, gt_dir, ids, len(names), processes) if ids else
-                     PerImageConfusion.from_matrices([], np.zeros((0, len(names), len(names)), np.int64)))
-        per_image.save(out)
-        return len(ids)
-    if kind == "boundary":
-        kept = [i for i in ids if (Path(boundary_dir) / f"{i}.png").exists()]
-        counts = (boundary_counts_per_image(pred_dir, boundary_dir, kept, tolerance, processes) if kept
-                  else np.zeros((0, 4), np.int64))
-        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, ids=np.array(kept), counts=counts, listed=len(ids))
-        return len(kept)
+    """Every image's boundary counts (matched and total pixels) at `tolerance`; images without a
+    boundary annotation are left out and counted as listed."""
+    kept = [i for i in ids if (Path(boundary_dir) / f"{i}.png").exists()]
+    counts = (boundary_counts_per_image(pred_dir, boundary_dir, kept, tolerance, processes) if kept
+              else np.zeros((0, 4), np.int64))
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ids=np.array(kept), counts=counts, listed=len(ids))
+    return len(kept)
+
+
+def confusion_ratio_shard(pred_dir: str, ids: list[str], out: str, *, gt_dir: str, classes_file: str,
+                          context_dir: str, pairs: list[dict], processes: int = 1) -> int:
+    """Every image's (target, context) pixel counts of each confusion pair, and the shard's confusion
+    matrix; images without scene labels are left out and counted as listed."""
     class_names = read_class_names(classes_file)
     resolved = resolve_pairs(pairs, class_names, read_scene_classes(Path(context_dir) / "classes.txt"))
     kept = [i for i in ids if (Path(context_dir) / f"{i}.png").exists()]
@@ -80,6 +84,20 @@ def evaluate_shard(kind: str, pred_dir: str, ids_file: str, out: str, *, gt_dir:
         np.savez_compressed(fh, ids=np.array(kept), counts=counts, listed=len(ids), matrix=cm.matrix,
                             pred_ignored=cm.pred_ignored)
     return len(kept)
+
+
+# One function per kind, each taking exactly the settings it reads (wsss.config.settings.evaluation_shard).
+SHARD_KINDS = {"miou": miou_shard, "boundary": boundary_shard, "confusion_ratio": confusion_ratio_shard}
+
+
+def evaluate_shard(kind: str, pred_dir: str, ids_file: str, out: str, *, shard: int = 0, num_shards: int = 1,
+                   processes: int = 1, **reads) -> int:
+    """One shard of a (stage, method)'s evaluation of `kind`: the per-image counts of its ids, which
+    the merging job (evaluate_miou, ...) sums. `reads` are the kind's own folders and settings. An
+    image's counts never depend on the shards. Returns the images scored."""
+    ids = shard_ids(read_id_list(ids_file), shard, num_shards)
+    _check_dir(pred_dir, ids)
+    return SHARD_KINDS[kind](pred_dir, ids, out, processes=processes, **reads)
 
 
 def _load_shards(paths: list[str]) -> tuple[list[str], np.ndarray, int, list[ConfusionMatrix]]:

@@ -19,15 +19,15 @@ import pandas as pd  # noqa: E402
 from wsss.core.io import (  # noqa: E402
     BadInputError,
     atomic_path,
+    label_palette,
     read_gray_png,
     read_id_list,
     read_image,
     read_label_png,
-    voc_palette,
 )
 from wsss.stages.tables import STAGES  # noqa: E402
 
-_PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
+_PALETTE = np.array(label_palette(), dtype=np.uint8).reshape(256, 3)
 
 
 def colorize(label: np.ndarray) -> np.ndarray:

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.config.schema import from_section, schema_defaults
 from wsss.core.device import place_model, resolve_device
 from wsss.core.io import atomic_dir, read_id_list, save_maps
+from wsss.core.schema import from_section, schema_defaults
 from wsss.core.sharding import shard_ids
 from wsss.data.datasets import WSSSDataset
 from wsss.models.classifier import load_classifier
 
-log = logging.getLogger("wsss.cams")
+log = logging.getLogger(__name__)
 
 
 @dataclass

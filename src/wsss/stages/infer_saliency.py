@@ -18,19 +18,27 @@ from PIL import Image
 
 from wsss.core.device import place_model, resolve_device
 from wsss.core.hints import rerun_hint
-from wsss.core.io import BadInputError, atomic_dir, atomic_path, read_gray_png, read_id_list, read_image, write_gray_png
+from wsss.core.images import normalize
+from wsss.core.io import (
+    BadInputError,
+    atomic_dir,
+    atomic_path,
+    link_or_copy,
+    read_gray_png,
+    read_id_list,
+    read_image,
+    write_gray_png,
+)
 from wsss.core.model_files import load_model
 from wsss.core.parallel import chunks, map_chunks
 from wsss.core.sharding import shard_ids
-from wsss.data.datasets import normalize
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, list_duts, resize_image, split_duts
-from wsss.data.layout import link_or_copy
 from wsss.data.released import extract_id_folder
 from wsss.data.saliency_maps import find_map, read_saliency_map_scaled
 from wsss.metrics.saliency import SaliencyScores, centre_prior
 from wsss.models.pfan import PFAN, build_pfan
 
-log = logging.getLogger("wsss.saliency")
+log = logging.getLogger(__name__)
 
 
 def load_pfan(path: str | os.PathLike, device: torch.device) -> tuple[PFAN, int]:
@@ -205,7 +213,7 @@ def extract_released_saliency(archive: str | os.PathLike, ids_file: str | os.Pat
     """The authors' saliency-map archive (zip or tar) → `out_dir`, the folder of its `<id>.png` maps
     (wsss.data.released); every id of `ids_file` must be there. Returns the number of maps."""
     ids = read_id_list(ids_file)
-    n = extract_id_folder(archive, ids, out_dir, "map", "Re-download it, or use saliency.source: pfan", max_listed)
+    n, _ = extract_id_folder(archive, ids, out_dir, "map", "Re-download it, or use saliency.source: pfan", max_listed)
     log.info("released saliency: %d maps of %d ids from %s", n, len(ids), archive)
     return len(ids)
 

@@ -28,7 +28,7 @@ from wsss.core.parallel import make_pool
 from wsss.models.deeplab import DeepLab, DeepLabModelConfig
 from wsss.stages.crf import crf_config, refine_probs_job
 
-log = logging.getLogger("wsss.segmentation")
+log = logging.getLogger(__name__)
 
 
 def load_deeplab(path: str | os.PathLike) -> tuple[DeepLab, dict]:

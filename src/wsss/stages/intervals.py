@@ -21,7 +21,7 @@ from wsss.metrics.bootstrap import f1_of_counts, paired_bootstrap_stats, ratio_o
 from wsss.metrics.per_image import PerImageConfusion
 from wsss.stages.evaluation import load_counts
 
-log = logging.getLogger("wsss.stages.intervals")
+log = logging.getLogger(__name__)
 
 COLUMNS = ["table", "metric", "stage", "method", "estimate", "low", "high", "images", "resamples", "level", "seed"]
 

@@ -25,10 +25,10 @@ from wsss.core.io import (
 from wsss.core.parallel import chunks, map_chunks
 from wsss.core.sharding import shard_ids
 from wsss.methods import Method, resolve
-from wsss.methods.cam import normalized_cams, voc_labels
+from wsss.methods.cam import labels_from_argmax, normalized_cams
 from wsss.metrics.confusion_matrix import ConfusionMatrix
 
-log = logging.getLogger("wsss.stages.pseudo_masks")
+log = logging.getLogger(__name__)
 
 
 def pseudo_mask(record: Method, data: dict, params: dict, saliency: np.ndarray | None = None) -> np.ndarray:
@@ -80,7 +80,8 @@ def _sweep_chunk(args: tuple) -> list[ConfusionMatrix]:
         gt = read_label_png(gt_path)
         norm = normalized_cams(data["maps"])
         peak = norm.max(axis=0) if len(norm) else np.zeros(gt.shape, np.float32)
-        best = voc_labels(data["classes"], norm.argmax(axis=0) + 1) if len(norm) else np.zeros(gt.shape, np.uint8)
+        best = (labels_from_argmax(data["classes"], norm.argmax(axis=0) + 1) if len(norm)
+                else np.zeros(gt.shape, np.uint8))
         for cm, t in zip(cms, thresholds):
             # same as cam_mask: background wins where no class map exceeds the threshold (ties too)
             cm.update(gt, np.where(peak > t, best, 0).astype(np.uint8), name=str(gt_path))

@@ -20,7 +20,7 @@ from wsss.core.parallel import chunks, map_chunks
 from wsss.data.released import extract_id_folder
 from wsss.data.validate import Problem, raise_problems, read_label_mask
 
-log = logging.getLogger("wsss.stages.released_masks")
+log = logging.getLogger(__name__)
 
 
 def _check_chunk(args: tuple) -> list[Problem]:
@@ -34,17 +34,21 @@ def _check_chunk(args: tuple) -> list[Problem]:
 
 
 def import_released_masks(archive: str | os.PathLike, images_dir: str | os.PathLike, ids_file: str | os.PathLike,
-                          num_classes: int, out_dir: str | os.PathLike, processes: int = 1) -> int:
+                          num_classes: int, out_dir: str | os.PathLike, fix: str, processes: int = 1) -> int:
     """`out_dir/<id>.png` for every id of `ids_file` from the released archive (atomically); returns
-    how many masks the archive held (it may cover more ids than asked)."""
+    how many masks the archive held (it may cover more ids than asked). `fix` says how to get another
+    archive (wsss.config.settings.released_archive_fix): the weights stage's, or the user's own."""
     ids = read_id_list(ids_file)
     with atomic_dir(out_dir) as tmp:
-        held = extract_id_folder(archive, ids, tmp / "all", "pseudo-mask",
-                                 "Re-download it (snakemake --forcerun download_weights), or drop `released` from "
-                                 "methods")
+        held, inner = extract_id_folder(archive, ids, tmp / "all", "pseudo-mask", fix)
         args = [(str(tmp / "all"), str(images_dir), c, num_classes) for c in chunks(ids, processes)]
-        problems = [p for found in map_chunks(_check_chunk, args, processes) for p in found]
-        raise_problems(problems, f"import_released_masks ({archive})")
+        found = [p for chunk in map_chunks(_check_chunk, args, processes) for p in chunk]
+        # A bad mask is named as the archive holds it (the extracted copy is gone with the job), and
+        # the fix is the archive's: no rule of this workflow writes it.
+        in_archive = f"{archive}:" + ("" if inner == "." else f"{inner}/")
+        problems = [Problem(in_archive + Path(p.path).name, p.what, f"{p.fix}; otherwise {fix}" if p.fix else fix)
+                    for p in found]
+        raise_problems(problems, f"import_released_masks ({archive})", rerun=False)
         for i in ids:
             os.replace(tmp / "all" / f"{i}.png", tmp / f"{i}.png")
         for leftover in (tmp / "all").iterdir():

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
-from wsss.config.schema import from_section, schema_defaults
 from wsss.core.distributed import is_main_process
 from wsss.core.io import BadInputError, read_id_list
 from wsss.core.model_files import discard_checkpoint, save_model
+from wsss.core.schema import from_section, schema_defaults
 from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.data.datasets import TrainTransform, WSSSDataset, read_labels_csv
 from wsss.methods import Classifier, resolve
 from wsss.models.classifier import ModelConfig, build_classifier
 
-log = logging.getLogger("wsss.classifier")
+log = logging.getLogger(__name__)
 
 
 @dataclass

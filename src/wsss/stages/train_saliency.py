@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from wsss.config.schema import from_section, schema_defaults
 from wsss.core.distributed import is_main_process
 from wsss.core.model_files import discard_checkpoint, save_model
+from wsss.core.schema import from_section, schema_defaults
 from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.data.duts import IMAGE_DIR, MASK_DIR, DUTSDataset, SaliencyAugment, list_duts, split_duts
 from wsss.models.pfan import PFANConfig, PFANLossConfig, build_pfan, pfan_loss
 
-log = logging.getLogger("wsss.saliency")
+log = logging.getLogger(__name__)
 
 
 @dataclass

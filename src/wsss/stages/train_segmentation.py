@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.config.schema import from_section, schema_defaults
 from wsss.core.distributed import is_main_process
 from wsss.core.io import IGNORE_INDEX, atomic_path, read_id_list
 from wsss.core.model_files import discard_checkpoint, save_model
+from wsss.core.schema import from_section, schema_defaults
 from wsss.core.train_loop import LoopConfig, TrainingRecipe, files_fingerprint, poly_scheduler, train
 from wsss.models.deeplab import DeepLabModelConfig, build_deeplab
 
-log = logging.getLogger("wsss.segmentation")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from pycocotools import mask as coco_mask
 
-from wsss.data.sources import coco14
+from wsss.data.sources.coco14 import prepare as coco14
 
 NUM_CLASSES = 80
 

@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from wsss.core.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from wsss.core.io import atomic_path, load_maps, read_image, read_label_png, save_maps, write_gray_png, write_label_png
-from wsss.data.datasets import IMAGENET_MEAN, IMAGENET_STD, normalize
-from wsss.data.sources import coco14
+from wsss.data.sources.coco14 import prepare as coco14
 from wsss.methods.cam import threshold_mask
 from wsss.methods.eps_official import NORM_EPSILON, OFFICIAL_SCALES, OFFICIAL_THRESHOLD, official_maps
 from wsss.stages.crf import crf_config, refine_label

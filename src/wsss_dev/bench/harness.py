@@ -28,7 +28,7 @@ from wsss.core.io import atomic_path, read_id_list, read_label_png, write_gray_p
 from wsss.data.layout import PREPARED
 from wsss.methods import CLASSIFIERS
 
-log = logging.getLogger("wsss_dev.bench")
+log = logging.getLogger(__name__)
 
 
 def machine_info() -> dict:
@@ -53,9 +53,9 @@ def _sync(device: torch.device) -> None:
 def bench_cam_inference(prepared: Path, cfg: dict, images: int, device: str) -> list[dict]:
     """Images/s of multi-scale + flip localization-map inference (randomly initialised EPS model:
     throughput does not depend on the weights)."""
-    from wsss.config.schema import from_section
     from wsss.config.settings import cam_inference
     from wsss.core.device import resolve_device
+    from wsss.core.schema import from_section
     from wsss.data.datasets import WSSSDataset, read_labels_csv
     from wsss.models.classifier import build_classifier
     from wsss.stages.infer_cams import CamInferConfig, multiscale_maps

@@ -121,9 +121,9 @@ def make_dataset(root: Path, image_size: int, num_images: int, processes: int = 
     """A synthetic dataset of `num_images` training images of `image_size` px (VOC: at most 500 px)
     in the prepared layout, its DUTS-layout saliency set and ground-truth-foreground saliency maps."""
     from wsss.config.load import load_config
-    from wsss.config.schema import REPO
-    from wsss.data.sources.synthetic import SyntheticConfig, synthesize_dataset
-    from wsss.data.sources.voc import prepare_dataset
+    from wsss.core.schema import REPO
+    from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
+    from wsss.data.sources.voc.prepare import prepare_dataset
     from wsss_dev.bench.harness import _saliency_from_masks
 
     embedded = load_config(REPO / "config" / "config.yaml")  # the embedded default's classes and scenes

@@ -18,7 +18,10 @@ def ablation_variants(name):
 
 def ablation_results(wildcards):
     """Input function of table_ablation: each point's pseudo-mask mIoU result."""
-    return [f"results/{v}eval/pseudo/{ablation.METHOD}/miou.json" for v in ablation_variants(wildcards.ablation)]
+    return [
+        results.path("eval_miou", variant=v, stage="pseudo", method=ablation.METHOD)
+        for v in ablation_variants(wildcards.ablation)
+    ]
 
 
 def ablation_points(wildcards):
@@ -26,7 +29,7 @@ def ablation_points(wildcards):
     return [
         {
             "value": ablation.format_value(v),
-            "label": ablation.point_label(wildcards.ablation, v, SAL),
+            "label": ablation.point_label(wildcards.ablation, v, config["saliency"]),
             "configured": ablation.is_configured(wildcards.ablation, v, CLS),
         }
         for v in ABL[wildcards.ablation]
@@ -35,9 +38,7 @@ def ablation_points(wildcards):
 
 def ablation_targets(names):
     """The table and figure of each named ablation."""
-    return [
-        f"results/{kind}/ablation_{n}.{ext}" for n in names for kind, ext in (("tables", "csv"), ("figures", "png"))
-    ]
+    return [results.path(kind, ablation=n) for n in names for kind in ("ablation_table", "ablation_figure")]
 
 
 STAGE_TARGETS += ablation_targets(ABL["in_all"])

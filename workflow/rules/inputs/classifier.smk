@@ -13,13 +13,13 @@ SWEEP_RE = "|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep) 
 
 def classifier_maps(method, variant=""):
     """The localization-map folder a pseudo-mask method reads: its classifier's (of a variant run)."""
-    return f"results/{variant}cams/{methods.method(method).classifier}"
+    return results.path("cams", variant=variant, classifier=methods.method(method).classifier)
 
 
 def variant_saliency(variant):
     """The saliency maps a run trains on: the workflow's, or a saliency ablation point's own."""
     source = ablation.point_saliency(variant)
-    return f"results/ablation/saliency_maps/{source}" if source else "results/saliency/maps"
+    return results.path("ablation_saliency", source=source) if source else results.path("saliency_maps")
 
 
 def classifier_saliency_input(wildcards):
@@ -36,12 +36,16 @@ def classifier_training(wildcards):
 
 def cams_shards(wildcards):
     """Input function of merge_cams: every shard folder of one classifier's maps."""
-    return [f"results/{wildcards.variant}shards/cams/{wildcards.classifier}/{s}" for s in SHARDS]
+    return [
+        results.path("cam_shard", variant=wildcards.variant, classifier=wildcards.classifier, shard=s) for s in SHARDS
+    ]
 
 
 def pseudo_mask_shards(wildcards):
     """Input function of merge_pseudo_masks: every shard folder of one method's pseudo-masks."""
-    return [f"results/{wildcards.variant}shards/pseudo_masks/{wildcards.method}/{s}" for s in SHARDS]
+    return [
+        results.path("pseudo_mask_shard", variant=wildcards.variant, method=wildcards.method, shard=s) for s in SHARDS
+    ]
 
 
 def pseudo_mask_cams_input(wildcards):
@@ -58,10 +62,10 @@ def released_checkpoints_input(wildcards):
     for this dataset, so a source without published numbers stops the plan saying so."""
     if not SOURCE.released_train_miou:
         raise WorkflowError(
-            f"results/tables/released_checkpoints.csv compares imported classifiers with the authors' published "
+            f"{results.path('released_checkpoints')} compares imported classifiers with the authors' published "
             f"numbers for the dataset; data source {SOURCE.name!r} has none (wsss.data.sources)"
         )
-    return "results/tables/miou.csv"
+    return results.path("table", table="miou")
 
 
 def released_masks_input(wildcards):
@@ -76,5 +80,7 @@ def chain_priority(wildcards):
     return plan.chain_priority(name) if name is not None else plan.method_priority(wildcards.method)
 
 
-STAGE_TARGETS += [f"results/pseudo_masks/{m}" for m in config["methods"]]
-STAGE_TARGETS += [f"results/tables/{m}_thresholds.csv" for m in config["methods"] if methods.method(m).threshold_sweep]
+STAGE_TARGETS += [results.path("pseudo_masks", variant="", method=m) for m in config["methods"]]
+STAGE_TARGETS += [
+    results.path("threshold_sweep", method=m) for m in config["methods"] if methods.method(m).threshold_sweep
+]

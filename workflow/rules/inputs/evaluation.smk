@@ -3,10 +3,10 @@
 EVAL = config["evaluation"]
 # {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
 EVAL_STAGE_DIRS = {
-    "pseudo": "results/{variant}pseudo_masks/{method}",
-    "pseudo_crf": "results/pseudo_masks_crf/{method}",
-    "deeplab": "results/deeplab/{method}/pred",
-    "deeplab_crf": "results/deeplab/{method}/pred_crf",
+    "pseudo": results.path("pseudo_masks"),
+    "pseudo_crf": results.path("pseudo_masks_crf"),
+    "deeplab": results.path("deeplab_pred"),
+    "deeplab_crf": results.path("deeplab_pred_crf"),
 }
 
 
@@ -22,11 +22,21 @@ def eval_shard_inputs(wildcards):
     return {**inputs, "context": SCENE_LABELS} if wildcards.kind == "confusion_ratio" else inputs
 
 
+def eval_shard_reads(wildcards):
+    """Params function of evaluate_shard: the prepared folders and the settings its kind reads."""
+    folders = {
+        "miou": {"gt_dir": prep("masks"), "classes_file": prep("classes")},
+        "boundary": {"boundary_dir": prep("boundaries")},
+        "confusion_ratio": {"gt_dir": prep("masks"), "classes_file": prep("classes")},
+    }[wildcards.kind]
+    return {**folders, **settings.evaluation_shard(config, wildcards.kind)}
+
+
 def eval_shards(wildcards, kind):
     """Input function of evaluate_<kind>: the per-image counts of every shard of one (stage, method)."""
     variant = wildcards.get("variant", "")
     return [
-        f"results/{variant}eval/{wildcards.stage}/{wildcards.method}/shards/{kind}_{s}.npz"
+        results.path("eval_shard", variant=variant, stage=wildcards.stage, method=wildcards.method, kind=kind, shard=s)
         for s in range(EVAL["shards"])
     ]
 
@@ -43,23 +53,25 @@ def eval_results(kind):
         if kind not in SOURCE.tables():
             raise WorkflowError(SOURCE.missing_table(kind))
         raise WorkflowError(
-            "results/tables/confusion_ratio.csv needs PASCAL-Context: set evaluation.context_md5 "
+            f"{results.path('table', table='confusion_ratio')} needs PASCAL-Context: set evaluation.context_md5 "
             "and evaluation.context_labels_md5 (config/README.md)"
         )
     return [
-        f"results/eval/{stage}/{method}/{kind}.json"
+        results.path(f"eval_{kind}", variant="", stage=stage, method=method)
         for stage in EVAL["tables"][kind]
         for method in plan.eval_methods(config, stage)
     ]
 
 
-PER_IMAGE = {kind: f"{kind}_per_image.npz" for kind in ("miou", "boundary", "confusion_ratio")}
-
-
 def interval_entries():
     """What table_intervals resamples: each table's per-image file of every (stage, method)."""
     return [
-        {"table": kind, "stage": stage, "method": method, "file": f"results/eval/{stage}/{method}/{PER_IMAGE[kind]}"}
+        {
+            "table": kind,
+            "stage": stage,
+            "method": method,
+            "file": results.path(f"eval_{kind}_per_image", variant="", stage=stage, method=method),
+        }
         for kind in plan.tables(config)
         for stage in EVAL["tables"][kind]
         for method in plan.eval_methods(config, stage)
@@ -93,23 +105,21 @@ def eval_grid_params(wildcards):
 def eval_loss_csvs():
     """{label: loss CSV} of every training run in the DAG (outputs of the training rules)."""
     runs = {}
-    if SAL["source"] == "pfan" and not SAL["checkpoint"]:
-        runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
+    if SAL.source == "pfan" and not SAL.checkpoint:
+        runs["PFAN (saliency)"] = results.path("saliency_losses")
     for c in plan.used_classifiers(config):
         if c not in IMPORTED:
-            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
+            runs[f"classifier ({c})"] = results.path("classifier_losses", variant="", classifier=c)
     for m in plan.eval_methods(config, "deeplab"):
-        runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
+        runs[f"DeepLab ({m})"] = results.path("deeplab_losses", method=m)
     return runs
 
 
-STAGE_TARGETS += ["results/tables/intervals.csv"]
+STAGE_TARGETS += [results.path("table", table="intervals")]
+STAGE_TARGETS += [results.path(kind, table=t) for t in plan.tables(config) for kind in ("table", "figure")]
 STAGE_TARGETS += [
-    f"results/{kind}/{t}.{ext}" for t in plan.tables(config) for kind, ext in (("tables", "csv"), ("figures", "png"))
+    results.path("figure_qualitative", split=g) for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])
 ]
-STAGE_TARGETS += [
-    f"results/figures/qualitative_{g}.png" for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])
-]
-STAGE_TARGETS += ["results/figures/losses.png"] if eval_loss_csvs() else []
+STAGE_TARGETS += [results.path("figure_losses")] if eval_loss_csvs() else []
 # `make seeds` runs outside the DAG (12 full runs); once it has, the report shows its table too.
-STAGE_TARGETS += ["results/tables/seeds.csv"] if os.path.exists("results/bench/seeds_summary.csv") else []
+STAGE_TARGETS += [results.path("table", table="seeds")] if os.path.exists(results.path("seeds_summary")) else []

@@ -12,12 +12,12 @@ def crf_maps_input(wildcards):
 def crf_saliency_input(wildcards):
     """Input function of refine_crf: the saliency maps, for a unary that carries its method's gating (cam_sal)."""
     gated = settings.crf_saliency_gated(config, methods.method(wildcards.method))
-    return "results/saliency/maps" if gated else []
+    return results.path("saliency_maps") if gated else []
 
 
 def crf_shards(wildcards):
     """Input function of merge_refine_crf: every shard folder of the method's CRF source (wsss.config.plan)."""
-    return [f"results/shards/pseudo_masks_crf/{plan.crf_source(config, wildcards.method)}/{s}" for s in SHARDS]
+    return [results.path("crf_shard", method=plan.crf_source(config, wildcards.method), shard=s) for s in SHARDS]
 
 
 def seg_masks_dir(method):
@@ -25,7 +25,7 @@ def seg_masks_dir(method):
     ones when deeplab.train_on_crf)."""
     if methods.method(method).is_ground_truth:
         return prep("masks")
-    return f"results/pseudo_masks{'_crf' if DEEPLAB['train_on_crf'] else ''}/{method}"
+    return results.path("pseudo_masks_crf" if DEEPLAB["train_on_crf"] else "pseudo_masks", variant="", method=method)
 
 
 def seg_masks_input(wildcards):
@@ -33,4 +33,8 @@ def seg_masks_input(wildcards):
     return [] if methods.method(wildcards.method).is_ground_truth else seg_masks_dir(wildcards.method)
 
 
-STAGE_TARGETS += [f"results/deeplab/{m}/{out}" for m in DEEPLAB["methods"] for out in ("pred", "pred_crf", "loss.csv")]
+STAGE_TARGETS += [
+    results.path(name, method=m)
+    for m in DEEPLAB["methods"]
+    for name in ("deeplab_pred", "deeplab_pred_crf", "deeplab_losses")
+]

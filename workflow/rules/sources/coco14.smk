@@ -2,7 +2,7 @@
 # archives downloaded (resumable, checksummed, atomic) and extracted, the ground-truth masks either the
 # authors' (the weights stage fetches their archive) or rasterised here one job per split x shard, then
 # merged into <root>/prepared/.
-from wsss.data.sources import coco14 as coco14_source
+from wsss.data.sources.coco14 import prepare as coco14_source
 
 COCO = config["dataset"]["coco14"]
 COCO_RAW = f"{ROOT}/{coco14_source.RAW_DIR}"

@@ -1,5 +1,7 @@
 # Data source `voc` (the paper's setting, wsss.data.sources.voc): PASCAL VOC 2012 and SBD, each
 # downloaded (resumable, checksummed, atomic), extracted, and merged into <root>/prepared/.
+from wsss.data.sources import voc as voc_source
+
 VOC = config["dataset"]["voc"]
 
 
@@ -48,7 +50,7 @@ rule extract_voc:
     input:
         archive=rules.download_voc.output.archive,
     output:
-        folder=directory(layout.raw(ROOT, "voc")),
+        folder=directory(voc_source.raw(ROOT, "voc")),
     log:
         "logs/extract_voc/extract_voc.log",
     benchmark:
@@ -69,7 +71,7 @@ rule extract_sbd:
     input:
         archive=rules.download_sbd.output.archive,
     output:
-        folder=directory(layout.raw(ROOT, "sbd")),
+        folder=directory(voc_source.raw(ROOT, "sbd")),
     log:
         "logs/extract_sbd/extract_sbd.log",
     benchmark:

@@ -5,8 +5,8 @@
 rule prepare_dataset:
     """VOC 2012 + SBD merged into the prepared layout: masks, boundaries, lists, image labels."""
     input:
-        voc=layout.raw(ROOT, "voc"),
-        sbd=layout.raw(ROOT, "sbd"),
+        voc=voc_source.raw(ROOT, "voc"),
+        sbd=voc_source.raw(ROOT, "sbd"),
     output:
         prepared=directory(PREP),
     log:

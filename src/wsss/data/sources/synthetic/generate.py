@@ -21,11 +21,12 @@ import scipy.io
 import scipy.sparse
 from scipy import ndimage
 
-from wsss.config.schema import schema_defaults
-from wsss.core.io import atomic_dir, write_gray_png, write_id_list, write_image, write_label_png
+from wsss.core.io import atomic_dir, link_or_copy, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.core.parallel import chunks, map_chunks
-from wsss.data.layout import CONTEXT_CLASSES, DUTS, SBD, VOC, inside, link_or_copy
+from wsss.core.schema import schema_defaults
+from wsss.data.layout import CONTEXT_CLASSES, DUTS, inside
 from wsss.data.prepared import mask_boundary
+from wsss.data.sources.voc import SBD, VOC
 
 # Saturated, well separated class colours (RGB); cycled if there are more classes.
 CLASS_COLOURS = [(220, 40, 40), (40, 90, 230), (235, 200, 30), (40, 180, 70), (200, 50, 200), (30, 200, 210),

@@ -33,7 +33,7 @@ from wsss.core.sharding import shard_ids
 from wsss.data.download import extract_all
 from wsss.data.layout import PREPARED
 from wsss.data.prepared import finish, prepared_dir
-from wsss.data.sources.coco14_masks import convert_chunk, ready_chunk
+from wsss.data.sources.coco14.masks import convert_chunk, ready_chunk
 from wsss.data.validate import Problem, raise_problems
 
 log = logging.getLogger(__name__)

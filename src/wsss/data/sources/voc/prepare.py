@@ -21,8 +21,9 @@ import scipy.io
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
 from wsss.core.parallel import chunks, map_chunks
-from wsss.data.layout import SBD, VOC, inside
+from wsss.data.layout import inside
 from wsss.data.prepared import finish, mask_boundary, prepared_dir, write_item
+from wsss.data.sources.voc import SBD, VOC
 from wsss.data.validate import Problem, check_image, check_labels, raise_problems, read_label_mask
 
 log = logging.getLogger(__name__)

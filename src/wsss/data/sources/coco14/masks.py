@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from wsss.core.io import IGNORE_INDEX, write_label_png
-from wsss.data.layout import link_or_copy
+from wsss.core.io import IGNORE_INDEX, link_or_copy, write_label_png
 from wsss.data.validate import Problem, check_image, read_label_mask
 
 # One instance, as a worker receives it: (label 1..C, iscrowd, segmentation, annotation id).
