@@ -297,3 +297,71 @@ rule figure_losses:
         smooth=EVAL["loss_smoothing"],
     script:
         "../scripts/figure_losses.py"
+
+
+rule table_paper:
+    """results/tables/paper.csv: each row of the paper's tables on this dataset (the data source's record)
+    with the published mIoU, this run's, its interval, and whether the published number falls inside it."""
+    input:
+        miou="results/tables/miou.csv",
+        intervals="results/tables/intervals.csv",
+    output:
+        table=report("results/tables/paper.csv", caption="../report/paper.rst", category="Tables"),
+    log:
+        "logs/table_paper/table_paper.log",
+    benchmark:
+        "benchmarks/table_paper/table_paper.tsv"
+    conda:
+        ENV
+    threads: job_threads("table_paper")
+    resources:
+        **job_resources("table_paper"),
+    params:
+        published=paper_rows(),
+        deeplab={"variant": DEEPLAB["variant"], "backbone": DEEPLAB["backbone"]},
+    script:
+        "../scripts/table_paper.py"
+
+
+rule table_claims:
+    """results/tables/claims.csv: the embedded default's claims (wsss.stages.claims) in this run, for a
+    data source without published numbers."""
+    input:
+        tables=[f"results/tables/{t}.csv" for t in plan.tables(config)],
+        intervals="results/tables/intervals.csv",
+    output:
+        table=report("results/tables/claims.csv", caption="../report/claims.rst", category="Tables"),
+    log:
+        "logs/table_claims/table_claims.log",
+    benchmark:
+        "benchmarks/table_claims/table_claims.tsv"
+    conda:
+        ENV
+    threads: job_threads("table_claims")
+    resources:
+        **job_resources("table_claims"),
+    script:
+        "../scripts/table_claims.py"
+
+
+rule report_headline:
+    """The report's first page (workflow/report/workflow.rst embeds it): the headline sections of make run's
+    summary (wsss.stages.headline) and the paper-vs-run or claims table."""
+    input:
+        miou="results/tables/miou.csv",
+        tables=[f"results/tables/{t}.csv" for t in plan.tables(config)],
+        intervals="results/tables/intervals.csv",
+        against=PAPER_TABLE,
+    output:
+        page=report("results/report/headline.html", caption="../report/headline.rst", category="Headline"),
+    log:
+        "logs/report_headline/report_headline.log",
+    benchmark:
+        "benchmarks/report_headline/report_headline.tsv"
+    conda:
+        ENV
+    threads: job_threads("report_headline")
+    resources:
+        **job_resources("report_headline"),
+    script:
+        "../scripts/report_headline.py"

@@ -1,5 +1,7 @@
 # The evaluation stage's settings, input functions and final targets (its rules: rules/evaluation.smk; kept
 # apart because snakemake --lint wants rules and functions in separate files).
+import dataclasses
+
 EVAL = config["evaluation"]
 # {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
 EVAL_STAGE_DIRS = {
@@ -103,7 +105,16 @@ def eval_loss_csvs():
     return runs
 
 
-STAGE_TARGETS += ["results/tables/intervals.csv"]
+def paper_rows():
+    """Params of table_paper: the rows of the paper's tables on this dataset (the data source's record)."""
+    return [dataclasses.asdict(p) for p in SOURCE.published]
+
+
+# Beside this run, what it reproduces: the paper's numbers where the data source has them, else the
+# embedded default's claims; the report's first page shows it (rule report_headline).
+PAPER_TABLE = "results/tables/paper.csv" if SOURCE.published else "results/tables/claims.csv"
+
+STAGE_TARGETS += ["results/tables/intervals.csv", "results/report/headline.html"]
 STAGE_TARGETS += [
     f"results/{kind}/{t}.{ext}" for t in plan.tables(config) for kind, ext in (("tables", "csv"), ("figures", "png"))
 ]

@@ -12,7 +12,8 @@ lists, so that the workflow builds only the tables the data can feed:
 - `heldout`: prepared/lists/heldout.txt, a labelled split disjoint from the reported ones, where
   values are chosen by measurement.
 The published pseudo-mask mIoU of the authors' released classifiers on this dataset are facts of
-the record (`released_train_miou`), read by the released_checkpoints table.
+the record (`released_train_miou`), read by the released_checkpoints table; so are the rows of the
+paper's tables on this dataset (`published`), read by the paper-vs-run table (wsss.stages.paper).
 
 This module imports nothing heavy: the Snakefile imports it while parsing. Out-of-tree sources
 register from a module named in WSSS_PLUGINS (tests/plugins/toy_source.py), like methods.
@@ -31,6 +32,18 @@ RULES_DIR = Path(__file__).resolve().parents[4] / "workflow" / "rules" / "source
 
 
 @dataclass(frozen=True)
+class Published:
+    """One row of the paper's tables on a dataset: EPS's (or a baseline's) mIoU (%) at one stage."""
+
+    row: str  # the row as the paper's table reads it
+    stage: str  # the workflow's stage it compares with (pseudo, pseudo_crf, deeplab, deeplab_crf)
+    method: str
+    miou: float
+    # the DeepLab of the row as (deeplab.variant, deeplab.backbone); None: a pseudo-mask row, or unknown
+    deeplab: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     rules: str  # the rule file (absolute path) whose rules write <root>/prepared/
@@ -43,6 +56,8 @@ class Source:
     released_train_miou: dict[str, float] = field(default_factory=dict)
     # weights.files name of the authors' released pseudo-masks of this dataset (method `released`)
     released_pseudo_masks: str | None = None
+    # the rows of the paper's tables on this dataset (the paper-vs-run table); empty: none published
+    published: tuple[Published, ...] = ()
     # (path regex, rule, when) of the source's raw files, for the "regenerate with" hints of errors
     hints: tuple[tuple[str, str, str], ...] = ()
 
@@ -100,6 +115,17 @@ def source(name: str) -> Source:
                          "(wsss.data.sources; docs/architecture.md, 'Add a dataset')") from None
 
 
+# The paper's numbers and where they were read: docs/paper_deeplab_facts.md (its pseudo-mask rows as
+# workflow/report/miou.rst quotes them). The paper's DeepLab rows are compared after DeepLab's CRF,
+# as deeplab-pytorch (the authors' DeepLab, EPS issue 6) post-processes; the paper does not say here.
+VOC_PUBLISHED = (
+    Published("EPS pseudo-masks (VOC 2012 train)", "pseudo", "eps", 69.4),
+    Published("EPS pseudo-masks + CRF (VOC 2012 train)", "pseudo_crf", "eps", 71.6),
+    Published("EPS, DeepLab-v2 ResNet-101 (VOC 2012 val)", "deeplab_crf", "eps", 70.9, ("v2", "resnet101_caffe")),
+    Published("EPS, DeepLab-v1 ResNet-101 (VOC 2012 val)", "deeplab_crf", "eps", 71.0, ("v1", "resnet101_caffe")),
+)
+COCO14_PUBLISHED = (Published("EPS, DeepLab (MS-COCO 2014 val; backbone not confirmed)", "deeplab_crf", "eps", 35.7),)
+
 VOC_RAW = r"(^|/)VOCdevkit(/|$)", r"(^|/)benchmark_RELEASE(/|$)"
 register_source(Source("voc", str(RULES_DIR / "voc.smk"), VOC_CLASSES, boundaries=True,
                        scene_labels="pascal_context", saliency_set="duts", heldout=True,
@@ -108,6 +134,7 @@ register_source(Source("voc", str(RULES_DIR / "voc.smk"), VOC_CLASSES, boundarie
                        released_train_miou={"cam": 47.05, "eps": 69.22},
                        # EPS issue #12: the pseudo-masks the paper's DeepLab trained on
                        released_pseudo_masks="eps_voc12_pseudo_masks.zip",
+                       published=VOC_PUBLISHED,
                        hints=((VOC_RAW[0], "extract_voc", "VOC 2012 data"), (VOC_RAW[1], "extract_sbd", "SBD data"),
                               (r"(^|/)VOCtrainval_11-May-2012\.tar$", "download_voc", ""),
                               (r"(^|/)benchmark\.tgz$", "download_sbd", ""))))
@@ -122,6 +149,7 @@ register_source(Source("coco14", str(RULES_DIR / "coco14.smk"), COCO14_CLASSES, 
                        # halbielee/EPS README, "Classification network": train pseudo-mask mIoU of the
                        # released MS-COCO 2014 checkpoints
                        released_train_miou={"cam": 31.23, "eps": 37.15},
+                       published=COCO14_PUBLISHED,
                        hints=((COCO_RAW + r"(train2014|val2014|annotations)(/|$)", "extract_coco14", ""),
                               (COCO_RAW + r"SegmentationClass(/|$)", "extract_coco14_masks",
                                "dataset.coco14.masks released"),
