@@ -227,9 +227,10 @@ rule table_seeds:
 
 
 rule figure_table:
-    """Bar chart of one table (miou, boundary or confusion_ratio)."""
+    """Bar chart of one table (miou, boundary or confusion_ratio), each bar with its 95 % interval."""
     input:
         table="results/tables/{table}.csv",
+        intervals="results/tables/intervals.csv",
     output:
         figure=report("results/figures/{table}.png", caption="../report/fig_table.rst", category="Figures"),
     log:

@@ -76,8 +76,13 @@ def eval_grid_columns(split):
         cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
     else:
         deeplab = plan.eval_methods(config, "deeplab")
-        cols = [(f"DeepLab ({m})", "deeplab", m) for m in deeplab]
-        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in deeplab if methods.method(m).grid_crf]
+        # methods by the names the tables print (CAM, EPS, ground truth), not their keys
+        cols = [(f"DeepLab ({methods.method(m).label})", "deeplab", m) for m in deeplab]
+        cols += [
+            (f"DeepLab ({methods.method(m).label}) + CRF", "deeplab_crf", m)
+            for m in deeplab
+            if methods.method(m).grid_crf
+        ]
     return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
 
 
@@ -99,9 +104,10 @@ def eval_loss_csvs():
         runs["PFAN (saliency)"] = "results/saliency/pfan/loss.csv"
     for c in plan.used_classifiers(config):
         if c not in IMPORTED:
-            runs[f"classifier ({c})"] = f"results/classifier/{c}/loss.csv"
+            name = methods.method(c).label if c in methods.METHODS else c  # the method of its own name
+            runs[f"classifier ({name})"] = f"results/classifier/{c}/loss.csv"
     for m in plan.eval_methods(config, "deeplab"):
-        runs[f"DeepLab ({m})"] = f"results/deeplab/{m}/loss.csv"
+        runs[f"DeepLab on {methods.method(m).label}"] = f"results/deeplab/{m}/loss.csv"
     return runs
 
 
