@@ -59,8 +59,9 @@ def _metrics(kind: str, table: pd.DataFrame) -> list[tuple[str, str, str, int, p
 
 
 def comparisons(tables: Path) -> list[Section]:
-    """One section per table metric: each stage, EPS against each other method, the difference and
-    its paired interval (intervals.csv; "–" where evaluation.bootstrap.comparisons has no such pair)."""
+    """One section per table metric, one row per stage: EPS's value, then for each other method its
+    value and EPS minus it with the difference's paired 95 % interval (intervals.csv; none where
+    evaluation.bootstrap.comparisons lacks the pair, or the value is undefined)."""
     intervals_csv = tables / "intervals.csv"
     intervals = pd.read_csv(intervals_csv) if intervals_csv.is_file() else pd.DataFrame(
         columns=["table", "metric", "stage", "method", "estimate", "low", "high"])
@@ -72,28 +73,29 @@ def comparisons(tables: Path) -> list[Section]:
         table = pd.read_csv(csv)
         for metric, column, heading, digits, chosen in _metrics(kind, table):
             rows = table[chosen]
-            section = Section(f"{heading}: EPS against each method, 95 % paired interval of the difference",
-                              f"{csv}, {intervals_csv}",
-                              ["stage", "EPS", "against", "its value", "EPS − it", "95 % interval", "interval"])
+            others = [m for m in dict.fromkeys(rows.method) if m != METHOD]
+            section = Section(f"{heading}: EPS against each method", f"{csv}, {intervals_csv}",
+                              ["stage", "EPS", *(f"{label(m)} (EPS − it [95 %])" for m in others)])
             for stage in dict.fromkeys(rows.stage):
                 at = rows[rows.stage == stage].set_index("method")
                 if METHOD not in at.index:
                     continue
-                name = at["stage_name"].iloc[0] if "stage_name" in at else stage
-                for other in (m for m in at.index if m != METHOD):
+                cells = [at["stage_name"].iloc[0] if "stage_name" in at else stage,
+                         _number(at.loc[METHOD, column], digits)]
+                for other in others:
+                    if other not in at.index:
+                        cells.append("")
+                        continue
                     diff = intervals[(intervals.table == kind) & (intervals.metric == metric) &
                                      (intervals.stage == stage) & (intervals.method == f"{METHOD} - {other}")]
-                    estimate = at.loc[METHOD, column] - at.loc[other, column]
-                    interval, verdict = "–", ""
+                    estimate, interval = at.loc[METHOD, column] - at.loc[other, column], ""
                     if not diff.empty and not diff[["estimate", "low", "high"]].isna().any(axis=None):
                         d = diff.iloc[0]
                         estimate = d.estimate
-                        interval = f"[{_number(d.low, digits)}, {_number(d.high, digits)}]"
-                        verdict = ("EPS higher" if d.low > 0 else "EPS lower" if d.high < 0
-                                   else "not separated (holds 0)")
-                    section.rows.append([name, _number(at.loc[METHOD, column], digits), label(other),
-                                         _number(at.loc[other, column], digits),
-                                         "" if pd.isna(estimate) else f"{estimate:+.{digits}f}", interval, verdict])
+                        interval = f" [{_number(d.low, digits)}, {_number(d.high, digits)}]"
+                    gap = "" if pd.isna(estimate) else f" ({estimate:+.{digits}f}{interval})"
+                    cells.append(_number(at.loc[other, column], digits) + gap)
+                section.rows.append(cells)
             if section.rows:
                 sections.append(section)
     return sections
@@ -132,18 +134,6 @@ def sections(tables: str | Path) -> list[Section]:
     return comparisons(tables) + against_the_paper(tables)
 
 
-def overview(tables: Path) -> Section:
-    """mIoU of every method at every stage, one column per method: the tables' first view."""
-    miou = pd.read_csv(tables / "miou.csv")
-    shown = list(dict.fromkeys(miou.method))
-    section = Section("mIoU (%) of every method", str(tables / "miou.csv"), ["", *(label(m) for m in shown)])
-    for stage in dict.fromkeys(miou.stage):
-        at = miou[miou.stage == stage].set_index("method")
-        section.rows.append([at["stage_name"].iloc[0]] + [_number(at.mIoU.get(m), 2) if m in at.index else ""
-                                                          for m in shown])
-    return section
-
-
 _TABLE = 'style="border-collapse:collapse;margin:0.4em 0 1.2em 0;font-size:0.9em"'
 _CELL = 'style="border:1px solid #bbb;padding:2px 8px;text-align:{}"'
 
@@ -159,9 +149,9 @@ def html_section(section: Section) -> str:
 
 
 def write_html(tables: str | Path, out: str | Path) -> str:
-    """The report's first page: the mIoU overview, the comparisons and the paper/claims table."""
+    """The report's first page: the comparisons and the paper/claims table."""
     tables = Path(tables)
-    parts = [html_section(s) for s in [overview(tables), *sections(tables)]]
+    parts = [html_section(s) for s in sections(tables)]
     text = '<div class="eps-headline">\n' + "\n".join(parts) + "\n</div>\n"
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text)
