@@ -73,7 +73,7 @@ def test_module_runs_the_tiny_config_to_miou_from_another_folder(tmp_path, tiny_
     assert (dest / "results/tables/miou.csv").read_text() == (tiny_run / "results/tables/miou.csv").read_text()
     # the rules ran the module's own scripts, with the module's report captions, from its folder
     report = dest / "report.html"
-    proc = run(dest, "--report", str(report))
+    proc = run(dest, "results/tables/miou.csv", "--report", str(report))  # the report of what ran
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     html = report.read_text(errors="replace")
     assert "Segmentation quality per pseudo-mask source" in html  # workflow/report/miou.rst, the caption
