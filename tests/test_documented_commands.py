@@ -5,6 +5,8 @@ of a copy of the repository (workflow/, config/, profiles/, envs/, src/), so tha
 profiles/default and the default config resolve as they do for a user, and nothing is written into
 the checkout. A dry run plans downloads without doing them; no documented command needs a file
 placed by hand today (a weights file a plan reads is a `weights.files` entry, so it is planned).
+A block that deploys the workflow with `snakedeploy` (README, "Use as a module") types its `snakemake`
+commands in the deployment: they run in a folder deployed as snakedeploy does (tests/test_module.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ from conftest import REPO
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COPIED = ("workflow", "config", "profiles", "envs", "src")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+
+
+def _deploying_block(where: str, root: Path = REPO) -> bool:
+    """Whether the bash block holding the command at `where` ("<doc>:<line>") runs snakedeploy."""
+    doc, line = where.rsplit(":", 1)
+    text = (root / doc).read_text()
+    for block in FENCE.finditer(text):
+        first = text.count("\n", 0, block.start(2)) + 1
+        if first <= int(line) < first + block.group(2).count("\n") + 1:
+            return "snakedeploy deploy-workflow" in block.group(2)
+    return False
 
 
 def documented_commands(docs: list[Path] = DOCS, root: Path = REPO) -> list[tuple[str, str]]:
@@ -51,6 +64,8 @@ def documented_commands(docs: list[Path] = DOCS, root: Path = REPO) -> list[tupl
 
 
 COMMANDS = documented_commands()
+# the commands of a block that deploys the workflow first (snakedeploy is not a snakemake command)
+DEPLOYED = {where for where, _ in COMMANDS if _deploying_block(where)}
 
 
 def test_the_docs_give_snakemake_commands():
@@ -81,17 +96,17 @@ def checkout(tmp_path_factory) -> Path:
     return root
 
 
-_PLANS: dict[str, subprocess.CompletedProcess] = {}
+_PLANS: dict[tuple[str, Path], subprocess.CompletedProcess] = {}
 
 
 def dry_run(command: str, root: Path) -> subprocess.CompletedProcess:
     """The command as typed, with --dry-run after the executable, run from `root` (cached)."""
-    if command not in _PLANS:
+    if (command, root) not in _PLANS:
         words = shlex.split(command, comments=True)
         argv = [sys.executable, "-m", "snakemake", "--dry-run", *words[1:]]
         env = dict(os.environ, OMP_NUM_THREADS="1")
-        _PLANS[command] = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600, env=env)
-    return _PLANS[command]
+        _PLANS[command, root] = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    return _PLANS[command, root]
 
 
 def job_counts(stdout: str) -> dict[str, int]:
@@ -107,9 +122,18 @@ def targets(command: str) -> list[str]:
     return get_argument_parser().parse_args(shlex.split(command, comments=True)[1:]).targets
 
 
+@pytest.fixture(scope="module")
+def deployment(checkout, tmp_path_factory) -> Path:
+    """The checkout's workflow deployed as a module, as snakedeploy does, with the default config."""
+    from test_module import deploy
+
+    return deploy(tmp_path_factory.mktemp("deployed") / "my-eps", checkout / "config" / "config.yaml",
+                  repo=checkout)
+
+
 @pytest.mark.parametrize("where, command", COMMANDS, ids=[w for w, _ in COMMANDS])
-def test_documented_command_plans_as_typed(where, command, checkout):
-    proc = dry_run(command, checkout)
+def test_documented_command_plans_as_typed(where, command, checkout, request):
+    proc = dry_run(command, request.getfixturevalue("deployment") if where in DEPLOYED else checkout)
     assert proc.returncode == 0, f"{where}: `{command}` does not plan:\n{(proc.stdout + proc.stderr)[-3000:]}"
     assert "This was a dry-run" in proc.stdout
     counts = job_counts(proc.stdout)

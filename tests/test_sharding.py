@@ -115,7 +115,7 @@ def test_cam_inference_is_shard_invariant(prepared, tmp_path):
     torch.manual_seed(0)
     model = build_classifier(CLASSIFIERS["eps"], len(CLASSES), "small", None, 8)
     model_path = tmp_path / "eps.pt"
-    save_model(model_path, model, {"method": "eps", "class_names": CLASSES,
+    save_model(model_path, model, {"classifier": "eps", "class_names": CLASSES,
                                    "model": {"backbone": "small", "width": 8}})
 
     def stage(shard, n, out):

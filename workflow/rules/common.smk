@@ -16,7 +16,7 @@ SOURCE = plan.data_source(config)  # the data source's record (wsss.data.sources
 ROOT = config["dataset"]["root"]
 DOWNLOADS = config["dataset"]["downloads"]
 SHARDS = list(range(config["shards"]))
-ENV = os.path.abspath(f"{workflow.basedir}/../envs/wsss.yaml")
+ENV = os.path.abspath(f"{WORKFLOW_DIR}/../envs/wsss.yaml")  # WORKFLOW_DIR: the workflow folder (Snakefile)
 # GPUs a GPU-capable job asks for: none when the config pins the CPU (device: cpu), so such a run
 # neither waits for GPU tokens nor asks SLURM for GPUs; otherwise one (gpu=N>1 via set-resources).
 GPU = 0 if str(config["device"]).startswith("cpu") else 1

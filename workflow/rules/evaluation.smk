@@ -224,9 +224,10 @@ rule table_seeds:
 
 
 rule figure_table:
-    """Bar chart of one table (miou, boundary or confusion_ratio)."""
+    """Bar chart of one table (miou, boundary or confusion_ratio), each bar with its 95 % interval."""
     input:
         table=results.path("table"),
+        intervals=results.path("table", table="intervals"),
     output:
         figure=report(results.path("figure"), caption="../report/fig_table.rst", category="Figures"),
     log:
@@ -292,3 +293,71 @@ rule figure_losses:
         labels=list(eval_loss_csvs()),
     script:
         "../scripts/figure_losses.py"
+
+
+rule table_paper:
+    """results/tables/paper.csv: each row of the paper's tables on this dataset (the data source's record)
+    with the published mIoU, this run's, its interval, and whether the published number falls inside it."""
+    input:
+        miou=results.path("table", table="miou"),
+        intervals=results.path("table", table="intervals"),
+    output:
+        table=report(results.path("table", table="paper"), caption="../report/paper.rst", category="Tables"),
+    log:
+        "logs/table_paper/table_paper.log",
+    benchmark:
+        "benchmarks/table_paper/table_paper.tsv"
+    conda:
+        ENV
+    threads: job_threads("table_paper")
+    resources:
+        **job_resources("table_paper"),
+    params:
+        published=paper_rows(),
+        deeplab={"variant": DEEPLAB["variant"], "backbone": DEEPLAB["backbone"]},
+    script:
+        "../scripts/table_paper.py"
+
+
+rule table_claims:
+    """results/tables/claims.csv: the embedded default's claims (wsss.stages.claims) in this run, for a
+    data source without published numbers."""
+    input:
+        tables=[results.path("table", table=t) for t in plan.tables(config)],
+        intervals=results.path("table", table="intervals"),
+    output:
+        table=report(results.path("table", table="claims"), caption="../report/claims.rst", category="Tables"),
+    log:
+        "logs/table_claims/table_claims.log",
+    benchmark:
+        "benchmarks/table_claims/table_claims.tsv"
+    conda:
+        ENV
+    threads: job_threads("table_claims")
+    resources:
+        **job_resources("table_claims"),
+    script:
+        "../scripts/table_claims.py"
+
+
+rule report_headline:
+    """The report's first page (workflow/report/workflow.rst embeds it): the headline sections of make run's
+    summary (wsss.stages.headline) and the paper-vs-run or claims table."""
+    input:
+        miou=results.path("table", table="miou"),
+        tables=[results.path("table", table=t) for t in plan.tables(config)],
+        intervals=results.path("table", table="intervals"),
+        against=PAPER_TABLE,
+    output:
+        page=report(results.path("headline"), caption="../report/headline.rst", category="Headline"),
+    log:
+        "logs/report_headline/report_headline.log",
+    benchmark:
+        "benchmarks/report_headline/report_headline.tsv"
+    conda:
+        ENV
+    threads: job_threads("report_headline")
+    resources:
+        **job_resources("report_headline"),
+    script:
+        "../scripts/report_headline.py"

@@ -4,4 +4,4 @@ from wsss.core.runlog import log_to
 from wsss.stages.figures import figure_table
 
 with log_to(snakemake.log[0]):
-    figure_table(snakemake.wildcards.table, snakemake.input.table, snakemake.output.figure)
+    figure_table(snakemake.wildcards.table, snakemake.input.table, snakemake.output.figure, snakemake.input.intervals)

@@ -74,6 +74,16 @@ def config_readme(configs: dict[str, Path]) -> str:
         "Why each value differs is the comment beside it in the config file; the measurements behind",
         "them are in docs/experiments.md. Misspelt keys and wrong types stop the run before any job.",
         "",
+        "## How to configure",
+        "",
+        "In this repository, `snakemake` alone runs `config/config.yaml`; another setting is",
+        "`--configfile config/voc12.yaml` (PASCAL VOC 2012 + SBD) or `--configfile config/coco14.yaml`",
+        "(MS-COCO 2014), and a single key `--config 'classifier={\"tau\": 0.3}'`. Deployed as a module",
+        "(snakedeploy; README, \"Use as a module\"), the deployment's `config/` is a copy of this folder and",
+        "its `workflow/Snakefile` loads `config/config.yaml`: edit that file, or copy one of the paper's",
+        "settings over it (`cp config/voc12.yaml config/config.yaml`). Either way a config file lists only",
+        "the keys it changes; `jobs` sizes the jobs (threads, memory, runtime) without rerunning any.",
+        "",
     ]
     header = ["key", "type", "default (paper)", *(f"`{n}`" for n in configs), "description"]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -67,6 +67,7 @@ LAYOUT: dict[str, Entry] = {
     "figure": _entry("results/figures/{table}.png", "figure_table"),
     "figure_qualitative": _entry("results/figures/qualitative_{split}.png", "figure_qualitative"),
     "figure_losses": _entry("results/figures/losses.png", "figure_losses"),
+    "headline": _entry("results/report/headline.html", "report_headline"),
     # `make seeds` writes these (no rule: wsss_dev.seeds); table_seeds reads them
     "seeds_cells": _entry("results/bench/seeds.csv"),
     "seeds_summary": _entry("results/bench/seeds_summary.csv"),

@@ -1,7 +1,9 @@
 """Figures (PNG, matplotlib): qualitative grids, bar charts of the three tables, training-loss curves.
 
 Label maps are drawn with the VOC palette (255 = the palette's cream colour, as in VOC's own
-PNGs), saliency in grey. Every path comes from the rule; figures are written atomically.
+PNGs), saliency in grey. Bar charts name methods and stages as the tables print them (the method's
+label, the table's stage_name) and carry each bar's 95 % bootstrap interval over images from
+intervals.csv as an error bar. Every path comes from the rule; figures are written atomically.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wsss.core.io import (  # noqa: E402
     read_image,
     read_label_png,
 )
+from wsss.stages.headline import label as method_label  # noqa: E402
 from wsss.stages.tables import STAGES  # noqa: E402
 
 _PALETTE = np.array(label_palette(), dtype=np.uint8).reshape(256, 3)
@@ -79,47 +82,82 @@ def figure_qualitative(ids: list[str], images_dir: str, gt_dir: str, saliency_di
     _save(fig, out_png)
 
 
-def _grouped_bars(ax, table: pd.DataFrame, group: str, value: str, series: str) -> None:
+def _grouped_bars(ax, table: pd.DataFrame, group: str, value: str, series: str,
+                  intervals: pd.DataFrame | None = None) -> None:
+    """One bar per method (its label) in each stage group (the table's stage_name); with `intervals`
+    (intervals.csv rows of this value's metric), each bar's 95 % interval as an error bar."""
     groups = list(dict.fromkeys(table[group]))
     names = list(dict.fromkeys(table[series]))
+    titles = dict(zip(table[group], table["stage_name"])) if "stage_name" in table else {}
     width = 0.8 / max(1, len(names))
     for k, name in enumerate(names):
         sub = table[table[series] == name].set_index(group)
         vals = [float(sub.loc[g, value]) if g in sub.index and pd.notna(sub.loc[g, value]) else np.nan for g in groups]
-        bars = ax.bar(np.arange(len(groups)) + (k - (len(names) - 1) / 2) * width, vals, width, label=name)
-        ax.bar_label(bars, fmt="%.3g", fontsize=6)
-    ax.set_xticks(np.arange(len(groups)), [STAGES.get(g, g) for g in groups], fontsize=7, rotation=10)
-    ax.legend(fontsize=7)
+        x = np.arange(len(groups)) + (k - (len(names) - 1) / 2) * width
+        ax.bar(x, vals, width, label=method_label(name))
+        tops = np.asarray(vals, dtype=float)
+        if intervals is not None:
+            own = intervals[intervals.method == name].set_index("stage")
+            low = np.array([own.low.get(g, np.nan) for g in groups], dtype=float)
+            high = np.array([own.high.get(g, np.nan) for g in groups], dtype=float)
+            # an interval from resamples may sit beside a rounded table value: never a negative arm
+            arms = np.nan_to_num(np.clip(np.vstack([tops - low, high - tops]), 0, None))
+            ax.errorbar(x, vals, yerr=arms, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+            tops = tops + arms[1]
+        for xi, top, v in zip(x, tops, vals):  # the value above its bar and error bar
+            if not np.isnan(v):
+                ax.annotate(f"{v:.3g}", (xi, top), xytext=(0, 1.5), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=6)
+    ax.set_xticks(np.arange(len(groups)), [titles.get(g, STAGES.get(g, g)) for g in groups], fontsize=7, rotation=10)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.08)  # room for the value labels above the error bars
+    # below the stage names, never over a bar
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(names), frameon=False)
 
 
-def _miou_bars(table: pd.DataFrame, out_png: str) -> None:
+def _metric_intervals(intervals: pd.DataFrame | None, table: str, metric: str) -> pd.DataFrame | None:
+    """intervals.csv's rows of one table's metric, per method (not its differences)."""
+    if intervals is None:
+        return None
+    return intervals[(intervals.table == table) & (intervals.metric == metric) & ~intervals.method.str.contains(" - ")]
+
+
+_NOTE = "error bars: 95 % bootstrap interval over images (intervals.csv)"
+
+
+def _miou_bars(table: pd.DataFrame, out_png: str, intervals: pd.DataFrame | None = None) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    _grouped_bars(ax, table, "stage", "mIoU", "method")
+    _grouped_bars(ax, table, "stage", "mIoU", "method", _metric_intervals(intervals, "miou", "mIoU"))
     ax.set_ylabel("mIoU (%)")
-    ax.set_title("mIoU by stage and pseudo-mask source", fontsize=9)
+    ax.set_title("mIoU by stage and pseudo-mask source" + (f"\n{_NOTE}" if intervals is not None else ""),
+                 fontsize=9)
     _save(fig, out_png)
 
 
-def _boundary_bars(table: pd.DataFrame, out_png: str) -> None:
+def _boundary_bars(table: pd.DataFrame, out_png: str, intervals: pd.DataFrame | None = None) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, metric in zip(axes, ["precision", "recall", "F1"]):
-        _grouped_bars(ax, table, "stage", metric, "method")
-        ax.set_title(f"boundary {metric} (%)", fontsize=9)
+        # intervals.csv holds the F1's (the table's headline number), not precision's or recall's
+        shown = _metric_intervals(intervals, "boundary", "F1") if metric == "F1" else None
+        _grouped_bars(ax, table, "stage", metric, "method", shown)
+        ax.set_title(f"boundary {metric} (%)" + (f"\n{_NOTE}" if shown is not None else ""), fontsize=9)
     fig.tight_layout()
     _save(fig, out_png)
 
 
-def _confusion_bars(table: pd.DataFrame, out_png: str) -> None:
+def _confusion_bars(table: pd.DataFrame, out_png: str, intervals: pd.DataFrame | None = None) -> None:
     table = table.assign(pair=table["target"] + "–" + table["coincident"])
     pairs = list(dict.fromkeys(table["pair"]))
     n = max(1, len(pairs))
-    fig, axes = plt.subplots(1, 2 * n, figsize=(4.2 * 2 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, 2 * n, figsize=(4.2 * 2 * n, 3.6), squeeze=False)
     for k, pair in enumerate(pairs):
         sub = table[table["pair"] == pair]
-        _grouped_bars(axes[0, 2 * k], sub, "stage", "confusion_ratio", "method")
-        axes[0, 2 * k].set_title(f"confusion ratio {pair}\n(lower is better)", fontsize=9)
+        target, coincident = sub["target"].iloc[0], sub["coincident"].iloc[0]
+        shown = _metric_intervals(intervals, "confusion_ratio", f"confusion_{coincident}_{target}")
+        _grouped_bars(axes[0, 2 * k], sub, "stage", "confusion_ratio", "method", shown)
+        axes[0, 2 * k].set_title(f"confusion ratio {coincident} → {target}\n(lower is better"
+                                 + ("; 95 % intervals)" if shown is not None else ")"), fontsize=9)
         _grouped_bars(axes[0, 2 * k + 1], sub, "stage", "target_IoU", "method")
-        axes[0, 2 * k + 1].set_title(f"{sub['target'].iloc[0]} IoU (%)\n", fontsize=9)
+        axes[0, 2 * k + 1].set_title(f"{target} IoU (%)\n", fontsize=9)
     fig.tight_layout()
     _save(fig, out_png)
 
@@ -127,15 +165,17 @@ def _confusion_bars(table: pd.DataFrame, out_png: str) -> None:
 TABLE_FIGURES = {"miou": _miou_bars, "boundary": _boundary_bars, "confusion_ratio": _confusion_bars}
 
 
-def figure_table(kind: str, table_csv: str, out_png: str) -> None:
-    """Bar chart of one table (miou, boundary or confusion_ratio): grouped by stage, one bar per method."""
+def figure_table(kind: str, table_csv: str, out_png: str, intervals_csv: str | None = None) -> None:
+    """Bar chart of one table (miou, boundary or confusion_ratio): grouped by stage, one bar per method,
+    with error bars from `intervals_csv` (results/tables/intervals.csv) when given."""
     if kind not in TABLE_FIGURES:
         raise ValueError(f"unknown table kind {kind!r}; one of {sorted(TABLE_FIGURES)}")
     try:
         table = pd.read_csv(table_csv)
-    except FileNotFoundError:
-        raise BadInputError(f"{table_csv}: table missing; re-run its table rule") from None
-    TABLE_FIGURES[kind](table, out_png)
+        intervals = pd.read_csv(intervals_csv) if intervals_csv else None
+    except FileNotFoundError as err:
+        raise BadInputError(f"{err.filename}: table missing; re-run its table rule") from None
+    TABLE_FIGURES[kind](table, out_png, intervals)
 
 
 def figure_losses(loss_csvs: list[str], labels: list[str], out_png: str, smooth: int = 10) -> None:

@@ -1,10 +1,13 @@
-"""What a run found, on the terminal: the end of `make run` (and `make ablations`).
+"""What a run found: the end of `make run` (and `make ablations`) and the report's first page.
 
 `python -m wsss.stages.summary results/tables --report results/report.html --seconds 246` prints EPS
 against the CAM baseline, in mIoU, on the pseudo-masks (train split) and DeepLab (val), with and
-without the CRF, the ground-truth upper bound where it was trained, the run's wall time and where
-the report is. Every number comes from the run's CSVs (miou.csv; ablation_*.csv when the ablations
-ran); nothing here computes or types one.
+without the CRF, the ground-truth upper bound where it was trained, then the headline: EPS against
+each other method at every stage of every table, with the 95 % paired bootstrap interval of the
+difference, then the paper-vs-run (or claims) table, the run's wall time and where the report is.
+`--html OUT` writes the same sections as the report's first page (rule report_headline). Every number
+comes from the run's CSVs (miou.csv, boundary.csv, confusion_ratio.csv, intervals.csv, paper.csv or
+claims.csv; ablation_*.csv when the ablations ran); nothing here computes or types one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from wsss.core.io import BadInputError
+from wsss.stages import headline
 from wsss.stages.tables import STAGES
 
 # The comparison the paper makes: EPS against the CAM baseline.
@@ -74,6 +78,8 @@ def summary(tables: str | Path, report: str | Path | None = None, seconds: float
     out = ["", f"EPS vs the CAM baseline ({tables / 'miou.csv'}; train split for the pseudo-masks, "
                "val for DeepLab):", ""]
     out += ["  " + line for line in miou_lines(miou)]
+    for section in headline.sections(tables):
+        out += ["", f"{section.title} ({section.path}):"] + ["  " + line for line in section.text_lines()]
     ablations = ablation_lines(tables)
     if ablations:
         out += ["", "EPS pseudo-mask mIoU (%) at each ablation's points, [the configured run] "
@@ -94,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tables", help="folder of the run's tables (results/tables)")
     parser.add_argument("--report", help="the run's report (results/report.html)")
     parser.add_argument("--seconds", type=float, help="the run's wall time in seconds")
+    parser.add_argument("--html", help="write the headline as the report's first page to this file instead")
     args = parser.parse_args(argv)
     try:
-        print(summary(args.tables, args.report, args.seconds))
+        if args.html:
+            headline.write_html(args.tables, args.html)
+        else:
+            print(summary(args.tables, args.report, args.seconds))
     except BadInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,5 +1,7 @@
 # The evaluation stage's settings, input functions and final targets (its rules: rules/evaluation.smk; kept
 # apart because snakemake --lint wants rules and functions in separate files).
+import dataclasses
+
 EVAL = config["evaluation"]
 # {variant} is "" but for an ablation's grid point, whose runs stop at the pseudo stage.
 EVAL_STAGE_DIRS = {
@@ -86,8 +88,13 @@ def eval_grid_columns(split):
         cols += [(f"{methods.method(m).label} + CRF", "pseudo_crf", m) for m in shown if methods.method(m).grid_crf]
     else:
         deeplab = plan.eval_methods(config, "deeplab")
-        cols = [(f"DeepLab ({m})", "deeplab", m) for m in deeplab]
-        cols += [(f"DeepLab ({m}) + CRF", "deeplab_crf", m) for m in deeplab if methods.method(m).grid_crf]
+        # methods by the names the tables print (CAM, EPS, ground truth), not their keys
+        cols = [(f"DeepLab ({methods.method(m).label})", "deeplab", m) for m in deeplab]
+        cols += [
+            (f"DeepLab ({methods.method(m).label}) + CRF", "deeplab_crf", m)
+            for m in deeplab
+            if methods.method(m).grid_crf
+        ]
     return [t for t, _, _ in cols], [EVAL_STAGE_DIRS[s].format(method=m, variant="") for _, s, m in cols]
 
 
@@ -109,13 +116,23 @@ def eval_loss_csvs():
         runs["PFAN (saliency)"] = results.path("saliency_losses")
     for c in plan.used_classifiers(config):
         if c not in IMPORTED:
-            runs[f"classifier ({c})"] = results.path("classifier_losses", variant="", classifier=c)
+            name = methods.method(c).label if c in methods.METHODS else c  # the method of its own name
+            runs[f"classifier ({name})"] = results.path("classifier_losses", variant="", classifier=c)
     for m in plan.eval_methods(config, "deeplab"):
-        runs[f"DeepLab ({m})"] = results.path("deeplab_losses", method=m)
+        runs[f"DeepLab on {methods.method(m).label}"] = results.path("deeplab_losses", method=m)
     return runs
 
 
-STAGE_TARGETS += [results.path("table", table="intervals")]
+def paper_rows():
+    """Params of table_paper: the rows of the paper's tables on this dataset (the data source's record)."""
+    return [dataclasses.asdict(p) for p in SOURCE.published]
+
+
+# Beside this run, what it reproduces: the paper's numbers where the data source has them, else the
+# embedded default's claims; the report's first page shows it (rule report_headline).
+PAPER_TABLE = results.path("table", table="paper" if SOURCE.published else "claims")
+
+STAGE_TARGETS += [results.path("table", table="intervals"), results.path("headline")]
 STAGE_TARGETS += [results.path(kind, table=t) for t in plan.tables(config) for kind in ("table", "figure")]
 STAGE_TARGETS += [
     results.path("figure_qualitative", split=g) for g in ["pseudo"] + (["deeplab"] if DEEPLAB["methods"] else [])

@@ -12,7 +12,8 @@ lists, so that the workflow builds only the tables the data can feed:
 - `heldout`: prepared/lists/heldout.txt, a labelled split disjoint from the reported ones, where
   values are chosen by measurement.
 The published pseudo-mask mIoU of the authors' released classifiers on this dataset are facts of
-the record (`released_train_miou`), read by the released_checkpoints table.
+the record (`released_train_miou`), read by the released_checkpoints table; so are the rows of the
+paper's tables on this dataset (`published`), read by the paper-vs-run table (wsss.stages.paper).
 
 A source is a package here (`voc`, `synthetic`, `coco14`): its `__init__` holds its record, its
 class names and its rerun hints and registers them (it imports nothing heavy: the Snakefile
@@ -24,9 +25,9 @@ import importlib
 import pkgutil
 
 from wsss.core.plugins import load_plugins
-from wsss.data.sources.registry import SOURCES, Source, register_source, source
+from wsss.data.sources.registry import SOURCES, Published, Source, register_source, source
 
-__all__ = ["SOURCES", "Source", "register_source", "source"]
+__all__ = ["SOURCES", "Published", "Source", "register_source", "source"]
 
 # Every package beside this module is a built-in source: importing it registers it, so adding a
 # source adds a folder and edits no list. Sorted, so that the registry's order is the same everywhere.

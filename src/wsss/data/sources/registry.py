@@ -9,6 +9,18 @@ from wsss.core.hints import register_hint
 
 
 @dataclass(frozen=True)
+class Published:
+    """One row of the paper's tables on a dataset: EPS's (or a baseline's) mIoU (%) at one stage."""
+
+    row: str  # the row as the paper's table reads it
+    stage: str  # the workflow's stage it compares with (pseudo, pseudo_crf, deeplab, deeplab_crf)
+    method: str
+    miou: float
+    # the DeepLab of the row as (deeplab.variant, deeplab.backbone); None: a pseudo-mask row, or unknown
+    deeplab: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     # the rule file whose rules write <root>/prepared/: a file name in workflow/rules/sources/ (a
@@ -23,6 +35,8 @@ class Source:
     released_train_miou: dict[str, float] = field(default_factory=dict)
     # weights.files name of the authors' released pseudo-masks of this dataset (method `released`)
     released_pseudo_masks: str | None = None
+    # the rows of the paper's tables on this dataset (the paper-vs-run table); empty: none published
+    published: tuple[Published, ...] = ()
     # (path regex, rule, when) of the source's raw files, for the "regenerate with" hints of errors
     hints: tuple[tuple[str, str, str], ...] = ()
 

@@ -4,7 +4,7 @@ the mask rule: wsss.data.sources.coco14.masks)."""
 
 from __future__ import annotations
 
-from wsss.data.sources.registry import Source, register_source
+from wsss.data.sources.registry import Published, Source, register_source
 
 # MS-COCO's 80 categories in ascending category_id (1..90 with its gaps removed), spelt as the
 # authors' metadata/coco/labels.txt (spaces as "_"); the coco14 conversion derives the same list.
@@ -19,12 +19,16 @@ COCO14_CLASSES = (
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy_bear",
     "hair_drier", "toothbrush")
 
+# docs/paper_deeplab_facts.md: the paper's MS-COCO row; its DeepLab backbone is not confirmed.
+COCO14_PUBLISHED = (Published("EPS, DeepLab (MS-COCO 2014 val; backbone not confirmed)", "deeplab_crf", "eps", 35.7),)
+
 COCO_RAW = r"(^|/)coco2014/"
 register_source(Source("coco14", "coco14.smk", COCO14_CLASSES, boundaries=False,
                        scene_labels=None, saliency_set="duts", heldout=False,
                        # halbielee/EPS README, "Classification network": train pseudo-mask mIoU of the
                        # released MS-COCO 2014 checkpoints
                        released_train_miou={"cam": 31.23, "eps": 37.15},
+                       published=COCO14_PUBLISHED,
                        hints=((COCO_RAW + r"(train2014|val2014|annotations)(/|$)", "extract_coco14", ""),
                               (COCO_RAW + r"SegmentationClass(/|$)", "extract_coco14_masks",
                                "dataset.coco14.masks released"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from wsss.data.sources.registry import Source, register_source
+from wsss.data.sources.registry import Published, Source, register_source
 
 # Top-level raw folders under dataset.root.
 RAW = {"voc": "VOCdevkit", "sbd": "benchmark_RELEASE"}
@@ -32,6 +32,16 @@ VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
 
+# The paper's numbers and where they were read: docs/paper_deeplab_facts.md (its pseudo-mask rows as
+# workflow/report/miou.rst quotes them). The paper's DeepLab rows are compared after DeepLab's CRF,
+# as deeplab-pytorch (the authors' DeepLab, EPS issue 6) post-processes; the paper does not say here.
+VOC_PUBLISHED = (
+    Published("EPS pseudo-masks (VOC 2012 train)", "pseudo", "eps", 69.4),
+    Published("EPS pseudo-masks + CRF (VOC 2012 train)", "pseudo_crf", "eps", 71.6),
+    Published("EPS, DeepLab-v2 ResNet-101 (VOC 2012 val)", "deeplab_crf", "eps", 70.9, ("v2", "resnet101_caffe")),
+    Published("EPS, DeepLab-v1 ResNet-101 (VOC 2012 val)", "deeplab_crf", "eps", 71.0, ("v1", "resnet101_caffe")),
+)
+
 VOC_RAW = r"(^|/)VOCdevkit(/|$)", r"(^|/)benchmark_RELEASE(/|$)"
 register_source(Source("voc", "voc.smk", VOC_CLASSES, boundaries=True,
                        scene_labels="pascal_context", saliency_set="duts", heldout=True,
@@ -40,6 +50,7 @@ register_source(Source("voc", "voc.smk", VOC_CLASSES, boundaries=True,
                        released_train_miou={"cam": 47.05, "eps": 69.22},
                        # EPS issue #12: the pseudo-masks the paper's DeepLab trained on
                        released_pseudo_masks="eps_voc12_pseudo_masks.zip",
+                       published=VOC_PUBLISHED,
                        hints=((VOC_RAW[0], "extract_voc", "VOC 2012 data"), (VOC_RAW[1], "extract_sbd", "SBD data"),
                               (r"(^|/)VOCtrainval_11-May-2012\.tar$", "download_voc", ""),
                               (r"(^|/)benchmark\.tgz$", "download_sbd", ""))))
