@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from wsss.core.io import BadInputError, read_label_png
-from wsss.core.parallel import chunks, map_chunks
+from wsss.core.parallel import chunks, in_item_order, map_chunks
 
 
 def label_edges(label: np.ndarray) -> np.ndarray:
@@ -120,7 +120,7 @@ def boundary_counts_per_image(pred_dir: str | os.PathLike, boundary_dir: str | o
         raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
     args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in chunks(ids, processes)]
     rows = [c.as_tuple()[:4] for chunk in map_chunks(_boundary_chunk, args, processes) for c in chunk]
-    return np.asarray(rows, dtype=np.int64).reshape(len(ids), 4)
+    return in_item_order(np.asarray(rows, dtype=np.int64).reshape(len(ids), 4), processes)
 
 
 def evaluate_boundaries(pred_dir: str | os.PathLike, boundary_dir: str | os.PathLike, ids: list[str],
