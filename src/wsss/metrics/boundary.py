@@ -1,9 +1,11 @@
 """Class-agnostic boundary precision / recall / F1 (EPS, CVPR 2021, Sec. 4: boundary quality
 of the pseudo-masks against SBD's boundary annotations, predicted edges from a Laplacian).
 
-- Predicted edges: the pixels where `cv2.Laplacian` of the label map is non-zero, i.e. every
-  pixel with a 4-neighbour of another label (edges are two pixels thick, one on each side of a
-  label change). The image border is not an edge (OpenCV's default reflected border).
+- Predicted edges: the pixels where `cv2.Laplacian` of the label map is non-zero: on a two-label
+  map every pixel with a 4-neighbour of the other label (edges are two pixels thick, one on each
+  side of a label change). Where three labels meet, the neighbours' differences can cancel: a 2
+  between a 1 and a 3 on its row, with 2 above and below, is not an edge. The image border is not
+  an edge (OpenCV's default reflected border).
 - Ground-truth boundaries: the prepared uint8 0/1 map (`R/prepared/boundaries/<id>.png`,
   the union of SBD's per-class boundary masks).
 - Matching with a tolerance of `t` pixels: a predicted edge pixel is correct when a ground-truth
