@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import shutil
+import stat
 import tarfile
+import zipfile
 
 import pytest
 from httpserver import ArchiveServer
 
 from wsss.core.io import BadInputError
-from wsss.data.download import download, extract
+from wsss.data.download import download, extract, extract_all
 
 
 def make_tar(path, members: dict[str, bytes | None], mode="w"):
@@ -115,3 +119,85 @@ def test_extract_refuses_path_traversal(tmp_path):
     assert not (root / "evil.txt").exists() and not root.parent.joinpath("evil.txt").exists()
     assert list(root.iterdir()) == []  # no target folder, no temp folder left
     assert sorted(p.name for p in tmp_path.rglob("evil.txt")) == ["evil.txt"]  # only the probe's
+
+
+# ---- every extraction path against archives that would really escape (issue 32) -------------------
+def _archive(path, kind, entries):
+    """A tar or zip of entries (name, bytes) or (name, ("link", target)) for a symbolic link."""
+    if kind == "tar":
+        with tarfile.open(path, "w") as tar:
+            for name, data in entries:
+                info = tarfile.TarInfo(name)
+                if isinstance(data, tuple):
+                    info.type, info.linkname = tarfile.SYMTYPE, data[1]
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    else:
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in entries:
+                if isinstance(data, tuple):
+                    info = zipfile.ZipInfo(name)
+                    info.external_attr = 0o120777 << 16  # a symbolic link, its target as the content
+                    zf.writestr(info, data[1])
+                else:
+                    zf.writestr(zipfile.ZipInfo(name), data)
+    return path
+
+
+def _trusting_extract(archive, kind, dest):
+    """What an extractor without checks does: tarfile without a filter, or a zip written entry by entry."""
+    if kind == "tar":
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="fully_trusted")
+        return
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = dest / info.filename  # an absolute name replaces dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                os.symlink(zf.read(info).decode(), target)
+            else:
+                target.write_bytes(zf.read(info))
+
+
+@pytest.mark.parametrize("function", ["extract", "extract_all"])
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+@pytest.mark.parametrize("payload", ["dotdot", "absolute", "symlink"])
+def test_no_extraction_path_writes_outside_its_folder(tmp_path, function, kind, payload):
+    """Each payload is first shown to escape a trusting extractor run at the same depth (the
+    extraction folder is root/<name>, as extract's temporary folder beside its target), then fed to
+    extract or extract_all: refused (tar's absolute names, which tarfile's data filter makes relative,
+    stay inside instead), and nothing lands outside root/."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    escape = {"dotdot": [("top/../../../evil.txt", b"x")],  # root/<name>/top/../../.. is tmp_path
+              "absolute": [(str(outside / "evil.txt"), b"x")],
+              "symlink": [("top/link", ("link", "../../../outside")), ("top/link/evil.txt", b"x")]}[payload]
+    archive = _archive(tmp_path / f"a.{kind}", kind, [("top/ok.txt", b"ok")] + escape)
+    landed = {"dotdot": tmp_path / "evil.txt"}.get(payload, outside / "evil.txt")
+
+    _trusting_extract(archive, kind, root / "probe")
+    assert landed.read_bytes() == b"x"  # the payload really escapes
+    landed.unlink()
+    shutil.rmtree(root / "probe")
+
+    run = (lambda: extract(archive, "top", root / "dest")) if function == "extract" else (
+        lambda: extract_all(archive, root / "dest"))
+    if kind == "tar" and payload == "absolute":
+        run()
+        inside = root / "dest" / str(outside / "evil.txt").lstrip("/")
+        assert inside.exists() is (function == "extract_all")  # extract takes only top/: the name is left out
+        assert (root / "dest" / ("ok.txt" if function == "extract" else "top/ok.txt")).read_bytes() == b"ok"
+    else:
+        with pytest.raises(BadInputError, match=r"unsafe member|would be written outside the target folder"):
+            run()
+        if function == "extract":  # atomic: neither the target nor its temporary folder is left
+            assert list(root.iterdir()) == []
+    assert not landed.exists() and not landed.is_symlink()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.iterdir()) == [f"a.{kind}", "outside", "root"]
+    assert list(outside.iterdir()) == []
+    links = [p for p in root.rglob("*") if p.is_symlink()]
+    assert links == []

@@ -261,12 +261,12 @@ def test_confusion_ratio_table_is_the_pixel_count_formula(noisy):
 def test_boundary_table_is_the_euclidean_match_count(noisy):
     """Boundary P/R/F1 summed over images (3 shards) against the counts by scipy's Euclidean distance
     transform: predicted edges (the label map's non-zero Laplacian, 255 a label of its own) within
-    1.5 px of a boundary pixel, boundary pixels within 1.5 px of a predicted edge."""
+    2 px of a boundary pixel, boundary pixels within 2 px of a predicted edge."""
     from scipy.ndimage import distance_transform_edt
 
     d, arrays = noisy
     result = run_evaluation("boundary", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 3,
-                            boundary_dir=d / "bnd", tolerance=1.5)
+                            boundary_dir=d / "bnd", tolerance=2)
     totals = np.zeros(4, np.int64)
     ids, counts = load_counts(d / "cam_pseudo_boundary_per_image.npz")
     for i, per_id in zip(ids, counts):
@@ -274,8 +274,8 @@ def test_boundary_table_is_the_euclidean_match_count(noisy):
         # the 4-neighbour Laplacian, OpenCV's reflected border (numpy's "reflect" mode) included
         p = np.pad(pred.astype(np.int64), 1, mode="reflect")
         edges = (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * p[1:-1, 1:-1]) != 0
-        ref = [edges.sum(), np.sum(distance_transform_edt(~bnd)[edges] <= 1.5), bnd.sum(),
-               np.sum(distance_transform_edt(~edges)[bnd] <= 1.5)]
+        ref = [edges.sum(), np.sum(distance_transform_edt(~bnd)[edges] <= 2), bnd.sum(),
+               np.sum(distance_transform_edt(~edges)[bnd] <= 2)]
         assert per_id.tolist() == ref, i
         totals += ref
     precision, recall = totals[1] / totals[0], totals[3] / totals[2]
