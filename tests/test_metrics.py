@@ -355,3 +355,39 @@ def test_per_image_counts_are_in_id_order_whatever_the_processes(tmp_path):
         alone = ConfusionRatioCounts([Pair(1, 1), Pair(1, 2)])
         alone.update(*(read_label_png(tmp_path / d / f"{i}.png") for d in ("gt", "pred", "ctx")))
         np.testing.assert_array_equal(one[n], np.stack([alone.fp, alone.tp], axis=-1))
+
+
+def test_saliency_scores_against_a_threshold_loop():
+    """MAE and max F (β² = 0.3) over three images against a loop over the 256 thresholds written here:
+    ground truth salient from 0.5 (a pixel at exactly 0.5 is salient), predictions quantised to
+    round(255 p) clipped to 0..255, precision and recall averaged over images per threshold (an image
+    without salient pixels has recall 0, a threshold that selects nothing precision 0)."""
+    from wsss.metrics.saliency import SaliencyScores
+
+    rng = np.random.default_rng(6)
+    preds = [rng.random((5, 7)).astype(np.float32) for _ in range(3)]
+    preds[0][0, :2] = [1.003, -0.004]  # outside [0, 1]: clipped to the end levels
+    gts = [(rng.random((5, 7)) < 0.4).astype(np.float32) for _ in range(2)] + [np.zeros((5, 7), np.float32)]
+    gts[0][1, 1] = 0.5
+    scores = SaliencyScores()
+    for p, g in zip(preds, gts):
+        scores.add(p, g)
+    precision, recall = np.zeros(256), np.zeros(256)
+    for p, g in zip(preds, gts):
+        q = np.clip(np.round(p.astype(np.float64) * 255), 0, 255)
+        positive = g >= 0.5
+        for t in range(256):
+            selected = q >= t
+            tp = np.sum(selected & positive)
+            precision[t] += tp / selected.sum() if selected.sum() else 0.0
+            recall[t] += tp / positive.sum() if positive.sum() else 0.0
+    precision, recall = precision / 3, recall / 3
+    f = 1.3 * precision * recall / np.maximum(0.3 * precision + recall, 1e-12)
+    mae = np.mean([np.abs(p.astype(np.float64) - (g >= 0.5)).mean() for p, g in zip(preds, gts)])
+    result = scores.result()
+    assert result == {"mae": pytest.approx(mae, rel=1e-6), "max_f": pytest.approx(f.max(), rel=1e-12),
+                      "best_threshold": int(np.argmax(f)) / 255, "n_images": 3}
+    with pytest.raises(ValueError, match="no images were scored"):
+        SaliencyScores().result()
+    with pytest.raises(ValueError, match=r"prediction \(2, 2\) and ground truth \(2, 3\) differ in size"):
+        scores.add(np.zeros((2, 2)), np.zeros((2, 3)))
