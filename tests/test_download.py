@@ -201,3 +201,49 @@ def test_no_extraction_path_writes_outside_its_folder(tmp_path, function, kind, 
     assert list(outside.iterdir()) == []
     links = [p for p in root.rglob("*") if p.is_symlink()]
     assert links == []
+
+
+@pytest.mark.parametrize("name", ["top\\..\\..\\evil.txt", "\\evil.txt", "C:/evil.txt", "top/../evil.txt"])
+def test_zip_names_that_escape_on_another_system_are_refused(tmp_path, name):
+    """Backslash separators, a leading backslash and a drive letter escape an extractor on Windows:
+    refused by both zip paths, with the entry named, before anything is written."""
+    archive = _archive(tmp_path / "a.zip", "zip", [("top/ok.txt", b"ok"), (name, b"x")])
+    message = (f"{archive}: entry '{name}' would be written outside the target folder or is a link; refusing "
+               "the archive. Delete it and rerun the download rule.")
+    for run in (lambda: extract(archive, "top", tmp_path / "root" / "dest"),
+                lambda: extract_all(archive, tmp_path / "root" / "dest")):
+        with pytest.raises(BadInputError) as err:
+            run()
+        assert str(err.value) == message
+        assert not (tmp_path / "root" / "dest").exists()
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_extract_takes_the_named_files_and_names_what_is_missing(tmp_path, kind):
+    archive = _archive(tmp_path / f"a.{kind}", kind, [("top/a.json", b"a"), ("top/b.json", b"b"), ("top/c.txt", b"c")])
+    out = extract(archive, "top", tmp_path / "out", names=["a.json", "c.txt"])
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "c.txt"] and (out / "c.txt").read_bytes() == b"c"
+    with pytest.raises(BadInputError) as err:
+        extract(archive, "top", tmp_path / "other", names=["a.json", "x.json", "y.json"])
+    assert str(err.value) == (f"{archive}: has no top/x.json, top/y.json; is it the right archive? Delete it and "
+                              "rerun the download rule.")
+    with pytest.raises(BadInputError) as err:
+        extract(archive, "VOCdevkit", tmp_path / "other")
+    assert str(err.value) == (f"{archive}: has no top-level folder 'VOCdevkit/'; is it the right archive? Delete "
+                              "it and rerun the download rule.")
+    assert not (tmp_path / "other").exists()
+
+
+def test_extract_all_names_the_fix_its_caller_gives(tmp_path):
+    archive = _archive(tmp_path / "a.tar", "tar", [("top/ok.txt", b"ok"), ("top/../../evil.txt", b"x")])
+    with pytest.raises(BadInputError) as err:
+        extract_all(archive, tmp_path / "root" / "dest", fix="rerun download_x")
+    assert str(err.value).startswith(f"{archive}: unsafe member 'top/../../evil.txt' (")
+    assert str(err.value).endswith("the archive is damaged or not the expected one: rerun download_x")
+    (tmp_path / "plain.bin").write_bytes(b"neither")
+    with pytest.raises(BadInputError) as err:
+        extract_all(tmp_path / "plain.bin", tmp_path / "dest2", fix="rerun download_x")
+    assert str(err.value) == f"{tmp_path / 'plain.bin'}: neither a zip nor a tar archive; rerun download_x"
+    good = _archive(tmp_path / "good.zip", "zip", [("top/ok.txt", b"ok"), ("b.txt", b"b")])
+    extract_all(good, tmp_path / "dest3")
+    assert (tmp_path / "dest3/top/ok.txt").read_bytes() == b"ok" and (tmp_path / "dest3/b.txt").read_bytes() == b"b"
