@@ -119,6 +119,7 @@ def test_per_image_matrices_sum_to_the_folder_matrix_and_round_trip(tmp_path):
     per_image = evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", ids, 4, processes=1)
     assert per_image.total() == evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 4)
     matrices, ignored = per_image.dense()
+    assert matrices.dtype == ignored.dtype == np.int64  # pixel counts
     from wsss.core.io import read_label_png
     for n, i in enumerate(ids):
         alone = ConfusionMatrix(4).update(read_label_png(tmp_path / "gt" / f"{i}.png"),

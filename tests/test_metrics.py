@@ -81,6 +81,9 @@ def test_confusion_merge_save_load(tmp_path):
     assert loaded.merge(b) == whole
     with pytest.raises(BadInputError, match="missing.npz"):
         ConfusionMatrix.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", counts=np.zeros(3))
+    with pytest.raises(BadInputError, match=r"other\.npz: not a saved ConfusionMatrix \(.*\); delete it and re-run"):
+        ConfusionMatrix.load(tmp_path / "other.npz")
 
 
 def test_confusion_bad_input_names_the_file():
@@ -226,6 +229,7 @@ def test_merge_adds_the_ignored_predictions():
     assert one.pred_ignored.tolist() == [0, 1, 0]
     merged = ConfusionMatrix(3).update(gt, pred).merge(ConfusionMatrix(3).update(gt, pred))
     assert merged.pred_ignored.tolist() == [0, 2, 0] and merged.gt_total.tolist() == [0, 2, 2]
+    assert (one + one) == merged and one.pred_ignored.tolist() == [0, 1, 0]  # + adds, in a new matrix
 
 
 def test_centre_prior_worked_by_hand():
@@ -346,6 +350,8 @@ def test_per_image_counts_are_in_id_order_whatever_the_processes(tmp_path):
     for processes in (1, 2):
         np.testing.assert_array_equal(boundary_counts_per_image(tmp_path / "pred", tmp_path / "bnd", ids, 1,
                                                                 processes), serial)
+    at_two = np.sum([_boundary_reference(pred, label_edges(lab), 2) for lab, pred in zip(labs, preds)], axis=0)
+    assert evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ids, 2).as_tuple() == (*at_two, len(ids))
     one = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
                                         [Pair(1, 1), Pair(1, 2)], 2, processes=1)[2]
     two = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
