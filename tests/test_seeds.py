@@ -170,3 +170,22 @@ def test_claims_worst_and_mean_std_on_a_grid_whose_cells_differ():
         at_most, strict = key[2] == "eps / cam" and key[0].startswith("confusion"), key[0] == "F1"
         assert [bool(runs.loc[c, f"{column} holds"]) for c in cells] == [
             bool(y <= bar if at_most else (y > bar if strict else y >= bar)) for y in x], key
+
+
+def test_report_tables_are_the_summary_and_the_runs_to_four_decimals(tmp_path):
+    from wsss.stages.claims import cell_margins, table_seeds
+
+    table = _grid(0.9, 0.2)
+    table["value"] += table.seed / 3  # values with more than four decimals
+    table.to_csv(tmp_path / "seeds.csv", index=False)
+    summary = summarize(table)
+    summary.to_csv(tmp_path / "seeds_summary.csv", index=False)
+    table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv", tmp_path / "r.csv")
+    written = pd.read_csv(tmp_path / "t.csv")
+    expected = pd.read_csv(tmp_path / "seeds_summary.csv").round(4).assign(runs=2, cpu="Test CPU, AVX2")
+    pd.testing.assert_frame_equal(written, expected)
+    runs = pd.read_csv(tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(runs, cell_margins(table).assign(cpu="Test CPU, AVX2").round(4), check_dtype=False)
+    no_cpu = table.drop(columns="cpu")
+    no_cpu.to_csv(tmp_path / "seeds.csv", index=False)
+    assert set(table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv").cpu) == {""}
