@@ -223,6 +223,11 @@ def test_extract_takes_the_named_files_and_names_what_is_missing(tmp_path, kind)
     archive = _archive(tmp_path / f"a.{kind}", kind, [("top/a.json", b"a"), ("top/b.json", b"b"), ("top/c.txt", b"c")])
     out = extract(archive, "top", tmp_path / "out", names=["a.json", "c.txt"])
     assert sorted(p.name for p in out.iterdir()) == ["a.json", "c.txt"] and (out / "c.txt").read_bytes() == b"c"
+    if kind == "zip":  # a folder entry ends in "/": named without it
+        with zipfile.ZipFile(archive, "a") as zf:
+            zf.writestr(zipfile.ZipInfo("top/d/"), b"")
+        out = extract(archive, "top", tmp_path / "with_dir", names=["d", "b.json"])
+        assert sorted(p.name for p in out.iterdir()) == ["b.json", "d"] and (out / "d").is_dir()
     with pytest.raises(BadInputError) as err:
         extract(archive, "top", tmp_path / "other", names=["a.json", "x.json", "y.json"])
     assert str(err.value) == (f"{archive}: has no top/x.json, top/y.json; is it the right archive? Delete it and "
