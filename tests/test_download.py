@@ -259,3 +259,108 @@ def test_extract_all_names_the_fix_its_caller_gives(tmp_path):
     good = _archive(tmp_path / "good.zip", "zip", [("top/ok.txt", b"ok"), ("b.txt", b"b")])
     extract_all(good, tmp_path / "dest3")
     assert (tmp_path / "dest3/top/ok.txt").read_bytes() == b"ok" and (tmp_path / "dest3/b.txt").read_bytes() == b"b"
+
+
+# ---- download(): what is retried, how long it waits, what it trusts (issue 32, `make mutation`) ------
+def test_retryable_is_network_trouble_only():
+    import http.client
+    import socket
+    import urllib.error
+
+    from wsss.data.download import _retryable
+
+    retried = [urllib.error.HTTPError("u", 500, "x", None, None), urllib.error.HTTPError("u", 503, "x", None, None),
+               urllib.error.URLError(ConnectionRefusedError()), urllib.error.URLError(TimeoutError()),
+               urllib.error.URLError(socket.timeout()), ConnectionResetError(), TimeoutError(), socket.timeout(),
+               http.client.IncompleteRead(b""), http.client.RemoteDisconnected(), http.client.BadStatusLine("x"),
+               ConnectionError("connection cut at 1 of 2 bytes")]
+    kept = [urllib.error.HTTPError("u", 404, "x", None, None), urllib.error.HTTPError("u", 499, "x", None, None),
+            urllib.error.URLError("Name or service not known"), OSError(28, "No space left on device"),
+            ValueError("x")]
+    assert [_retryable(e) for e in retried] == [True] * len(retried)
+    assert [_retryable(e) for e in kept] == [False] * len(kept)
+
+
+def test_retries_wait_twice_as_long_each_time_then_report(tmp_path, monkeypatch):
+    import socket
+
+    import wsss.data.download as dl
+
+    waits = []
+    monkeypatch.setattr(dl.time, "sleep", waits.append)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there: connection refused, every time
+    url = f"http://127.0.0.1:{port}/a.tar"
+    with pytest.raises(RuntimeError) as err:
+        download(url, tmp_path / "a.tar", "0" * 32, retries=3, backoff=0.5, timeout=5)
+    assert waits == [0.5, 1.0, 2.0]
+    assert str(err.value).startswith(f"{url}: download failed after 3 retries (")
+    assert str(err.value).endswith(f"); rerun to resume from {tmp_path / 'a.tar.part'}")
+    waits.clear()
+    with pytest.raises(RuntimeError, match="after 5 retries"):
+        download(url, tmp_path / "a.tar", "0" * 32, backoff=0.25)
+    assert waits == [0.25, 0.5, 1.0, 2.0, 4.0]  # 5 retries by default
+
+
+def test_server_errors_are_retried_and_logged(archive, tmp_path, caplog, monkeypatch):
+    import logging
+
+    import wsss.data.download as dl
+
+    monkeypatch.setattr(dl.time, "sleep", lambda s: None)
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
+        srv.fail_next[path.name] = [503]
+        download(f"{srv.url}/{path.name}", out, md5, retries=2, backoff=1.5)
+        assert [r for _, r in srv.requests] == [None, None]
+    assert out.read_bytes() == path.read_bytes()
+    assert (f"download of {srv.url}/{path.name} interrupted (HTTP Error 503: Service Unavailable); resuming in "
+            "1.5s (attempt 1 of 2)") in caplog.text
+    assert f"downloaded {out} ({path.stat().st_size} bytes, md5 ok)" in caplog.text
+    with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
+        download(f"{srv.url}/{path.name}", out, md5)
+        assert srv.requests == []
+    assert f"{out} already present with the right checksum; nothing downloaded" in caplog.text
+
+
+def test_a_complete_partial_file_is_finished_without_a_body(archive, tmp_path):
+    """A .part that already holds the whole file: the range request past its end gets HTTP 416, which
+    means done; the checksum decides."""
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    out.parent.mkdir()
+    out.with_name(out.name + ".part").write_bytes(path.read_bytes())
+    with ArchiveServer({path.name: path}) as srv:
+        download(f"{srv.url}/{path.name}", out, md5, backoff=0)
+        assert srv.requests == [(path.name, f"bytes={path.stat().st_size}-")]
+    assert out.read_bytes() == path.read_bytes() and not out.with_name(out.name + ".part").exists()
+
+
+def test_a_wrong_file_in_place_is_downloaded_again(archive, tmp_path):
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    out.parent.mkdir()
+    out.write_bytes(b"an older, different file")
+    with ArchiveServer({path.name: path}) as srv:
+        download(f"{srv.url}/{path.name}", out, md5, backoff=0)
+        assert srv.requests == [(path.name, None)]
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_no_checksum_trusts_the_first_download_and_logs_its_md5(archive, tmp_path, caplog):
+    import logging
+
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
+        download(f"{srv.url}/{path.name}", out, None, backoff=0)
+        assert out.read_bytes() == path.read_bytes() and not out.with_name(out.name + ".part").exists()
+        assert (f"{out}: no checksum configured; the downloaded file has MD5 {md5} — set its md5 config key "
+                "(e.g. saliency.duts_md5) to it to verify future downloads") in caplog.text
+        out.write_bytes(b"kept as it is")
+        download(f"{srv.url}/{path.name}", out, None, backoff=0)
+        assert len(srv.requests) == 1 and out.read_bytes() == b"kept as it is"
+    assert f"{out} already present (no checksum configured: trusted); nothing downloaded" in caplog.text
