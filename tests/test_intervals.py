@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wsss.core.io import BadInputError
 from wsss.metrics.bootstrap import f1_of_counts, paired_bootstrap_stats, ratio_of_counts
 from wsss.metrics.per_image import PerImageConfusion
 from wsss.stages.evaluation import load_counts, save_counts
@@ -142,9 +143,19 @@ def test_paired_intervals_align_the_files_by_id(tmp_path):
         _check(part, "confusion_ratio", "eps", "cam",
                _reference({i: r[j] for i, r in ratio["eps"].items()}, {i: r[j] for i, r in ratio["cam"].items()},
                           lambda c: c[0] / c[1], 150, 4, 1.0))
+    assert sorted(set(zip(out.table, out.metric))) == [
+        ("boundary", "F1"), ("confusion_ratio", "confusion_railroad_train"),
+        ("confusion_ratio", "confusion_water_boat"), ("miou", "mIoU")]
     swapped = table_intervals(write({"eps": orders["cam"], "cam": ids}, tmp_path / "two"), [["eps", "cam"]], pairs,
                               tmp_path / "two.csv", resamples=150, seed=4)
     pd.testing.assert_frame_equal(swapped, out)
+    save_counts(tmp_path / "two" / "b_cam.npz", ids[:-1] + ["other"], np.stack([edge["cam"][i] for i in ids]))
+    with pytest.raises(BadInputError) as err:
+        table_intervals(write({"eps": ids}, tmp_path / "two")[:1] + [
+            {"table": "boundary", "stage": "pseudo", "method": "cam", "file": str(tmp_path / "two" / "b_cam.npz")}],
+            [], pairs, tmp_path / "three.csv", resamples=10)
+    assert str(err.value) == (f"{tmp_path / 'two' / 'b_cam.npz'}: scores other images than the other methods of its "
+                              "stage; rerun the evaluation rules on one split")
 
 
 def test_intervals_from_several_evaluation_shards_are_those_from_one(tmp_path):
