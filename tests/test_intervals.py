@@ -84,7 +84,7 @@ def _miou(matrix):
     return np.mean(tp[union > 0] / union[union > 0])
 
 
-def _reference(by_id_a, by_id_b, statistic, resamples, seed, scale):
+def _reference(by_id_a, by_id_b, statistic, resamples, seed, scale, level=0.95):
     """Paired percentile bootstrap over the ids in sorted order (the resamples' documented order): each
     resample draws N ids with replacement (one rng.integers call, N per resample), the same for both."""
     ids = sorted(by_id_a)
@@ -95,7 +95,7 @@ def _reference(by_id_a, by_id_b, statistic, resamples, seed, scale):
     est_a, est_b = statistic(a.sum(0)), statistic(b.sum(0))
     rows = {}
     for name, est, values in (("a", est_a, sa), ("b", est_b, sb), ("a - b", est_a - est_b, sa - sb)):
-        low, high = np.percentile(values, [2.5, 97.5])
+        low, high = np.percentile(values, [50 * (1 - level), 100 - 50 * (1 - level)])
         rows[name] = [scale * est, scale * low, scale * high]
     return rows
 
@@ -107,7 +107,7 @@ def _check(out, table, a, b, reference):
                                                                                          abs=1e-12), method
 
 
-def test_paired_intervals_align_the_files_by_id(tmp_path):
+def test_paired_intervals_align_the_files_by_id(tmp_path, caplog):
     """Two methods whose per-image files list the same ids in different orders, every id with rows
     of its own: the intervals are the reference bootstrap's over the ids paired by name, and do not
     change when a file lists its ids in another order."""
@@ -134,21 +134,34 @@ def test_paired_intervals_align_the_files_by_id(tmp_path):
     pairs = [{"target": "train", "coincident": "railroad"}, {"target": "boat", "coincident": "water"}]
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
-    out = table_intervals(write(orders, tmp_path / "one"), [["eps", "cam"]], pairs, tmp_path / "one.csv",
-                          resamples=150, seed=4)
-    _check(out, "boundary", "eps", "cam", _reference(edge["eps"], edge["cam"], _f1, 150, 4, 100.0))
-    _check(out, "miou", "eps", "cam", _reference(matrices["eps"], matrices["cam"], _miou, 150, 4, 100.0))
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="wsss.stages.intervals"):
+        out = table_intervals(write(orders, tmp_path / "one"), [["eps", "cam"], ["eps", "gt"], ["gt", "cam"]], pairs,
+                              tmp_path / "one.csv", resamples=150, seed=4, level=0.9)
+    _check(out, "boundary", "eps", "cam", _reference(edge["eps"], edge["cam"], _f1, 150, 4, 100.0, 0.9))
+    _check(out, "miou", "eps", "cam", _reference(matrices["eps"], matrices["cam"], _miou, 150, 4, 100.0, 0.9))
+    assert len(out) == 4 * 3 and set(out.stage) == {"pseudo"} and set(out.images) == {7}  # gt has no file: skipped
+    assert (set(out.resamples), set(out.level), set(out.seed)) == ({150}, {0.9}, {4})
+    f1 = out[(out.table == "boundary") & (out.method == "eps - cam")].iloc[0]
+    assert (f"boundary pseudo F1: eps - cam {f1.estimate:.3f} [{f1.low:.3f}, {f1.high:.3f}]" in caplog.messages
+            and len(caplog.messages) == 4)  # one line per comparison
     for j, p in enumerate(pairs):
         part = out[out.metric == f"confusion_{p['coincident']}_{p['target']}"]
         _check(part, "confusion_ratio", "eps", "cam",
                _reference({i: r[j] for i, r in ratio["eps"].items()}, {i: r[j] for i, r in ratio["cam"].items()},
-                          lambda c: c[0] / c[1], 150, 4, 1.0))
+                          lambda c: c[0] / c[1], 150, 4, 1.0, 0.9))
     assert sorted(set(zip(out.table, out.metric))) == [
         ("boundary", "F1"), ("confusion_ratio", "confusion_railroad_train"),
         ("confusion_ratio", "confusion_water_boat"), ("miou", "mIoU")]
     swapped = table_intervals(write({"eps": orders["cam"], "cam": ids}, tmp_path / "two"), [["eps", "cam"]], pairs,
-                              tmp_path / "two.csv", resamples=150, seed=4)
+                              tmp_path / "two.csv", resamples=150, seed=4, level=0.9)
     pd.testing.assert_frame_equal(swapped, out)
+    boundary_files = write(orders, tmp_path / "two")[::3]
+    default = table_intervals(boundary_files, [], pairs, tmp_path / "d.csv")
+    assert default.resamples.tolist() == [1000, 1000] and default.seed.tolist() == [0, 0]
+    ref = _reference(edge["eps"], edge["cam"], _f1, 1000, 0, 100.0)
+    assert default.loc[0, ["estimate", "low", "high"]].tolist() == pytest.approx(ref["a"], rel=1e-12)
     save_counts(tmp_path / "two" / "b_cam.npz", ids[:-1] + ["other"], np.stack([edge["cam"][i] for i in ids]))
     with pytest.raises(BadInputError) as err:
         table_intervals(write({"eps": ids}, tmp_path / "two")[:1] + [
