@@ -163,6 +163,13 @@ def test_claims_worst_and_mean_std_on_a_grid_whose_cells_differ():
         assert got[["mean", "std", "min", "max", "count", "worst"]].tolist() == pytest.approx(
             [x.mean(), x.std(ddof=1), x.min(), x.max(), 4, worst], rel=1e-12), key
         assert bool(got["holds"]) is holds, key
+    # values in the order the rows name them, then the claims, numbered 0..n - 1
+    first_seen = list(dict.fromkeys((r["metric"], r["stage"], r["method"]) for r in rows[::-1]))
+    plain = summarize(pd.DataFrame(rows[::-1]))
+    assert list(zip(plain.metric, plain.stage, plain.method))[:len(first_seen)] == first_seen
+    assert list(plain.index) == list(range(len(first_seen) + len(expected)))
+    without_kernel = cell_margins(pd.DataFrame(rows).drop(columns="kernel"))  # a grid of two cell keys
+    assert list(without_kernel.columns[:2]) == ["seed", "data_seed"] and len(without_kernel) == 4
     runs = cell_margins(pd.DataFrame(rows)).set_index(["seed", "data_seed", "kernel"])
     for (key, x, _, _), bar in zip(expected, [8.0, 8.0, 0.0, 1 / 3, 0.85]):
         column = f"{key[0]} {key[1]}: {key[2]}"
