@@ -290,6 +290,10 @@ def test_boundary_tolerance_is_euclidean_on_diagonal_offsets():
     np.testing.assert_array_equal(gt, _edges_by_hand(lab))
     for t in (0, 1, 1.2, np.sqrt(2), 2, 2.5):
         assert boundary_counts(shifted, gt, t).as_tuple() == (*_boundary_reference(shifted, gt, t), 1), t
+    # (3, 4) is 5 px away, where OpenCV's 3x3 chamfer mask says 5.06; √2 is 1.37 to that mask
+    far = _disc(centre=(18, 19))
+    for t in (1.39, 5):
+        assert boundary_counts(far, gt, t).as_tuple() == (*_boundary_reference(far, gt, t), 1), t
     # the counts of this case, pinned so that the reference itself cannot drift
     at_one = boundary_counts(shifted, gt, 1)
     assert at_one.as_tuple() == (100, 90, 100, 90, 1)
@@ -307,6 +311,10 @@ def test_boundary_without_edges_on_one_side():
     bare = boundary_counts(lab, np.zeros_like(lab), 5)
     assert bare.as_tuple() == (int(_edges_by_hand(lab).sum()), 0, 0, 0, 1)
     assert bare.precision == 0.0 and np.isnan(bare.recall)
+    from wsss.metrics.boundary import boundary_counts_per_image
+
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in preds/; check the split's id list$"):
+        boundary_counts_per_image("preds/", "bnd/", [], 1)
 
 
 def test_confusion_ratio_where_ground_truth_target_and_context_disagree():
