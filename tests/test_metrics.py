@@ -360,8 +360,9 @@ def test_per_image_counts_are_in_id_order_whatever_the_processes(tmp_path):
                                                                 processes), serial)
     at_two = np.sum([_boundary_reference(pred, label_edges(lab), 2) for lab, pred in zip(labs, preds)], axis=0)
     assert evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ids, 2).as_tuple() == (*at_two, len(ids))
-    one = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
-                                        [Pair(1, 1), Pair(1, 2)], 2, processes=1)[2]
+    total, _, one = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
+                                                  [Pair(1, 1), Pair(1, 2)], 2, processes=1)
+    assert total.fp.tolist() == one[:, :, 0].sum(0).tolist() and total.tp.tolist() == one[:, :, 1].sum(0).tolist()
     two = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
                                         [Pair(1, 1), Pair(1, 2)], 2, processes=2)[2]
     np.testing.assert_array_equal(two, one)
@@ -405,3 +406,31 @@ def test_saliency_scores_against_a_threshold_loop():
         SaliencyScores().result()
     with pytest.raises(ValueError, match=r"prediction \(2, 2\) and ground truth \(2, 3\) differ in size"):
         scores.add(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_confusion_ratio_inputs_and_messages(tmp_path):
+    """Merged counts add up; each refusal names what is wrong and where."""
+    from wsss.metrics import read_scene_classes
+
+    a = ConfusionRatioCounts([Pair(1, 1)], fp=[2], tp=[3])
+    assert a.fp.dtype == a.tp.dtype == ConfusionRatioCounts([Pair(1, 1)]).fp.dtype == np.int64
+    a.merge(ConfusionRatioCounts([Pair(1, 1)], fp=[1], tp=[4]))
+    assert (a.fp.tolist(), a.tp.tolist()) == ([3], [7])
+    with pytest.raises(ValueError, match="^cannot merge confusion-ratio counts of different class pairs$"):
+        a.merge(ConfusionRatioCounts([Pair(1, 2)]))
+    with pytest.raises(BadInputError) as err:
+        read_scene_classes(tmp_path / "classes.txt")
+    assert str(err.value) == (f"{tmp_path / 'classes.txt'}: scene-class list is missing; re-run the rule that "
+                              "prepares the scene labels (synthesize_dataset, or prepare_context for VOC)")
+    with pytest.raises(BadInputError) as err:
+        resolve_pairs([{"target": "boat", "coincident": "sea"}], ["train", "boat"], ["railroad", "water"])
+    assert str(err.value) == ("evaluation.confusion_pairs: scene class 'sea' is not in the scene-label list "
+                              "(2 names, e.g. ['railroad', 'water']); fix the config")
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in p: none has a scene-label map in c$"):
+        evaluate_confusion_ratio_dirs("p", "g", "c", [], [Pair(1, 1)], 2)
+    gt = np.zeros((2, 3), np.uint8)
+    for name, pred in (("short", np.zeros((2, 2), np.uint8)), ("wrong", np.full((2, 3), 9, np.uint8))):
+        for d, arr in (("gt", gt), ("ctx", gt), ("pred", pred)):
+            write_label_png(tmp_path / d / f"{name}.png", arr)
+        with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / name}\.png: "):
+            evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", [name], [Pair(1, 1)], 2)
