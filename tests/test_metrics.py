@@ -434,3 +434,23 @@ def test_confusion_ratio_inputs_and_messages(tmp_path):
             write_label_png(tmp_path / d / f"{name}.png", arr)
         with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / name}\.png: "):
             evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", [name], [Pair(1, 1)], 2)
+
+
+def test_confusion_matrix_summary_of_nothing_and_of_absent_classes(tmp_path):
+    """No pixel: every mean is NaN; a class absent from both maps is None in the JSON lists (not NaN),
+    left out of the means; the default class names are the indices; each refusal names its input."""
+    empty = ConfusionMatrix(2).summary()
+    assert [math.isnan(empty[k]) for k in ("miou", "precision", "recall", "pixel_accuracy")] == [True] * 4
+    assert empty["classes"] == ["0", "1"] and empty["iou"] == [None, None] and empty["pixels"] == 0
+    cm = ConfusionMatrix(3).update(np.array([[0, 2]], np.uint8), np.array([[0, 0]], np.uint8))
+    summary = cm.summary(["bg", "a", "b"])
+    assert summary["iou"] == [0.5, None, 0.0] and summary["miou"] == 0.25
+    assert summary["class_recall"] == [1.0, None, 0.0]
+    with pytest.raises(ValueError, match=r"^2 class names for 3 classes$"):
+        cm.summary(["bg", "a"])
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in p; check the split's id list$"):
+        evaluate_dirs("p", "g", [], 3)
+    write_label_png(tmp_path / "gt" / "x.png", np.zeros((2, 2), np.uint8))
+    write_label_png(tmp_path / "pred" / "x.png", np.full((2, 2), 7, np.uint8))
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'x.png'}: prediction holds class 7"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ["x"], 3)
