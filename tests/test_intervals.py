@@ -154,6 +154,12 @@ def test_paired_intervals_align_the_files_by_id(tmp_path, caplog):
     assert sorted(set(zip(out.table, out.metric))) == [
         ("boundary", "F1"), ("confusion_ratio", "confusion_railroad_train"),
         ("confusion_ratio", "confusion_water_boat"), ("miou", "mIoU")]
+    written = pd.read_csv(tmp_path / "one.csv", keep_default_na=False)  # the CSV: 4 decimals, no index
+    pd.testing.assert_frame_equal(written, out.round({"estimate": 4, "low": 4, "high": 4}), check_dtype=False)
+    assert (out.estimate.round(4) != out.estimate).any()  # the rounding shows
+    empty = table_intervals([], [], pairs, tmp_path / "empty.csv")
+    assert list(empty.columns) == list(pd.read_csv(tmp_path / "empty.csv").columns) == [
+        "table", "metric", "stage", "method", "estimate", "low", "high", "images", "resamples", "level", "seed"]
     swapped = table_intervals(write({"eps": orders["cam"], "cam": ids}, tmp_path / "two"), [["eps", "cam"]], pairs,
                               tmp_path / "two.csv", resamples=150, seed=4, level=0.9)
     pd.testing.assert_frame_equal(swapped, out)

@@ -196,3 +196,14 @@ def test_report_tables_are_the_summary_and_the_runs_to_four_decimals(tmp_path):
     no_cpu = table.drop(columns="cpu")
     no_cpu.to_csv(tmp_path / "seeds.csv", index=False)
     assert set(table_seeds(tmp_path / "seeds.csv", tmp_path / "seeds_summary.csv", tmp_path / "t.csv").cpu) == {""}
+
+
+def test_claims_bars_at_their_edge_and_claims_without_their_methods():
+    from wsss.stages.claims import BARS
+
+    boat, gt = BARS[3], BARS[4]
+    assert boat.holds(pd.Series([0.25 / 0.75])) and not boat.holds(pd.Series([0.34]))  # at most 1/3: the bar holds
+    assert gt.holds(pd.Series([0.85])) and not gt.holds(pd.Series([0.849]))
+    rows = _grid(0.9, 0.2)
+    summary = summarize(rows[rows.method != "gt"])  # no DeepLab on the ground truth: that claim is left out
+    assert "eps / gt" not in set(summary.method) and "eps / cam" in set(summary.method)
