@@ -413,7 +413,8 @@ def test_confusion_ratio_inputs_and_messages(tmp_path):
     from wsss.metrics import read_scene_classes
 
     a = ConfusionRatioCounts([Pair(1, 1)], fp=[2], tp=[3])
-    assert a.fp.dtype == a.tp.dtype == ConfusionRatioCounts([Pair(1, 1)]).fp.dtype == np.int64
+    fresh = ConfusionRatioCounts([Pair(1, 1)])
+    assert a.fp.dtype == a.tp.dtype == fresh.fp.dtype == fresh.tp.dtype == np.int64
     a.merge(ConfusionRatioCounts([Pair(1, 1)], fp=[1], tp=[4]))
     assert (a.fp.tolist(), a.tp.tolist()) == ([3], [7])
     with pytest.raises(ValueError, match="^cannot merge confusion-ratio counts of different class pairs$"):
