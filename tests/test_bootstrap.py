@@ -192,6 +192,11 @@ def test_the_wrappers_pass_every_setting_on_and_check_their_inputs(tmp_path):
                       (paired_bootstrap_files(tmp_path / "a.npz", tmp_path / "b.npz"), default)):
         assert got.summary() == want.summary() and np.array_equal(got.samples_a, want.samples_a)
     assert (default.resamples, default.seed, default.level) == (1000, 0, 0.95)
+    assert ref.summary() == {"a": {"estimate": ref.a.estimate, "low": ref.a.low, "high": ref.a.high},
+                             "b": {"estimate": ref.b.estimate, "low": ref.b.low, "high": ref.b.high},
+                             "difference": {"estimate": ref.difference.estimate, "low": ref.difference.low,
+                                            "high": ref.difference.high},
+                             "resamples": 50, "seed": 3, "level": 0.5, "images": 12}
     PerImageConfusion.from_matrices(ids, np.zeros((12, 5, 5), np.int64)).save(tmp_path / "five.npz")
     with pytest.raises(BadInputError, match=r"a\.npz has 4 classes, .*five\.npz 5; compare evaluations of the "
                                             r"same dataset$"):
