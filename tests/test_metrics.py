@@ -402,7 +402,7 @@ def test_saliency_scores_against_a_threshold_loop():
     result = scores.result()
     assert result == {"mae": pytest.approx(mae, rel=1e-6), "max_f": pytest.approx(f.max(), rel=1e-12),
                       "best_threshold": int(np.argmax(f)) / 255, "n_images": 3}
-    with pytest.raises(ValueError, match="no images were scored"):
+    with pytest.raises(ValueError, match="^no images were scored$"):
         SaliencyScores().result()
     with pytest.raises(ValueError, match=r"prediction \(2, 2\) and ground truth \(2, 3\) differ in size"):
         scores.add(np.zeros((2, 2)), np.zeros((2, 3)))
