@@ -152,11 +152,14 @@ seeds: $(STAMP)
 # that did not change: `rm -rf mutants` for a fresh run); the kill rate per module is printed at the
 # end. docs/experiments.md ("Mutation testing") records a run and explains every survivor.
 # The targets: the loss, the pseudo-mask rules and the method registry, the official EPS protocol,
-# the CAM normalisation, the metrics, and the training loop's resume logic.
+# the CAM normalisation, the metrics, the training loop's resume logic, the evaluation, intervals
+# and claims stages, downloads and archive extraction, and the COCO mask conversion.
 MUTATION_TARGETS ?= 'wsss.methods.*' 'wsss.methods.eps_official.*' 'wsss.stages.infer_cams.x_save_official*' \
 	'wsss.core.train_loop.x__load_checkpoint*' 'wsss.core.train_loop.x__save_checkpoint*' 'wsss.core.train_loop.x__*rng_state*' \
 	'wsss.core.train_loop.x__canonical*' 'wsss.core.train_loop.x_files_fingerprint*' 'wsss.core.train_loop.xǁ_LossCsvǁ*' \
-	'wsss.core.train_loop.xǁStepBatchSamplerǁ*' 'wsss.metrics.*'
+	'wsss.core.train_loop.xǁStepBatchSamplerǁ*' 'wsss.metrics.*' \
+	'wsss.stages.evaluation.*' 'wsss.stages.intervals.*' 'wsss.stages.claims.*' 'wsss.data.download.*' \
+	'wsss.data.sources.coco14_masks.*'
 .PHONY: mutation
 mutation: $(STAMP)
 	env -u PYTHONPATH OMP_NUM_THREADS=1 nice -n 10 $(VENV)/bin/mutmut run --max-children $(CORES) $(MUTATION_TARGETS)

@@ -119,6 +119,7 @@ def test_per_image_matrices_sum_to_the_folder_matrix_and_round_trip(tmp_path):
     per_image = evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", ids, 4, processes=1)
     assert per_image.total() == evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ids, 4)
     matrices, ignored = per_image.dense()
+    assert matrices.dtype == ignored.dtype == np.int64  # pixel counts
     from wsss.core.io import read_label_png
     for n, i in enumerate(ids):
         alone = ConfusionMatrix(4).update(read_label_png(tmp_path / "gt" / f"{i}.png"),
@@ -172,3 +173,42 @@ def test_fast_enough_for_voc_val():
     start = time.perf_counter()
     result = paired_bootstrap_stats(stats, stats[::-1].copy(), resamples=1000, seed=0)
     assert time.perf_counter() - start < 10 and result.samples_a.shape == (1000,)
+
+
+def test_the_wrappers_pass_every_setting_on_and_check_their_inputs(tmp_path):
+    """paired_bootstrap (matrices) and paired_bootstrap_files (saved per-image files) are
+    paired_bootstrap_stats of the class statistics, with the same resamples, seed and level, and
+    their defaults are 1000 resamples, seed 0, 95 %."""
+    rng = np.random.default_rng(9)
+    (a, ig_a), (b, ig_b) = random_matrices(rng, 12, 4), random_matrices(rng, 12, 4)
+    ref = paired_bootstrap_stats(class_stats(a, ig_a), class_stats(b, ig_b), 50, 3, 0.5)
+    ids = [f"i{k}" for k in range(12)]
+    PerImageConfusion.from_matrices(ids, a, ig_a).save(tmp_path / "a.npz")
+    PerImageConfusion.from_matrices(ids, b, ig_b).save(tmp_path / "b.npz")
+    default = paired_bootstrap_stats(class_stats(a, ig_a), class_stats(b, ig_b))
+    for got, want in ((paired_bootstrap(a, b, ig_a, ig_b, resamples=50, seed=3, level=0.5), ref),
+                      (paired_bootstrap_files(tmp_path / "a.npz", tmp_path / "b.npz", 50, 3, 0.5), ref),
+                      (paired_bootstrap(a, b, ig_a, ig_b), default),
+                      (paired_bootstrap_files(tmp_path / "a.npz", tmp_path / "b.npz"), default)):
+        assert got.summary() == want.summary() and np.array_equal(got.samples_a, want.samples_a)
+    assert (default.resamples, default.seed, default.level) == (1000, 0, 0.95)
+    assert ref.summary() == {"a": {"estimate": ref.a.estimate, "low": ref.a.low, "high": ref.a.high},
+                             "b": {"estimate": ref.b.estimate, "low": ref.b.low, "high": ref.b.high},
+                             "difference": {"estimate": ref.difference.estimate, "low": ref.difference.low,
+                                            "high": ref.difference.high},
+                             "resamples": 50, "seed": 3, "level": 0.5, "images": 12}
+    PerImageConfusion.from_matrices(ids, np.zeros((12, 5, 5), np.int64)).save(tmp_path / "five.npz")
+    with pytest.raises(BadInputError, match=r"a\.npz has 4 classes, .*five\.npz 5; compare evaluations of the "
+                                            r"same dataset$"):
+        paired_bootstrap_files(tmp_path / "a.npz", tmp_path / "five.npz")
+    PerImageConfusion.from_matrices([f"j{k}" for k in range(12)], b, ig_b).save(tmp_path / "j.npz")
+    with pytest.raises(BadInputError, match=r"score different images \(e\.g\. \['i0', 'i1', 'i10'\]\); a paired "
+                                            r"bootstrap needs both methods on the same ids: re-run their evaluations "
+                                            r"on one split$"):
+        paired_bootstrap_files(tmp_path / "a.npz", tmp_path / "j.npz")
+    with pytest.raises(ValueError, match=r"must have shape \(N, K, K\), got \(2, 3, 4\)$"):
+        class_stats(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"must have shape \(N, K, K\), got \(3, 3\)$"):
+        class_stats(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"^pred_ignored of shape \(2, 4\) for matrices \(2, 3, 3\)$"):
+        class_stats(np.zeros((2, 3, 3)), np.zeros((2, 4)))

@@ -360,3 +360,57 @@ def test_a_released_masks_archive_without_masks_or_with_duplicates_is_refused(tm
     (tmp_path / "plain.zip").write_bytes(b"not an archive")
     with pytest.raises(BadInputError, match="neither a zip nor a tar"):
         coco14.extract_released_masks(tmp_path / "plain.zip", tmp_path / "out")
+
+
+# ---- the conversion rule on single annotations (wsss.data.sources.coco14_masks), no archive ----------
+def test_instance_rle_reads_each_form_and_names_what_is_wrong():
+    import warnings
+
+    from pycocotools import mask as coco_mask
+
+    from wsss.data.sources.coco14_masks import decode, instance_rle, rasterize
+
+    h, w = 4, 5
+    triangle = [0.0, 0.0, 4.0, 0.0, 0.0, 3.0]  # six numbers: the smallest polygon with an area
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = coco_mask.decode(coco_mask.frPyObjects([triangle], h, w)[0]).astype(bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # decode silences pycocotools' numpy-2 copy warning, nothing else
+        tri = decode(instance_rle([triangle, [1.0, 1.0, 3.0, 3.0], "junk"], h, w))
+        np.testing.assert_array_equal(tri, reference)
+        assert tri.sum() > 0
+        # a 4-number "polygon" has no area and is skipped (pycocotools would read it as a box): empty mask
+        empty = decode(instance_rle([[1.0, 1.0, 3.0, 3.0]], h, w))
+        assert empty.dtype == bool and empty.shape == (h, w) and not empty.any()
+        counts = [3, 4, 13]  # column-major runs: 3 zeros, 4 ones, 13 zeros
+        plain = decode(instance_rle({"size": [h, w], "counts": counts}, h, w))
+        np.testing.assert_array_equal(np.flatnonzero(plain.ravel(order="F")), [3, 4, 5, 6])
+        compressed = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
+        for form in (compressed, compressed.decode("ascii")):  # bytes or str, as json gives it
+            np.testing.assert_array_equal(decode(instance_rle({"size": [h, w], "counts": form}, h, w)), plain)
+    for bad, message in (([[0.0, 0.0, 4.0, 0.0, 0.0]] * 2 + [triangle + [1.0]], "a polygon has an odd number of "
+                                                                                  "coordinates"),
+                         ({"counts": counts}, "segmentation is neither polygons nor an RLE dict (dict)"),
+                         ({"size": [h, w]}, "segmentation is neither polygons nor an RLE dict (dict)"),
+                         ("polygon", "segmentation is neither polygons nor an RLE dict (str)"),
+                         ({"size": [h, w], "counts": [3, 4, 12]}, "RLE counts sum to 19, not 4x5 = 20"),
+                         ({"size": [h, w], "counts": 7}, "RLE counts of type int")):
+        with pytest.raises(ValueError) as err:
+            instance_rle(bad, h, w)
+        assert str(err.value) == message
+    label = rasterize([(2, False, [triangle], 1)], h, w)
+    assert label.dtype == np.uint8 and label.tolist() == np.where(tri, 2, 0).tolist()
+
+
+def test_released_mask_and_its_image_both_named(root, tmp_path):
+    """An id whose image is missing and whose released mask is bad: both problems are reported."""
+    copy = _copy_root(root, tmp_path)
+    missing = coco14.raw_dir(copy) / "train2014" / "COCO_train2014_000000000030.jpg"
+    missing.unlink()
+    released = _released(tmp_path / "SegmentationClass", {"COCO_train2014_000000000030": Image.new("L", (8, 8))})
+    with pytest.raises(BadInputError) as err:
+        coco14.prepare_coco14(copy, tmp_path / "out", CLASSES, masks="released", masks_dir=released)
+    text = str(err.value)
+    assert "2 problem(s)" in text and f"{missing}: image is missing (listed in instances_train2014.json)" in text
+    assert "train2014/COCO_train2014_000000000030.png: mask is 8x8 but its image is 10x8" in text

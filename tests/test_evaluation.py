@@ -11,7 +11,7 @@ from eval_helpers import run_evaluation
 
 from wsss.core.io import BadInputError, write_gray_png, write_id_list, write_image, write_label_png
 from wsss.metrics.boundary import label_edges
-from wsss.stages.evaluation import EvalLabel
+from wsss.stages.evaluation import EvalLabel, load_counts
 from wsss.stages.figures import figure_losses, figure_qualitative, figure_table, pick_ids
 from wsss.stages.tables import table_boundary, table_confusion_ratio, table_miou
 
@@ -66,8 +66,14 @@ def test_stage_results_and_tables(data):
     t = table_miou(res["miou"][::-1], data / "miou.csv", data / "per_class.csv")
     assert list(t["method"]) == ["good", "leaky"]  # ordered, whatever the input order
     assert t.loc[0, "mIoU"] == 100.0 and t.loc[1, "mIoU"] < 100.0
-    per_class = pd.read_csv(data / "per_class.csv")
-    assert {"background", "train", "boat", "mIoU"} <= set(per_class.columns)
+    per_class = pd.read_csv(data / "per_class.csv").set_index("method")
+    # good is the ground truth; leaky adds the 2 x 12 railroad pixels under the train (rows 12-13)
+    # on each image. background: 576 - 80 train - 32 boat = 464 pixels per image, 24 of them lost to
+    # the train: IoU (3 x 440) / (3 x 464); train: 3 x 80 true, 3 x 104 predicted: IoU 240 / 312.
+    assert per_class.loc["good", ["background", "train", "boat", "mIoU"]].tolist() == [100.0] * 4
+    expected = [100 * 440 / 464, 100 * 240 / 312, 100.0]
+    assert per_class.loc["leaky", ["background", "train", "boat"]].tolist() == pytest.approx(expected, abs=0.005)
+    assert per_class.loc["leaky", "mIoU"] == pytest.approx(sum(expected) / 3, abs=0.005)
     b = table_boundary(res["boundary"], data / "boundary.csv")
     assert b.loc[0, "F1"] == 100.0 and b.loc[1, "F1"] < 100.0
     c = table_confusion_ratio(res["confusion"], data / "confusion.csv")
@@ -168,3 +174,113 @@ def test_shards_without_ids_add_nothing(data):
         one = run_evaluation(kind, data / "good", data / "ids.txt", data / "one", label, 1, **common)
         five = run_evaluation(kind, data / "good", data / "ids.txt", data / "five", label, 5, **common)
         assert one == five, kind
+
+
+# ---- reference tests: the numbers of the tables, recomputed pixel by pixel (issue 32) --------------
+REF_IDS = ["r0", "r1", "r2", "r3", "r4"]
+
+
+@pytest.fixture()
+def noisy(tmp_path):
+    """Classes 1 train, 2 boat, 3 ball; ground truth with a 255 band, predictions with unlabelled
+    (255) pixels, scene labels 0..2 (railroad, water), SBD-style boundary maps: every pixel kind."""
+    rng = np.random.default_rng(11)
+    (tmp_path / "classes.txt").write_text("train\nboat\nball\n")
+    write_id_list(tmp_path / "ids.txt", REF_IDS)
+    arrays = {}
+    for i in REF_IDS:
+        gt = np.zeros((16, 16), np.uint8)
+        gt[2:9, 3:12] = rng.integers(1, 4)
+        gt[10:14, 1:7] = rng.integers(1, 4)
+        gt[9, :] = 255
+        pred = np.where(rng.random(gt.shape) < 0.75, gt, rng.integers(0, 4, gt.shape)).astype(np.uint8)
+        pred[rng.random(gt.shape) < 0.05] = 255
+        ctx = rng.integers(0, 3, gt.shape).astype(np.uint8)
+        bnd = label_edges(np.where(gt == 255, 0, gt)) & (rng.random(gt.shape) < 0.8)
+        for name, arr in (("gt", gt), ("pred", pred), ("ctx", ctx), ("bnd", bnd.astype(np.uint8))):
+            write_label_png(tmp_path / name / f"{i}.png", arr)
+        arrays[i] = gt, pred, ctx, bnd
+    (tmp_path / "ctx" / "classes.txt").write_text("railroad\nwater\n")
+    return tmp_path, arrays
+
+
+def test_per_class_iou_table_is_the_pixel_count_formula(noisy):
+    """miou_per_class.csv and miou.csv against IoU_c = |gt = c and pred = c| / |gt = c or pred = c|
+    over the pixels whose ground truth is not 255 (a pixel predicted 255 is a miss of its class),
+    summed over images, evaluated in 2 shards."""
+    d, arrays = noisy
+    label = EvalLabel("cam", "pseudo")
+    result = run_evaluation("miou", d / "pred", d / "ids.txt", d, label, 2, gt_dir=d / "gt",
+                            classes_file=d / "classes.txt")
+    gt = np.stack([a[0] for a in arrays.values()])
+    pred = np.stack([a[1] for a in arrays.values()])
+    valid = gt != 255
+    inter = np.array([np.sum(valid & (gt == c) & (pred == c)) for c in range(4)])
+    union = np.array([np.sum(valid & ((gt == c) | (pred == c))) for c in range(4)])
+    predicted = np.array([np.sum(valid & (pred == c)) for c in range(4)])
+    labelled = np.array([np.sum(valid & (gt == c)) for c in range(4)])
+    np.testing.assert_allclose(result["iou"], inter / union, rtol=1e-15)
+    np.testing.assert_allclose(result["class_precision"], inter / predicted, rtol=1e-15)
+    np.testing.assert_allclose(result["class_recall"], inter / labelled, rtol=1e-15)
+    assert result["pixel_accuracy"] == pytest.approx(inter.sum() / valid.sum(), rel=1e-15)
+    assert result["pixels"] == valid.sum() and result["images"] == len(REF_IDS)
+    table = table_miou([d / "cam_pseudo_miou.json"], d / "miou.csv", d / "per_class.csv")
+    per_class = pd.read_csv(d / "per_class.csv").iloc[0]
+    assert per_class[["background", "train", "boat", "ball"]].tolist() == pytest.approx(100 * inter / union,
+                                                                                        abs=0.005)
+    assert per_class["mIoU"] == table.loc[0, "mIoU"] == pytest.approx(100 * np.mean(inter / union), abs=0.005)
+    assert table.loc[0, ["precision", "recall"]].tolist() == pytest.approx(
+        [100 * np.mean(inter / predicted), 100 * np.mean(inter / labelled)], abs=0.005)
+
+
+def test_confusion_ratio_table_is_the_pixel_count_formula(noisy):
+    """FP_{k,c} = pixels of scene label k, ground truth neither c nor 255, predicted c; TP_c = pixels
+    of ground truth c predicted c; summed over images before dividing, evaluated in 3 shards; the
+    target IoU from the same images."""
+    d, arrays = noisy
+    pairs = [{"target": "train", "coincident": "railroad"}, {"target": "boat", "coincident": "water"},
+             {"target": "ball", "coincident": "water"}]
+    result = run_evaluation("confusion_ratio", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 3,
+                            gt_dir=d / "gt", classes_file=d / "classes.txt", context_dir=d / "ctx", pairs=pairs)
+    gt, pred, ctx = (np.stack([a[k] for a in arrays.values()]) for k in range(3))
+    for row, (c, k) in zip(result["pairs"], [(1, 1), (2, 2), (3, 2)]):
+        fp = np.sum((ctx == k) & (gt != c) & (gt != 255) & (pred == c))
+        tp = np.sum((gt == c) & (pred == c))
+        union = np.sum((gt != 255) & ((gt == c) | (pred == c)))
+        assert (row["fp"], row["tp"]) == (fp, tp) and fp > 0
+        assert row["confusion_ratio"] == pytest.approx(fp / tp, rel=1e-15)
+        assert row["target_iou"] == pytest.approx(tp / union, rel=1e-15)
+    table = table_confusion_ratio([d / "cam_pseudo_confusion_ratio.json"], d / "confusion.csv")
+    assert table.confusion_ratio.tolist() == [round(r["confusion_ratio"], 3) for r in result["pairs"]]
+    ids, counts = load_counts(d / "cam_pseudo_confusion_ratio_per_image.npz")
+    for i, per_id in zip(ids, counts):  # each id's own counts, whatever shard scored it
+        g, p, x, _ = arrays[i]
+        assert per_id[0].tolist() == [np.sum((x == 1) & (g != 1) & (g != 255) & (p == 1)), np.sum((g == 1) & (p == 1))]
+
+
+def test_boundary_table_is_the_euclidean_match_count(noisy):
+    """Boundary P/R/F1 summed over images (3 shards) against the counts by scipy's Euclidean distance
+    transform: predicted edges (the label map's non-zero Laplacian, 255 a label of its own) within
+    2 px of a boundary pixel, boundary pixels within 2 px of a predicted edge."""
+    from scipy.ndimage import distance_transform_edt
+
+    d, arrays = noisy
+    result = run_evaluation("boundary", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 3,
+                            boundary_dir=d / "bnd", tolerance=2)
+    totals = np.zeros(4, np.int64)
+    ids, counts = load_counts(d / "cam_pseudo_boundary_per_image.npz")
+    for i, per_id in zip(ids, counts):
+        _, pred, _, bnd = arrays[i]
+        # the 4-neighbour Laplacian, OpenCV's reflected border (numpy's "reflect" mode) included
+        p = np.pad(pred.astype(np.int64), 1, mode="reflect")
+        edges = (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * p[1:-1, 1:-1]) != 0
+        ref = [edges.sum(), np.sum(distance_transform_edt(~bnd)[edges] <= 2), bnd.sum(),
+               np.sum(distance_transform_edt(~edges)[bnd] <= 2)]
+        assert per_id.tolist() == ref, i
+        totals += ref
+    precision, recall = totals[1] / totals[0], totals[3] / totals[2]
+    assert (result["pred_edges"], result["pred_matched"], result["gt_edges"], result["gt_matched"]) == tuple(totals)
+    assert (result["precision"], result["recall"]) == pytest.approx((precision, recall), rel=1e-15)
+    assert result["f1"] == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-15)
+    assert table_boundary([d / "cam_pseudo_boundary.json"], d / "b.csv").loc[0, "F1"] == pytest.approx(
+        100 * result["f1"], abs=0.005)

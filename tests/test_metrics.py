@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from wsss.core.io import BadInputError, write_label_png
+from wsss.core.io import BadInputError, read_label_png, write_label_png
 from wsss.metrics import (
     BoundaryCounts,
     ConfusionMatrix,
@@ -81,6 +81,9 @@ def test_confusion_merge_save_load(tmp_path):
     assert loaded.merge(b) == whole
     with pytest.raises(BadInputError, match="missing.npz"):
         ConfusionMatrix.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", counts=np.zeros(3))
+    with pytest.raises(BadInputError, match=r"other\.npz: not a saved ConfusionMatrix \(.*\); delete it and re-run"):
+        ConfusionMatrix.load(tmp_path / "other.npz")
 
 
 def test_confusion_bad_input_names_the_file():
@@ -226,6 +229,7 @@ def test_merge_adds_the_ignored_predictions():
     assert one.pred_ignored.tolist() == [0, 1, 0]
     merged = ConfusionMatrix(3).update(gt, pred).merge(ConfusionMatrix(3).update(gt, pred))
     assert merged.pred_ignored.tolist() == [0, 2, 0] and merged.gt_total.tolist() == [0, 2, 2]
+    assert (one + one) == merged and one.pred_ignored.tolist() == [0, 1, 0]  # + adds, in a new matrix
 
 
 def test_centre_prior_worked_by_hand():
@@ -249,3 +253,205 @@ def test_saliency_quantises_to_255_levels():
     scores.add(np.array([[0.3012, 0.3]], np.float32), np.array([[1.0, 0.0]], np.float32))
     result = scores.result()
     assert result["max_f"] == 1.0 and result["best_threshold"] == 77 / 255
+
+
+# ---- reference tests: each count recomputed by an independent implementation (issue 32) ------------
+def _edges_by_hand(label: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another label inside the image: on a two-label map the
+    Laplacian's non-zero set (its neighbour differences all have one sign, none cancels)."""
+    edges = np.zeros(label.shape, bool)
+    rows, cols = label[1:, :] != label[:-1, :], label[:, 1:] != label[:, :-1]
+    edges[1:, :] |= rows
+    edges[:-1, :] |= rows
+    edges[:, 1:] |= cols
+    edges[:, :-1] |= cols
+    return edges
+
+
+def _boundary_reference(pred_label: np.ndarray, gt: np.ndarray, tolerance: float) -> tuple[int, int, int, int]:
+    """(predicted edges, matched, gt boundary pixels, recalled) with scipy's exact Euclidean distance."""
+    from scipy.ndimage import distance_transform_edt
+
+    pred = _edges_by_hand(pred_label)
+    to_gt, to_pred = distance_transform_edt(~gt), distance_transform_edt(~pred)
+    return int(pred.sum()), int((to_gt[pred] <= tolerance).sum()), int(gt.sum()), int((to_pred[gt] <= tolerance).sum())
+
+
+def _disc(centre=(15, 15), radius=8.5, shape=(32, 32)) -> np.ndarray:
+    y, x = np.indices(shape)
+    return (((y - centre[0]) ** 2 + (x - centre[1]) ** 2) <= radius ** 2).astype(np.uint8)
+
+
+def test_boundary_tolerance_is_euclidean_on_diagonal_offsets():
+    """A disc shifted by (1, 1): its edges lie diagonally off the reference's, √2 away where the
+    chessboard distance says 1, so at 1 px tolerance only the Euclidean distance leaves them unmatched."""
+    lab, shifted = _disc(), _disc(centre=(16, 16))
+    gt = label_edges(lab)
+    np.testing.assert_array_equal(gt, _edges_by_hand(lab))
+    for t in (0, 1, 1.2, np.sqrt(2), 2, 2.5):
+        assert boundary_counts(shifted, gt, t).as_tuple() == (*_boundary_reference(shifted, gt, t), 1), t
+    # (3, 4) is 5 px away, where OpenCV's 3x3 chamfer mask says 5.06; √2 is 1.37 to that mask
+    far = _disc(centre=(18, 19))
+    for t in (1.39, 5):
+        assert boundary_counts(far, gt, t).as_tuple() == (*_boundary_reference(far, gt, t), 1), t
+    # the counts of this case, pinned so that the reference itself cannot drift
+    at_one = boundary_counts(shifted, gt, 1)
+    assert at_one.as_tuple() == (100, 90, 100, 90, 1)
+    assert at_one.f1 == pytest.approx(0.9, abs=1e-12)
+
+
+def test_boundary_without_edges_on_one_side():
+    """No predicted edge: nothing to match, no ground-truth pixel recalled (its distance is infinite);
+    no boundary pixel: no predicted edge is matched."""
+    lab = _disc()
+    gt = label_edges(lab)
+    flat = boundary_counts(np.zeros_like(lab), gt, 5)
+    assert flat.as_tuple() == (0, 0, int(gt.sum()), 0, 1)
+    assert np.isnan(flat.precision) and flat.recall == 0.0 and np.isnan(flat.f1)
+    bare = boundary_counts(lab, np.zeros_like(lab), 5)
+    assert bare.as_tuple() == (int(_edges_by_hand(lab).sum()), 0, 0, 0, 1)
+    assert bare.precision == 0.0 and np.isnan(bare.recall)
+    from wsss.metrics.boundary import boundary_counts_per_image
+
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in preds/; check the split's id list$"):
+        boundary_counts_per_image("preds/", "bnd/", [], 1)
+
+
+def test_confusion_ratio_where_ground_truth_target_and_context_disagree():
+    """Classes 1 train, 2 boat, 3 ball; scene labels 1 railroad, 2 water. Pixel by pixel, for the
+    pairs (train, railroad) and (boat, water):
+      (0,0) gt boat,  pred train, railroad: FP of train (gt is another object, not background)
+      (0,1) gt bg,    pred train, railroad: FP of train
+      (0,2) gt train, pred train, railroad: TP of train, not an FP
+      (0,3) gt boat,  pred train, water:    nothing for train (not its scene class)
+      (1,0) gt 255,   pred train, railroad: nothing (ignored)
+      (1,1) gt train, pred boat,  water:    FP of boat (gt train, predicted boat on water)
+      (1,2) gt boat,  pred boat,  water:    TP of boat
+      (1,3) gt ball,  pred boat,  railroad: nothing for boat (railroad is not water)
+    train: FP 2, TP 1 -> 2.0; boat: FP 1, TP 1 -> 1.0."""
+    gt = np.array([[2, 0, 1, 2], [255, 1, 2, 3]], np.uint8)
+    pred = np.array([[1, 1, 1, 1], [1, 2, 2, 2]], np.uint8)
+    ctx = np.array([[1, 1, 1, 2], [1, 2, 2, 1]], np.uint8)
+    counts = ConfusionRatioCounts([Pair(1, 1), Pair(2, 2)])
+    counts.update(gt, pred, ctx)
+    assert counts.fp.tolist() == [2, 1] and counts.tp.tolist() == [1, 1]
+    np.testing.assert_array_equal(counts.ratios(), [2.0, 1.0])
+    assert np.isnan(ConfusionRatioCounts([Pair(3, 1)], fp=[4], tp=[0]).ratios()[0])  # no TP: no ratio
+
+
+def test_per_image_counts_are_in_id_order_whatever_the_processes(tmp_path):
+    """Each id's row holds that id's counts with a process pool too (its chunks are strided: more
+    ids than chunks reorders them), so that the paired bootstrap pairs the right images."""
+    from wsss.metrics.boundary import boundary_counts_per_image
+
+    ids = [f"im{k:02d}" for k in range(11)]
+    rng = np.random.default_rng(5)
+    labs = [_disc(centre=(15 + k % 3, 15), radius=3 + k) for k in range(len(ids))]
+    preds = [np.roll(lab, k % 4, axis=1) for k, lab in enumerate(labs)]
+    for i, lab, pred in zip(ids, labs, preds):
+        write_label_png(tmp_path / "gt" / f"{i}.png", lab)
+        write_label_png(tmp_path / "pred" / f"{i}.png", pred)
+        write_label_png(tmp_path / "bnd" / f"{i}.png", label_edges(lab).astype(np.uint8))
+        write_label_png(tmp_path / "ctx" / f"{i}.png", rng.integers(0, 3, lab.shape).astype(np.uint8))
+    serial = np.array([_boundary_reference(pred, label_edges(lab), 1) for lab, pred in zip(labs, preds)])
+    assert len({tuple(r) for r in serial}) == len(ids)  # every image has counts of its own
+    for processes in (1, 2):
+        np.testing.assert_array_equal(boundary_counts_per_image(tmp_path / "pred", tmp_path / "bnd", ids, 1,
+                                                                processes), serial)
+    at_two = np.sum([_boundary_reference(pred, label_edges(lab), 2) for lab, pred in zip(labs, preds)], axis=0)
+    assert evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ids, 2).as_tuple() == (*at_two, len(ids))
+    total, _, one = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
+                                                  [Pair(1, 1), Pair(1, 2)], 2, processes=1)
+    assert total.fp.tolist() == one[:, :, 0].sum(0).tolist() and total.tp.tolist() == one[:, :, 1].sum(0).tolist()
+    two = evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", ids,
+                                        [Pair(1, 1), Pair(1, 2)], 2, processes=2)[2]
+    np.testing.assert_array_equal(two, one)
+    for n, i in enumerate(ids):
+        alone = ConfusionRatioCounts([Pair(1, 1), Pair(1, 2)])
+        alone.update(*(read_label_png(tmp_path / d / f"{i}.png") for d in ("gt", "pred", "ctx")))
+        np.testing.assert_array_equal(one[n], np.stack([alone.fp, alone.tp], axis=-1))
+
+
+def test_saliency_scores_against_a_threshold_loop():
+    """MAE and max F (β² = 0.3) over three images against a loop over the 256 thresholds written here:
+    ground truth salient from 0.5 (a pixel at exactly 0.5 is salient), predictions quantised to
+    round(255 p) clipped to 0..255, precision and recall averaged over images per threshold (an image
+    without salient pixels has recall 0, a threshold that selects nothing precision 0)."""
+    from wsss.metrics.saliency import SaliencyScores
+
+    rng = np.random.default_rng(6)
+    preds = [rng.random((5, 7)).astype(np.float32) for _ in range(3)]
+    preds[0][0, :2] = [1.003, -0.004]  # outside [0, 1]: clipped to the end levels
+    gts = [(rng.random((5, 7)) < 0.4).astype(np.float32) for _ in range(2)] + [np.zeros((5, 7), np.float32)]
+    gts[0][1, 1] = 0.5
+    scores = SaliencyScores()
+    for p, g in zip(preds, gts):
+        scores.add(p, g)
+    precision, recall = np.zeros(256), np.zeros(256)
+    for p, g in zip(preds, gts):
+        q = np.clip(np.round(p.astype(np.float64) * 255), 0, 255)
+        positive = g >= 0.5
+        for t in range(256):
+            selected = q >= t
+            tp = np.sum(selected & positive)
+            precision[t] += tp / selected.sum() if selected.sum() else 0.0
+            recall[t] += tp / positive.sum() if positive.sum() else 0.0
+    precision, recall = precision / 3, recall / 3
+    f = 1.3 * precision * recall / np.maximum(0.3 * precision + recall, 1e-12)
+    mae = np.mean([np.abs(p.astype(np.float64) - (g >= 0.5)).mean() for p, g in zip(preds, gts)])
+    result = scores.result()
+    assert result == {"mae": pytest.approx(mae, rel=1e-6), "max_f": pytest.approx(f.max(), rel=1e-12),
+                      "best_threshold": int(np.argmax(f)) / 255, "n_images": 3}
+    with pytest.raises(ValueError, match="^no images were scored$"):
+        SaliencyScores().result()
+    with pytest.raises(ValueError, match=r"prediction \(2, 2\) and ground truth \(2, 3\) differ in size"):
+        scores.add(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_confusion_ratio_inputs_and_messages(tmp_path):
+    """Merged counts add up; each refusal names what is wrong and where."""
+    from wsss.metrics import read_scene_classes
+
+    a = ConfusionRatioCounts([Pair(1, 1)], fp=[2], tp=[3])
+    fresh = ConfusionRatioCounts([Pair(1, 1)])
+    assert a.fp.dtype == a.tp.dtype == fresh.fp.dtype == fresh.tp.dtype == np.int64
+    a.merge(ConfusionRatioCounts([Pair(1, 1)], fp=[1], tp=[4]))
+    assert (a.fp.tolist(), a.tp.tolist()) == ([3], [7])
+    with pytest.raises(ValueError, match="^cannot merge confusion-ratio counts of different class pairs$"):
+        a.merge(ConfusionRatioCounts([Pair(1, 2)]))
+    with pytest.raises(BadInputError) as err:
+        read_scene_classes(tmp_path / "classes.txt")
+    assert str(err.value) == (f"{tmp_path / 'classes.txt'}: scene-class list is missing; re-run the rule that "
+                              "prepares the scene labels (synthesize_dataset, or prepare_context for VOC)")
+    with pytest.raises(BadInputError) as err:
+        resolve_pairs([{"target": "boat", "coincident": "sea"}], ["train", "boat"], ["railroad", "water"])
+    assert str(err.value) == ("evaluation.confusion_pairs: scene class 'sea' is not in the scene-label list "
+                              "(2 names, e.g. ['railroad', 'water']); fix the config")
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in p: none has a scene-label map in c$"):
+        evaluate_confusion_ratio_dirs("p", "g", "c", [], [Pair(1, 1)], 2)
+    gt = np.zeros((2, 3), np.uint8)
+    for name, pred in (("short", np.zeros((2, 2), np.uint8)), ("wrong", np.full((2, 3), 9, np.uint8))):
+        for d, arr in (("gt", gt), ("ctx", gt), ("pred", pred)):
+            write_label_png(tmp_path / d / f"{name}.png", arr)
+        with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / name}\.png: "):
+            evaluate_confusion_ratio_dirs(tmp_path / "pred", tmp_path / "gt", tmp_path / "ctx", [name], [Pair(1, 1)], 2)
+
+
+def test_confusion_matrix_summary_of_nothing_and_of_absent_classes(tmp_path):
+    """No pixel: every mean is NaN; a class absent from both maps is None in the JSON lists (not NaN),
+    left out of the means; the default class names are the indices; each refusal names its input."""
+    empty = ConfusionMatrix(2).summary()
+    assert [math.isnan(empty[k]) for k in ("miou", "precision", "recall", "pixel_accuracy")] == [True] * 4
+    assert empty["classes"] == ["0", "1"] and empty["iou"] == [None, None] and empty["pixels"] == 0
+    cm = ConfusionMatrix(3).update(np.array([[0, 2]], np.uint8), np.array([[0, 0]], np.uint8))
+    summary = cm.summary(["bg", "a", "b"])
+    assert summary["iou"] == [0.5, None, 0.0] and summary["miou"] == 0.25
+    assert summary["class_recall"] == [1.0, None, 0.0]
+    with pytest.raises(ValueError, match=r"^2 class names for 3 classes$"):
+        cm.summary(["bg", "a"])
+    with pytest.raises(BadInputError, match=r"^no ids to evaluate in p; check the split's id list$"):
+        evaluate_dirs("p", "g", [], 3)
+    write_label_png(tmp_path / "gt" / "x.png", np.zeros((2, 2), np.uint8))
+    write_label_png(tmp_path / "pred" / "x.png", np.full((2, 2), 7, np.uint8))
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'x.png'}: prediction holds class 7"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ["x"], 3)

@@ -24,6 +24,15 @@ def chunks(items: Sequence[T], processes: int, per_process: int = 4) -> list[lis
     return [items[k::n] for k in range(n) if items[k::n]]
 
 
+def in_item_order(rows, processes: int):
+    """Rows of results in `chunks(items, processes)`' order (a numpy array, one row per item), put back
+    in the items' order: the chunks are strided, so with a pool and more items than chunks they
+    interleave the items."""
+    out = rows.copy()
+    out[[k for chunk in chunks(range(len(rows)), processes) for k in chunk]] = rows
+    return out
+
+
 def make_pool(processes: int):
     """A process pool started with fork where the platform has it.
 

@@ -1,9 +1,11 @@
 """Class-agnostic boundary precision / recall / F1 (EPS, CVPR 2021, Sec. 4: boundary quality
 of the pseudo-masks against SBD's boundary annotations, predicted edges from a Laplacian).
 
-- Predicted edges: the pixels where `cv2.Laplacian` of the label map is non-zero, i.e. every
-  pixel with a 4-neighbour of another label (edges are two pixels thick, one on each side of a
-  label change). The image border is not an edge (OpenCV's default reflected border).
+- Predicted edges: the pixels where `cv2.Laplacian` of the label map is non-zero: on a two-label
+  map every pixel with a 4-neighbour of the other label (edges are two pixels thick, one on each
+  side of a label change). Where three labels meet, the neighbours' differences can cancel: a 2
+  between a 1 and a 3 on its row, with 2 above and below, is not an edge. The image border is not
+  an edge (OpenCV's default reflected border).
 - Ground-truth boundaries: the prepared uint8 0/1 map (`R/prepared/boundaries/<id>.png`,
   the union of SBD's per-class boundary masks).
 - Matching with a tolerance of `t` pixels: a predicted edge pixel is correct when a ground-truth
@@ -27,7 +29,7 @@ import cv2
 import numpy as np
 
 from wsss.core.io import BadInputError, read_label_png
-from wsss.core.parallel import chunks, map_chunks
+from wsss.core.parallel import chunks, in_item_order, map_chunks
 
 
 def label_edges(label: np.ndarray) -> np.ndarray:
@@ -120,7 +122,7 @@ def boundary_counts_per_image(pred_dir: str | os.PathLike, boundary_dir: str | o
         raise BadInputError(f"no ids to evaluate in {pred_dir}; check the split's id list")
     args = [(str(pred_dir), str(boundary_dir), c, tolerance) for c in chunks(ids, processes)]
     rows = [c.as_tuple()[:4] for chunk in map_chunks(_boundary_chunk, args, processes) for c in chunk]
-    return np.asarray(rows, dtype=np.int64).reshape(len(ids), 4)
+    return in_item_order(np.asarray(rows, dtype=np.int64).reshape(len(ids), 4), processes)
 
 
 def evaluate_boundaries(pred_dir: str | os.PathLike, boundary_dir: str | os.PathLike, ids: list[str],

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wsss.core.io import IGNORE_INDEX, BadInputError, read_label_png
-from wsss.core.parallel import chunks, map_chunks
+from wsss.core.parallel import chunks, in_item_order, map_chunks
 from wsss.metrics.confusion_matrix import ConfusionMatrix
 
 
@@ -117,4 +117,4 @@ def evaluate_confusion_ratio_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.
             counts.merge(c)
             per_image.append(np.stack([c.fp, c.tp], axis=-1))
         cm.merge(m)
-    return counts, cm, np.asarray(per_image, dtype=np.int64).reshape(len(ids), len(pairs), 2)
+    return counts, cm, in_item_order(np.asarray(per_image, dtype=np.int64).reshape(len(ids), len(pairs), 2), processes)
