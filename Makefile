@@ -159,7 +159,7 @@ MUTATION_TARGETS ?= 'wsss.methods.*' 'wsss.methods.eps_official.*' 'wsss.stages.
 	'wsss.core.train_loop.x__canonical*' 'wsss.core.train_loop.x_files_fingerprint*' 'wsss.core.train_loop.xǁ_LossCsvǁ*' \
 	'wsss.core.train_loop.xǁStepBatchSamplerǁ*' 'wsss.metrics.*' \
 	'wsss.stages.evaluation.*' 'wsss.stages.intervals.*' 'wsss.stages.claims.*' 'wsss.data.download.*' \
-	'wsss.data.sources.coco14_masks.*'
+	'wsss.data.sources.coco14.masks.*'
 .PHONY: mutation
 mutation: $(STAMP)
 	env -u PYTHONPATH OMP_NUM_THREADS=1 nice -n 10 $(VENV)/bin/mutmut run --max-children $(CORES) $(MUTATION_TARGETS)

@@ -362,13 +362,13 @@ def test_a_released_masks_archive_without_masks_or_with_duplicates_is_refused(tm
         coco14.extract_released_masks(tmp_path / "plain.zip", tmp_path / "out")
 
 
-# ---- the conversion rule on single annotations (wsss.data.sources.coco14_masks), no archive ----------
+# ---- the conversion rule on single annotations (wsss.data.sources.coco14.masks), no archive ----------
 def test_instance_rle_reads_each_form_and_names_what_is_wrong():
     import warnings
 
     from pycocotools import mask as coco_mask
 
-    from wsss.data.sources.coco14_masks import decode, instance_rle, rasterize
+    from wsss.data.sources.coco14.masks import decode, instance_rle, rasterize
 
     h, w = 4, 5
     triangle = [0.0, 0.0, 4.0, 0.0, 0.0, 3.0]  # six numbers: the smallest polygon with an area
