@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import wsss.stages.crf as crf_stage
+from conftest import REPO
 from wsss.config import settings
 from wsss.config.load import load_config
 from wsss.core.io import read_label_png, save_maps, write_gray_png, write_id_list, write_image, write_label_png
@@ -75,7 +76,7 @@ CASES = {
 
 @pytest.mark.parametrize("config_file,name", [(c, m) for c, methods in CASES.items() for m in methods])
 def test_refine_crf_gives_each_method_its_unary(scene, monkeypatch, config_file, name):
-    config = load_config(config_file)
+    config = load_config(REPO / config_file)
     record = method(name)
     got = []
 
