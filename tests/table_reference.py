@@ -90,14 +90,12 @@ def check_miou(workdir: Path, config: dict) -> int:
 
 
 def edges(label: np.ndarray) -> np.ndarray:
-    """Pixels with a 4-neighbour of another label (the image border is no edge)."""
-    e = np.zeros(label.shape, bool)
-    vertical, horizontal = label[1:] != label[:-1], label[:, 1:] != label[:, :-1]
-    e[1:] |= vertical
-    e[:-1] |= vertical
-    e[:, 1:] |= horizontal
-    e[:, :-1] |= horizontal
-    return e
+    """Pixels where the label map's Laplacian (4-neighbour sum − 4 × centre, the border reflected
+    without repeating the edge pixel) is not zero: the paper's Laplacian edges. A pixel between two
+    labels whose differences cancel (2 between 1 and 3) is no edge."""
+    x = np.pad(label.astype(np.int64), 1, mode="reflect")
+    lap = x[:-2, 1:-1] + x[2:, 1:-1] + x[1:-1, :-2] + x[1:-1, 2:] - 4 * x[1:-1, 1:-1]
+    return lap != 0
 
 
 def within(points: np.ndarray, targets: np.ndarray, tolerance: float) -> int:
