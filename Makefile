@@ -152,9 +152,12 @@ seeds: $(STAMP)
 # that did not change: `rm -rf mutants` for a fresh run); the kill rate per module is printed at the
 # end. docs/experiments.md ("Mutation testing") records a run and explains every survivor.
 # The targets: the loss, the pseudo-mask rules and the method registry, the official EPS protocol,
-# the CAM normalisation, the metrics, the training loop's resume logic, the evaluation, intervals
-# and claims stages, downloads and archive extraction, and the COCO mask conversion.
+# the stored CAM maps (both inference paths), DeepLab's test-time softmax, the CRF unaries, the pseudo-mask
+# stage, the metrics, the training loop's resume logic, the evaluation, intervals and claims stages,
+# downloads and archive extraction, and the COCO mask conversion.
 MUTATION_TARGETS ?= 'wsss.methods.*' 'wsss.methods.eps_official.*' 'wsss.stages.infer_cams.x_save_official*' \
+	'wsss.stages.infer_cams.x_multiscale_maps*' 'wsss.stages.infer_segmentation.x_predict_probs*' \
+	'wsss.stages.crf.x_label_unary*' 'wsss.stages.crf.x_probs_from_maps*' 'wsss.stages.pseudo_masks.x_pseudo_mask*' \
 	'wsss.core.train_loop.x__load_checkpoint*' 'wsss.core.train_loop.x__save_checkpoint*' 'wsss.core.train_loop.x__*rng_state*' \
 	'wsss.core.train_loop.x__canonical*' 'wsss.core.train_loop.x_files_fingerprint*' 'wsss.core.train_loop.xǁ_LossCsvǁ*' \
 	'wsss.core.train_loop.xǁStepBatchSamplerǁ*' 'wsss.metrics.*' \

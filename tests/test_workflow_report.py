@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from table_reference import check_tables
 
 from conftest import TINY, snakemake
 from wsss.config.load import load_config
@@ -24,17 +25,16 @@ def test_tables_cover_every_method_and_stage(tiny_run):
     miou = pd.read_csv(tables / "miou.csv")
     pseudo = miou[miou.stage == "pseudo"]
     assert sorted(pseudo.method) == sorted(methods)
-    assert miou["mIoU"].between(0, 100).all() and (miou["images"] > 0).all()
-    if "deeplab" in config:
-        deeplab_rows = miou[miou.stage == "deeplab"]
-        assert sorted(deeplab_rows.method) == sorted(config["deeplab"]["methods"])
+    deeplab_rows = miou[miou.stage == "deeplab"]
+    assert sorted(deeplab_rows.method) == sorted(config["deeplab"]["methods"])
     boundary = pd.read_csv(tables / "boundary.csv")
     assert set(boundary.stage) == set(config["evaluation"]["tables"]["boundary"])
-    assert boundary[["precision", "recall", "F1"]].stack().between(0, 100).all()
     confusion = pd.read_csv(tables / "confusion_ratio.csv")
     pairs = {(p["target"], p["coincident"]) for p in config["evaluation"]["confusion_pairs"]}
     assert set(zip(confusion.target, confusion.coincident)) == pairs
-    assert (confusion.confusion_ratio.dropna() >= 0).all()
+    # every number of the tables, recomputed with numpy / scipy from the run's PNGs and ground truth
+    checked = check_tables(tiny_run, config)
+    assert checked == {"miou.csv": len(miou), "boundary.csv": len(boundary), "confusion_ratio.csv": len(confusion)}
 
 
 def test_report_renders_tables_and_figures(tiny_run):

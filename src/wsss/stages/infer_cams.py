@@ -43,7 +43,6 @@ class CamInferConfig:
     official: bool = False  # the official infer.py protocol (pseudo_masks.eps_rule official), eps only
 
 
-@torch.no_grad()
 def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInferConfig,
                     use_amp: bool = False) -> dict[str, torch.Tensor]:
     """One image (3, H, W) on the model's device → {'maps': (K, H, W)[, 'probs': (K+1, H, W)]}."""
@@ -54,22 +53,24 @@ def multiscale_maps(model, image: torch.Tensor, present: list[int], cfg: CamInfe
     maps_sum = torch.zeros(len(present), h, w, device=image.device)
     probs_sum = torch.zeros(len(present) + 1, h, w, device=image.device) if eps else None
     n = 0
-    for s in cfg.scales:
-        size = (max(1, round(h * s)), max(1, round(w * s)))
-        x = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False) if s != 1 else image[None]
-        if cfg.flip:
-            x = torch.cat([x, x.flip(-1)])
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-            out = model(x)
-        out = out.float()
-        if cfg.flip:
-            out = torch.stack([out[0], out[1].flip(-1)])
-        # Upsample the raw maps (not their softmax) so class boundaries stay sharp at image size.
-        out = F.interpolate(out[:, keep], size=(h, w), mode="bilinear", align_corners=False)
-        maps_sum += F.relu(out[:, : len(present)]).sum(0)
-        if eps:
-            probs_sum += torch.softmax(out, dim=1).sum(0)
-        n += out.shape[0]
+    # no_grad as a block, not a decorator: `make mutation` (mutmut) leaves decorated functions unmutated
+    with torch.no_grad():
+        for s in cfg.scales:
+            size = (max(1, round(h * s)), max(1, round(w * s)))
+            x = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False) if s != 1 else image[None]
+            if cfg.flip:
+                x = torch.cat([x, x.flip(-1)])
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                out = model(x)
+            out = out.float()
+            if cfg.flip:
+                out = torch.stack([out[0], out[1].flip(-1)])
+            # Upsample the raw maps (not their softmax) so class boundaries stay sharp at image size.
+            out = F.interpolate(out[:, keep], size=(h, w), mode="bilinear", align_corners=False)
+            maps_sum += F.relu(out[:, : len(present)]).sum(0)
+            if eps:
+                probs_sum += torch.softmax(out, dim=1).sum(0)
+            n += out.shape[0]
     result = {"maps": maps_sum / n}
     if eps:
         result["probs"] = probs_sum / n

@@ -40,21 +40,22 @@ def load_deeplab(path: str | os.PathLike) -> tuple[DeepLab, dict]:
     return model.eval(), cfg
 
 
-@torch.no_grad()
 def predict_probs(model: torch.nn.Module, image: torch.Tensor, scales: Sequence[float] = (1.0,),
                   flip: bool = False) -> torch.Tensor:
     """Softmax (C, H, W) at the image's size, averaged over `scales` and (optionally) a horizontal flip."""
     h, w = image.shape[-2:]
     total, n = None, 0
-    for s in scales:
-        x = image if s == 1.0 else F.interpolate(image, scale_factor=s, mode="bilinear", align_corners=False)
-        batch = torch.cat([x, x.flip(-1)]) if flip else x
-        logits = F.interpolate(model(batch).float(), size=(h, w), mode="bilinear", align_corners=False)
-        probs = logits.softmax(dim=1)
-        if flip:
-            probs = torch.cat([probs[:1], probs[1:].flip(-1)])
-        total = probs.sum(0) if total is None else total + probs.sum(0)
-        n += probs.shape[0]
+    # no_grad as a block, not a decorator: `make mutation` (mutmut) leaves decorated functions unmutated
+    with torch.no_grad():
+        for s in scales:
+            x = image if s == 1.0 else F.interpolate(image, scale_factor=s, mode="bilinear", align_corners=False)
+            batch = torch.cat([x, x.flip(-1)]) if flip else x
+            logits = F.interpolate(model(batch).float(), size=(h, w), mode="bilinear", align_corners=False)
+            probs = logits.softmax(dim=1)
+            if flip:
+                probs = torch.cat([probs[:1], probs[1:].flip(-1)])
+            total = probs.sum(0) if total is None else total + probs.sum(0)
+            n += probs.shape[0]
     return total / n
 
 

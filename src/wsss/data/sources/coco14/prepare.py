@@ -12,7 +12,7 @@ labels.csv, classes.txt. COCO has no boundaries and no held-out list.
 
 An id is the image file's stem (COCO_train2014_000000000009), the authors' id format. An image's
 labels are the categories of all its annotations, crowd ones included: the class is in the image
-(the authors derive their cls_labels from the annotation file). The mask rule is in coco14_masks.
+(the authors derive their cls_labels from the annotation file). The mask rule is in wsss.data.sources.coco14.masks.
 Every image is a hard link, greyscale and CMYK JPEGs included: wsss.core.io.read_image (PIL) converts
 both to RGB on reading, as the official code's PIL `.convert("RGB")` does.
 """
@@ -92,7 +92,7 @@ class CocoSplit:
     images_dir: Path
     class_names: list[str]                               # label 1.. in order
     images: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # id -> (height, width, file name)
-    instances: dict[str, list] = field(default_factory=dict)              # id -> [coco14_masks.Instance]
+    instances: dict[str, list] = field(default_factory=dict)              # id -> [masks.Instance]
 
     def annotated_ids(self) -> list[str]:
         """The ids of the images that carry at least one annotation, sorted (the authors' lists)."""
