@@ -1,0 +1,187 @@
+"""The figures of a coco14 rehearsal (wsss_dev.bench.rehearse): the measured disk peak and each job's
+peak memory and time, projected to the full run (82,081 train + 40,137 val images), and the `jobs`
+sizes of config/coco14.yaml derived from them.
+
+Projection rules (docs/experiments.md, "MS-COCO at scale, rehearsed"):
+- disk: at every sample, each kind of file's count scaled to the full run's count, times its bytes per
+  file (footprint bracket or measured, allocated); archives and extracted folders by the real archive
+  size over the synthetic one; the peak is the largest sample. "maps kept" replaces the map files
+  alive at a sample by all the map files written so far (nothing deletes them).
+- time: a job's wall time x (its images at full size / its images here); an upper bound (the fixed
+  start-up is scaled too, and the rehearsal ran on --cores threads, at most the job's own).
+- memory: a job that streams its images (one shard's per-image work) keeps its peak RSS; a job that
+  holds a whole split or list (prepare, conversion's JSON, merges, sums, intervals) grows linearly
+  above the smallest job's RSS (the interpreter and libraries).
+- sizes: mem_mb = 1.5 x projected peak, rounded up to 500 MB; runtime = 1.5 x projected time, rounded
+  up to 5 min (at least 10).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wsss.core.io import atomic_path
+from wsss.data.sources.coco14 import ARCHIVES
+from wsss_dev.bench.footprint import BLOCK, TRAIN, VAL
+
+FOOTPRINT = Path(__file__).resolve().parents[3] / "docs/results/coco_footprint.csv"
+DEEPLAB_METHODS = 3  # config/coco14.yaml's deeplab.methods (cam, eps, gt); the rehearsal trains one
+# Rules whose jobs hold a whole split or list in memory; the other projected rules stream their images.
+HOLDS_ALL = {"prepare_dataset", "convert_coco14", "merge_coco14_masks", "merge_pseudo_masks", "merge_refine_crf",
+             "evaluate_miou", "table_intervals", "import_precomputed_saliency", "cam_threshold_sweep", "table_miou"}
+STAND_INS = {"train_classifier", "infer_cams", "train_segmentation", "infer_segmentation"}
+
+
+def _allocated(col: pd.Series) -> float:
+    return float(np.mean([math.ceil(v / BLOCK) * BLOCK for v in col]))
+
+
+def per_file(variant: str) -> dict[str, float]:
+    """Allocated bytes of one file of each classifier-dependent kind, in the footprint bracket `variant`."""
+    fp = pd.read_csv(FOOTPRINT)
+    cam_pm, eps_pm = _allocated(fp[f"{variant}_cam_pseudo_png"]), _allocated(fp[f"{variant}_eps_pseudo_png"])
+    cam_crf, eps_crf = _allocated(fp["cam_crf_png"]), _allocated(fp["eps_crf_png"])  # CRF measured on smooth
+    maps = {c: _allocated(fp[f"{variant}_{c}_uint8_npz"]) for c in ("cam", "eps")}
+    return {"maps_cam": maps["cam"], "maps_eps": maps["eps"],
+            "pseudo": (2 * cam_pm + eps_pm) / 3, "crf": (2 * cam_crf + eps_crf) / 3, "pred": (eps_pm + eps_crf) / 2}
+
+
+def scales(f: dict) -> dict[str, tuple[float, float]]:
+    """kind -> (files here, files in the full run) of the kinds projected by count."""
+    return {"maps_cam": (f["train"], TRAIN), "maps_eps": (f["train"], TRAIN), "pseudo": (3 * f["train"], 3 * TRAIN),
+            "crf": (3 * f["crf_train"], 3 * TRAIN), "pred": (2 * f["crf_val"], 2 * DEEPLAB_METHODS * VAL),
+            "label": (f["images"], TRAIN + VAL), "saliency": (f["train"], TRAIN)}
+
+
+def project_disk(samples: pd.DataFrame, f: dict, variant: str, keep_maps: bool) -> pd.Series:
+    """Projected bytes of the intermediates at every sample."""
+    sizes, total = per_file(variant), 0.0
+    for kind, (here, full) in scales(f).items():
+        files = samples[f"{kind}_files"]
+        if keep_maps and kind.startswith("maps"):
+            files = files.cummax()
+        if kind in sizes:
+            total = total + files * full / here * sizes[kind]
+        else:
+            total = total + samples[f"{kind}_bytes"] * full / here
+    evaluated = max(TRAIN / f["crf_train"], VAL / f["crf_val"])  # per-image counts of the scored subsets
+    return total + samples["eval_bytes"] * evaluated + samples["other_bytes"]
+
+
+def project_raw(samples: pd.DataFrame, f: dict) -> pd.Series:
+    """Projected bytes of the archives and their extracted folders at every sample: the real archive's
+    size over the synthetic one's; the extracted instances JSONs per annotated image."""
+    total = 0.0
+    for key, archive in ARCHIVES.items():
+        ratio = archive.size / f["archive_bytes"][key]
+        total = total + samples[f"archive_{key}_bytes"] * ratio
+        if key != "annotations":
+            total = total + samples[f"raw_{key}_bytes"] * ratio
+    total = total + samples["raw_annotations_bytes"] * (TRAIN + VAL) / f["images"]
+    return total + samples["raw_partial_bytes"] * max(a.size / f["archive_bytes"][k] for k, a in ARCHIVES.items())
+
+
+def job_images(rule: str, name: str, f: dict) -> tuple[float, float] | None:
+    """(images here, images at full size) of one job, from its rule and benchmark file name."""
+    per = {"train": (f["train"], TRAIN), "val": (f["val"], VAL), "crf": (f["crf_train"], TRAIN),
+           "deeplab": (f["crf_val"], VAL), "all": (f["images"], TRAIN + VAL)}
+    shard = {k: (a / f["shards"], b / f["shards"]) for k, (a, b) in per.items()}
+    if rule in ("download_coco14", "extract_coco14"):
+        key = next(k for k, a in ARCHIVES.items() if name.startswith(a.member) or name == Path(a.url).name)
+        return f["archive_bytes"][key], ARCHIVES[key].size
+    if rule == "convert_coco14":
+        return shard["train" if name.startswith("train") else "val"]
+    if rule in ("prepare_dataset", "merge_coco14_masks"):
+        return per["all"]
+    if rule in ("import_precomputed_saliency", "merge_pseudo_masks"):
+        return per["train"]
+    if rule in ("infer_cams", "make_pseudo_masks"):
+        return shard["train"]
+    if rule in ("refine_crf", "cam_threshold_sweep_shard"):
+        return shard["crf"]
+    if rule == "merge_refine_crf":
+        return per["crf"]
+    if rule == "evaluate_shard":
+        return shard["deeplab" if name.startswith("deeplab") else "crf"]
+    if rule in ("evaluate_miou", "table_intervals"):
+        return per["deeplab" if name.startswith("deeplab") else "crf"]
+    return None
+
+
+def jobs_table(workdir: Path, f: dict) -> pd.DataFrame:
+    """One row per rule: jobs, wall time and peak RSS here (the largest job), projected to full size."""
+    rows = []
+    for tsv in sorted((workdir / "benchmarks").glob("*/*.tsv")):
+        bench = pd.read_csv(tsv, sep="\t").iloc[0]
+        rule, name = tsv.parent.name, tsv.stem
+        scale = job_images(rule, name, f)
+        rows.append({"rule": rule, "job": name, "s": float(bench["s"]), "max_rss_mb": float(bench["max_rss"]),
+                     "images": None if scale is None else scale[0],
+                     "factor": None if scale is None else scale[1] / scale[0]})
+    jobs = pd.DataFrame(rows)
+    base = jobs["max_rss_mb"][jobs["max_rss_mb"] > 0].min()
+    out = []
+    for rule, group in jobs.groupby("rule", sort=False):
+        row = {"rule": rule, "jobs": len(group), "s_max": round(group.s.max(), 1),
+               "rss_mb_max": round(group.max_rss_mb.max()), "stand_in": rule in STAND_INS}
+        if group.factor.notna().all() and rule not in STAND_INS:
+            factor = float(group.factor.max())
+            rss = float(group.max_rss_mb.max())
+            mem = base + (rss - base) * factor if rule in HOLDS_ALL else rss
+            minutes = float((group.s * group.factor).max()) / 60
+            row |= {"images_per_job": round(float(group.images.max()), 1), "factor": round(factor, 1),
+                    "projected_min": round(minutes, 1), "projected_rss_mb": round(mem),
+                    "mem_mb": int(math.ceil(1.5 * mem / 500) * 500),
+                    "runtime": int(max(10, math.ceil(1.5 * minutes / 5) * 5))}
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Write <out> (figures), <out>.jobs.csv and <out>.disk.csv; returns the figures."""
+    samples = samples.fillna(0)
+    raw_cols = [c for c in samples if c.endswith("_bytes") and c.startswith(("archive_", "raw_"))]
+    inter_cols = [c for c in samples if c.endswith("_bytes") and c not in raw_cols]
+    samples["raw_measured"] = samples[raw_cols].sum(axis=1)
+    samples["intermediates_measured"] = samples[inter_cols].sum(axis=1)
+    samples["raw_projected"] = project_raw(samples, f)
+    figures = [("images", f["images"], TRAIN + VAL, "count", f"{f['train']} train + {f['val']} val; CRF and "
+                f"pseudo tables on {f['crf_train']} train ids, DeepLab on {f['crf_val']} val ids"),
+               ("wall time", f["data_s"] + f["run_s"], None, "s",
+                f"data stages {f['data_s']} s, rest {f['run_s']} s on {f['cores']} cores; archives built in "
+                f"{f['build_s']} s"),
+               ("raw data, peak", samples.raw_measured.max(), samples.raw_projected.max(), "GB",
+                "archives + extracted folders at the worst sample"),
+               ("raw data, after extraction", samples.raw_measured.iloc[-1], samples.raw_projected.iloc[-1], "GB",
+                "the extracted folders and their manifests (each archive deleted once checked)")]
+    for variant in ("smooth", "noisy"):
+        for keep in (False, True):
+            col = f"intermediates_{variant}_{'kept' if keep else 'deleted'}"
+            samples[col] = project_disk(samples, f, variant, keep)
+            measured = samples.intermediates_measured.max() if keep == f["keep_maps"] else None
+            figures.append((f"intermediates peak, {variant} maps, keep_maps {str(keep).lower()}", measured,
+                            samples[col].max(), "GB", f"at t = {samples.t_s[samples[col].idxmax()]} s of the run"))
+    for kind in ("cam", "eps"):
+        frac = samples[f"maps_{kind}_files"].max() / f["train"]
+        figures.append((f"map files of {kind} alive at once, most", samples[f"maps_{kind}_files"].max(),
+                        round(frac * TRAIN), "files", f"{frac:.1%} of the train images ({f['shards']} shards)"))
+    table = pd.DataFrame(figures, columns=["figure", "measured", "projected", "unit", "note"])
+    for col in ("measured", "projected"):
+        table[col] = [None if v is None else (round(v / 1e9, 2) if u == "GB" else v)
+                      for v, u in zip(table[col], table.unit)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out.with_suffix(".jobs.csv")) as tmp:
+        jobs_table(workdir, f).to_csv(tmp, index=False)
+    with atomic_path(out.with_suffix(".disk.csv")) as tmp:
+        samples.to_csv(tmp, index=False)
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(f, indent=1) + "\n")
+    print(table.to_string(index=False))
+    return table
