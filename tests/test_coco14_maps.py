@@ -69,7 +69,8 @@ def test_tables_are_the_same_with_maps_kept_and_with_maps_deleted_after_a_killed
         dataset["coco14"]["masks"] = "convert"
         keep = [str(TINY), overlay(tmp_path / "keep.yaml", dataset, tmp_path / "saliency", True)]
         drop = [str(TINY), overlay(tmp_path / "drop.yaml", dataset, tmp_path / "saliency", False)]
-        snakemake(*TARGETS, "--cores", "2", "--configfile", *keep, workdir=kept, timeout=900)
+        snakemake(*TARGETS, "results/cams/cam", "results/cams/eps", "--cores", "2", "--configfile", *keep, workdir=kept,
+                  timeout=900)
     # the second run starts from the first one's data and classifiers (hard links, their times kept): what
     # the switch changes starts at the maps. Killed while shard 0's maps are read (eps's pseudo-masks
     # started), unlocked and resumed as after a power cut.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -73,11 +74,11 @@ BRACKET = {"maps_cam": "{v}_cam_uint8_npz", "maps_eps": "{v}_eps_uint8_npz", "ps
 
 def build(data: Path, images: int, seed: int = 0) -> tuple[dict[str, Path], Path]:
     """The three archives (train2014.zip, val2014.zip, annotations_trainval2014.zip) of `images` synthetic
-    images, two thirds train as in COCO, and the train images' saliency maps."""
+    images, two thirds train as in COCO, and their saliency maps."""
     raw, sal = data / "raw", data / "saliency"
     n_train = round(images * TRAIN / (TRAIN + VAL))
     write_synthetic_split(raw, n_train, seed, split="train2014", saliency=sal)
-    write_synthetic_split(raw, images - n_train, seed + 1, split="val2014")
+    write_synthetic_split(raw, images - n_train, seed + 1, split="val2014", saliency=sal)
     zips = {}
     for key, archive in ARCHIVES.items():
         path = data / os.path.basename(archive.url)
@@ -90,10 +91,15 @@ def build(data: Path, images: int, seed: int = 0) -> tuple[dict[str, Path], Path
     return zips, sal
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # one line a request would clutter the run's output
+        pass
+
+
 @contextmanager
 def serve(folder: Path):
     """A loopback HTTP server of `folder`; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(folder)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -101,7 +107,7 @@ def serve(folder: Path):
         server.shutdown()
 
 
-def overlay(url: str, zips: dict[str, Path], saliency: Path, keep_maps: bool, shards: int) -> dict:
+def overlay(url: str, zips: dict[str, Path], saliency: Path, keep_maps: bool, shards: int, eval_shards: int) -> dict:
     """config/coco14.yaml's run on the synthetic archives, with the stand-ins."""
     md5 = {key: hashlib.md5(p.read_bytes()).hexdigest() for key, p in zips.items()}
     coco = {f"{key}_{what}": (f"{url}/{p.name}" if what == "url" else md5[key])
@@ -122,7 +128,7 @@ def overlay(url: str, zips: dict[str, Path], saliency: Path, keep_maps: bool, sh
                        "infer": {"scales": [1.0], "flip": False, "num_workers": 0, "keep_maps": keep_maps}},
         "deeplab": {**small_deeplab, **once, "methods": ["eps"], "crop_size": 56, "scale_range": [48, 80],
                     "infer_scales": [1.0], "infer_flip": False},
-        "evaluation": {"shards": shards},
+        "evaluation": {"shards": eval_shards},
     }
 
 
@@ -154,16 +160,18 @@ def walk(workdir: Path) -> dict[str, list[int]]:
 class Sampler(threading.Thread):
     """du of the work dir by kind every `interval` s, into `rows`."""
 
-    def __init__(self, workdir: Path, interval: float):
+    def __init__(self, workdir: Path, interval: float, csv: Path):
         super().__init__(daemon=True)
         self.workdir, self.interval, self.rows, self.start_time = workdir, interval, [], time.monotonic()
-        self.done = threading.Event()
+        self.csv, self.done, self.phase = csv, threading.Event(), "data"
 
     def sample(self, phase: str) -> None:
         row = {"t_s": round(time.monotonic() - self.start_time, 1), "phase": phase}
         for kind, (size, files) in walk(self.workdir).items():
             row[f"{kind}_bytes"], row[f"{kind}_files"] = size, files
         self.rows.append(row)
+        if len(self.rows) % 10 == 1 or phase == "end":  # a run stopped early keeps its samples
+            pd.DataFrame(self.rows).to_csv(self.csv, index=False)
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -181,14 +189,15 @@ def snakemake(workdir: Path, configs: list[Path], cores: int, *targets: str, log
         sys.exit(f"snakemake failed ({proc.returncode}); the end of {log}:\n" + "".join(open(log).readlines()[-40:]))
 
 
-def trim_lists(prepared: Path, crf_train: int, crf_val: int) -> dict[str, int]:
-    """Keep `crf_train` ids of `train` (the CRF's split) and `crf_val` of `val`, spread over the shards."""
+def trim_lists(prepared: Path, crf_train: int, crf_val: int, shards: int) -> dict[str, int]:
+    """Keep `crf_train` ids of `train` (the CRF's split) and `crf_val` of `val`, as many in each shard."""
+    from wsss.core.sharding import shard_ids
+
     counts = {}
     for name, keep in (("train", crf_train), ("val", crf_val)):
         path = prepared / "lists" / f"{name}.txt"
-        ids = sorted(path.read_text().split())
-        step = max(1, len(ids) // keep)
-        kept = ids[::step][:keep]
+        ids = path.read_text().split()
+        kept = sorted(i for k in range(shards) for i in shard_ids(ids, k, shards)[:max(1, keep // shards)])
         path.write_text("".join(f"{i}\n" for i in kept))
         counts[name] = len(kept)
     return counts
@@ -200,17 +209,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m wsss_dev.bench.rehearse", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=2400, help="synthetic images, train and val")
-    ap.add_argument("--crf-train", type=int, default=32, help="train ids the CRF and the pseudo tables keep")
+    ap.add_argument("--crf-train", type=int, default=16, help="train ids the CRF and the pseudo tables keep")
     ap.add_argument("--crf-val", type=int, default=16, help="val ids DeepLab's inference and CRF keep")
     ap.add_argument("--keep-maps", action="store_true", help="classifier.infer.keep_maps true")
     ap.add_argument("--shards", type=int, default=16, help="shards (config/coco14.yaml's 16; fewer for a quick check)")
+    ap.add_argument("--eval-shards", type=int, default=4, help="evaluation.shards: the scored subsets are small")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true", help="redo the figures of a kept work dir")
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between two du samples")
     ap.add_argument("--workdir", type=Path, required=True, help="scratch (deleted at the end unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     work = args.workdir.resolve()
+    if args.report_only:
+        facts = json.loads((work / "facts.json").read_text())
+        report(work / "run", facts, pd.read_csv(work / "samples.csv"), args.out)
+        return 0
     if work.exists():
         shutil.rmtree(work)
     started = time.monotonic()
@@ -218,17 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.monotonic() - started
     run = work / "run"
     run.mkdir()
-    sampler = Sampler(run, args.interval)
-    sampler.phase = "data"
+    sampler = Sampler(run, args.interval, work / "samples.csv")
     with serve(work / "data") as url:
-        cfg = overlay(url, zips, saliency, args.keep_maps, args.shards)
+        cfg = overlay(url, zips, saliency, args.keep_maps, args.shards, args.eval_shards)
         configs = [REPO / "config/coco14.yaml", work / "rehearse.yaml"]
         configs[1].write_text(yaml.safe_dump(cfg, sort_keys=False))
         sampler.start()
         t0 = time.monotonic()
         snakemake(run, configs, args.cores, "resources/coco14/prepared", log=work / "snakemake_data.log")
         data_s = time.monotonic() - t0
-        subset = trim_lists(run / "resources/coco14/prepared", args.crf_train, args.crf_val)
+        subset = trim_lists(run / "resources/coco14/prepared", args.crf_train, args.crf_val, args.shards)
         sampler.phase = "run"
         t0 = time.monotonic()
         snakemake(run, configs, args.cores, log=work / "snakemake_run.log")
@@ -241,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
              "crf_val": subset["val"], "shards": args.shards, "keep_maps": args.keep_maps, "cores": args.cores,
              "build_s": round(build_s), "data_s": round(data_s), "run_s": round(run_s),
              "archive_bytes": {key: p.stat().st_size for key, p in zips.items()}}
+    (work / "facts.json").write_text(json.dumps(facts))
     report(run, facts, pd.DataFrame(sampler.rows), args.out)
     shutil.copy(configs[1], args.out.with_suffix(".yaml"))
+    (args.out.with_suffix(".yaml")).write_text(
+        "# The rehearsal's overlay on config/coco14.yaml (wsss_dev.bench.rehearse): stand-ins and the synthetic data\n"
+        + configs[1].read_text().replace(str(work), "<workdir>"))
     if not args.keep:
         shutil.rmtree(work)
     return 0

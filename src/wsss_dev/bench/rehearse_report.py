@@ -7,11 +7,14 @@ Projection rules (docs/experiments.md, "MS-COCO at scale, rehearsed"):
   file (footprint bracket or measured, allocated); archives and extracted folders by the real archive
   size over the synthetic one; the peak is the largest sample. "maps kept" replaces the map files
   alive at a sample by all the map files written so far (nothing deletes them).
-- time: a job's wall time x (its images at full size / its images here); an upper bound (the fixed
-  start-up is scaled too, and the rehearsal ran on --cores threads, at most the job's own).
-- memory: a job that streams its images (one shard's per-image work) keeps its peak RSS; a job that
-  holds a whole split or list (prepare, conversion's JSON, merges, sums, intervals) grows linearly
-  above the smallest job's RSS (the interpreter and libraries).
+- time: a job's wall time per image (x the processes of its pool it could use: at most its threads
+  here and its images) x its images at full size / its threads at full size (config/coco14.yaml);
+  an upper bound: the fixed start-up is scaled with the images.
+- memory: a job that holds a whole split or list (prepare, conversion's JSON, merges, sums,
+  intervals) grows linearly with its images above the least RSS of any job (the bare interpreter):
+  an upper bound; a job whose pool streams its images grows above a per-image job's RSS
+  (make_pseudo_masks' median) with its processes (x its threads at full size / here). Downloads are
+  not projected (loopback here).
 - sizes: mem_mb = 1.5 x projected peak, rounded up to 500 MB; runtime = 1.5 x projected time, rounded
   up to 5 min (at least 10).
 """
@@ -33,8 +36,14 @@ FOOTPRINT = Path(__file__).resolve().parents[3] / "docs/results/coco_footprint.c
 DEEPLAB_METHODS = 3  # config/coco14.yaml's deeplab.methods (cam, eps, gt); the rehearsal trains one
 # Rules whose jobs hold a whole split or list in memory; the other projected rules stream their images.
 HOLDS_ALL = {"prepare_dataset", "convert_coco14", "merge_coco14_masks", "merge_pseudo_masks", "merge_refine_crf",
-             "evaluate_miou", "table_intervals", "import_precomputed_saliency", "cam_threshold_sweep", "table_miou"}
+             "evaluate_miou", "table_intervals", "cam_threshold_sweep", "table_miou"}
 STAND_INS = {"train_classifier", "infer_cams", "train_segmentation", "infer_segmentation"}
+SAMPLED_S = 2.0  # jobs shorter than this have no memory figure
+NETWORK = {"download_coco14"}  # loopback here: its time says nothing of the image host's
+# Rules whose script spreads its images over a pool of `threads` processes.
+POOLED = {"convert_coco14", "prepare_dataset", "make_pseudo_masks", "refine_crf", "cam_threshold_sweep_shard",
+          "evaluate_shard", "import_precomputed_saliency"}
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _allocated(col: pd.Series) -> float:
@@ -113,30 +122,57 @@ def job_images(rule: str, name: str, f: dict) -> tuple[float, float] | None:
     return None
 
 
+def threads(rule: str, cores: int) -> tuple[int, int]:
+    """(processes here, processes at full size) of a rule whose script runs a pool of `threads`
+    processes (config/coco14.yaml's `jobs`); (1, 1) for the others."""
+    from wsss.config.load import load_config
+    from wsss.config.settings import job_size
+
+    if rule not in POOLED:
+        return 1, 1
+    full = job_size(load_config(REPO / "config/coco14.yaml"), rule)["threads"]
+    return min(full, cores), full
+
+
 def jobs_table(workdir: Path, f: dict) -> pd.DataFrame:
-    """One row per rule: jobs, wall time and peak RSS here (the largest job), projected to full size."""
+    """One row per rule: jobs, wall time and peak RSS here (the largest job), projected to full size.
+    A pooled job's time per image is its time x the processes it could use (at most its images) over its
+    images; at full size it has config/coco14.yaml's threads."""
     rows = []
     for tsv in sorted((workdir / "benchmarks").glob("*/*.tsv")):
         bench = pd.read_csv(tsv, sep="\t").iloc[0]
         rule, name = tsv.parent.name, tsv.stem
         scale = job_images(rule, name, f)
+        here, full = threads(rule, f["cores"])
+        factor = None
+        if scale is not None:
+            factor = min(here, max(1.0, scale[0])) / scale[0] * scale[1] / full
         rows.append({"rule": rule, "job": name, "s": float(bench["s"]), "max_rss_mb": float(bench["max_rss"]),
-                     "images": None if scale is None else scale[0],
-                     "factor": None if scale is None else scale[1] / scale[0]})
+                     "images": None if scale is None else scale[0], "time_factor": factor,
+                     "factor": None if scale is None else scale[1] / scale[0], "threads": full})
     jobs = pd.DataFrame(rows)
-    base = jobs["max_rss_mb"][jobs["max_rss_mb"] > 0].min()
+    # the interpreter and the libraries of a per-image job: what does not grow with the images
+    # Snakemake samples a job's memory about once a second: a shorter job's figure is its launcher's
+    jobs.loc[jobs.s < SAMPLED_S, "max_rss_mb"] = np.nan
+    streaming = jobs.max_rss_mb[jobs.rule == "make_pseudo_masks"].dropna()
+    bare = float(jobs.max_rss_mb.min())  # the interpreter alone: the least any job held
+    base = float(streaming.median()) if len(streaming) else bare
     out = []
     for rule, group in jobs.groupby("rule", sort=False):
         row = {"rule": rule, "jobs": len(group), "s_max": round(group.s.max(), 1),
-               "rss_mb_max": round(group.max_rss_mb.max()), "stand_in": rule in STAND_INS}
-        if group.factor.notna().all() and rule not in STAND_INS:
+               "rss_mb_max": group.max_rss_mb.max().round(), "stand_in": rule in STAND_INS}
+        if group.factor.notna().all() and rule not in STAND_INS | NETWORK:
             factor = float(group.factor.max())
-            rss = float(group.max_rss_mb.max())
-            mem = base + (rss - base) * factor if rule in HOLDS_ALL else rss
-            minutes = float((group.s * group.factor).max()) / 60
+            rss = float(group.max_rss_mb.max()) if group.max_rss_mb.notna().any() else bare
+            here, full = threads(rule, f["cores"])
+            if rule in HOLDS_ALL:  # all it holds above the bare interpreter grows with the images (an upper bound)
+                mem = bare + (max(rss, bare) - bare) * factor
+            else:  # a pool's workers each hold one image: their memory grows with the processes, not the images
+                mem = base + max(0.0, rss - base) * full / here
+            minutes = float((group.s * group.time_factor).max()) / 60
             row |= {"images_per_job": round(float(group.images.max()), 1), "factor": round(factor, 1),
                     "projected_min": round(minutes, 1), "projected_rss_mb": round(mem),
-                    "mem_mb": int(math.ceil(1.5 * mem / 500) * 500),
+                    "threads": int(group.threads.max()), "mem_mb": int(math.ceil(1.5 * mem / 500) * 500),
                     "runtime": int(max(10, math.ceil(1.5 * minutes / 5) * 5))}
         out.append(row)
     return pd.DataFrame(out)
