@@ -47,6 +47,7 @@ from wsss_dev.bench.coco import NUM_CLASSES, write_synthetic_split
 from wsss_dev.bench.footprint import TRAIN, VAL
 
 REPO = Path(__file__).resolve().parents[3]
+STAND_IN_RULES = ("train_classifier", "infer_cams", "train_segmentation", "infer_segmentation")
 # Kinds of file, by the first path prefix (relative to the work dir) that holds it; inodes already counted
 # (hard links: merged shards, prepared images) count once, under the kind walked first.
 KINDS = [("archive_train2014", "resources/downloads/train2014.zip"),
@@ -72,23 +73,19 @@ BRACKET = {"maps_cam": "{v}_cam_uint8_npz", "maps_eps": "{v}_eps_uint8_npz", "ps
            "crf": "crf_png", "pred": "pred_png"}
 
 
-def build(data: Path, images: int, seed: int = 0) -> tuple[dict[str, Path], Path]:
+def build(data: Path, images: int, seed: int = 0) -> None:
     """The three archives (train2014.zip, val2014.zip, annotations_trainval2014.zip) of `images` synthetic
-    images, two thirds train as in COCO, and their saliency maps."""
+    images, two thirds train as in COCO, and their saliency maps (`data`/saliency)."""
     raw, sal = data / "raw", data / "saliency"
     n_train = round(images * TRAIN / (TRAIN + VAL))
     write_synthetic_split(raw, n_train, seed, split="train2014", saliency=sal)
     write_synthetic_split(raw, images - n_train, seed + 1, split="val2014", saliency=sal)
-    zips = {}
-    for key, archive in ARCHIVES.items():
-        path = data / os.path.basename(archive.url)
+    for archive in ARCHIVES.values():
         names = archive.names or sorted(p.name for p in (raw / archive.member).iterdir())
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:  # as the real ones: JPEGs deflated too
-            for name in names:
+        with zipfile.ZipFile(data / os.path.basename(archive.url), "w", zipfile.ZIP_DEFLATED) as zf:  # as the real
+            for name in names:  # ones: JPEGs deflated too
                 zf.write(raw / archive.member / name, f"{archive.member}/{name}")
-        zips[key] = path
     shutil.rmtree(raw)
-    return zips, sal
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -112,7 +109,7 @@ def overlay(url: str, zips: dict[str, Path], saliency: Path, keep_maps: bool, sh
     md5 = {key: hashlib.md5(p.read_bytes()).hexdigest() for key, p in zips.items()}
     coco = {f"{key}_{what}": (f"{url}/{p.name}" if what == "url" else md5[key])
             for key, p in zips.items() for what in ("url", "md5")}
-    small_classifier = {"backbone": "small", "width": 24, "pretrained": None, "freeze_bn": False,
+    small_classifier = {"backbone": "small", "width": 8, "pretrained": None, "freeze_bn": False,
                         "frozen_blocks": [], "head_init": "normal"}
     small_deeplab = {"backbone": "small", "width": 16, "small_output_stride": 4, "aspp_rates": [2, 4, 6, 8],
                      "multi_scale": False, "freeze_bn": False, "init_weights": None}
@@ -129,6 +126,8 @@ def overlay(url: str, zips: dict[str, Path], saliency: Path, keep_maps: bool, sh
         "deeplab": {**small_deeplab, **once, "methods": ["eps"], "crop_size": 56, "scale_range": [48, 80],
                     "infer_scales": [1.0], "infer_flip": False},
         "evaluation": {"shards": eval_shards},
+        # the stand-ins run one process each, side by side; the CPU stages keep config/coco14.yaml's sizes
+        "jobs": {rule: {"threads": 1, "mem_mb": 2000, "runtime": 60} for rule in STAND_IN_RULES},
     }
 
 
@@ -216,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-shards", type=int, default=4, help="evaluation.shards: the scored subsets are small")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--report-only", action="store_true", help="redo the figures of a kept work dir")
+    ap.add_argument("--resume", action="store_true", help="a kept work dir whose data stages are done: the rest")
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between two du samples")
     ap.add_argument("--workdir", type=Path, required=True, help="scratch (deleted at the end unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
@@ -226,23 +226,35 @@ def main(argv: list[str] | None = None) -> int:
         facts = json.loads((work / "facts.json").read_text())
         report(work / "run", facts, pd.read_csv(work / "samples.csv"), args.out)
         return 0
-    if work.exists():
-        shutil.rmtree(work)
-    started = time.monotonic()
-    zips, saliency = build(work / "data", args.images)
-    build_s = time.monotonic() - started
-    run = work / "run"
-    run.mkdir()
+    run, phase1 = work / "run", work / "data_phase.json"
+    if not (args.resume and phase1.exists()):
+        if work.exists():
+            shutil.rmtree(work)
+        started = time.monotonic()
+        build(work / "data", args.images)
+        build_s = time.monotonic() - started
+        run.mkdir()
+    zips = {key: work / "data" / os.path.basename(a.url) for key, a in ARCHIVES.items()}
     sampler = Sampler(run, args.interval, work / "samples.csv")
     with serve(work / "data") as url:
-        cfg = overlay(url, zips, saliency, args.keep_maps, args.shards, args.eval_shards)
+        cfg = overlay(url, zips, work / "data/saliency", args.keep_maps, args.shards, args.eval_shards)
         configs = [REPO / "config/coco14.yaml", work / "rehearse.yaml"]
         configs[1].write_text(yaml.safe_dump(cfg, sort_keys=False))
-        sampler.start()
-        t0 = time.monotonic()
-        snakemake(run, configs, args.cores, "resources/coco14/prepared", log=work / "snakemake_data.log")
-        data_s = time.monotonic() - t0
-        subset = trim_lists(run / "resources/coco14/prepared", args.crf_train, args.crf_val, args.shards)
+        if args.resume and phase1.exists():  # the data stages are done: the rest again, after their samples
+            done = json.loads(phase1.read_text())
+            build_s, data_s, subset = done["build_s"], done["data_s"], done["subset"]
+            earlier = pd.read_csv(work / "samples.csv")
+            sampler.rows = earlier[earlier.phase == "data"].to_dict("records")
+            sampler.start_time -= float(earlier.t_s[earlier.phase == "data"].max())
+        else:
+            sampler.start()
+            t0 = time.monotonic()
+            snakemake(run, configs, args.cores, "resources/coco14/prepared", log=work / "snakemake_data.log")
+            data_s = time.monotonic() - t0
+            subset = trim_lists(run / "resources/coco14/prepared", args.crf_train, args.crf_val, args.shards)
+            phase1.write_text(json.dumps({"build_s": build_s, "data_s": data_s, "subset": subset}))
+        if not sampler.is_alive():
+            sampler.start()
         sampler.phase = "run"
         t0 = time.monotonic()
         snakemake(run, configs, args.cores, log=work / "snakemake_run.log")

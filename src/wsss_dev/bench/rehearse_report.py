@@ -178,6 +178,32 @@ def jobs_table(workdir: Path, f: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+# The CPU stages whose `jobs` sizes in config/coco14.yaml come from the rehearsal.
+SIZED = ["extract_coco14", "convert_coco14", "merge_coco14_masks", "prepare_dataset", "make_pseudo_masks",
+         "merge_pseudo_masks", "cam_threshold_sweep_shard", "refine_crf", "merge_refine_crf", "evaluate_shard",
+         "evaluate_miou"]
+
+
+def jobs_fragment(jobs: pd.DataFrame) -> str:
+    """config/coco14.yaml's `jobs` lines for the sized rules whose size differs from the schema's."""
+    from wsss.config.schema import section_defaults
+    from wsss.config.settings import job_size
+
+    defaults = {"jobs": section_defaults("jobs")}
+    lines = []
+    for rule in SIZED:
+        row = jobs[jobs.rule == rule]
+        if row.empty or pd.isna(row.mem_mb.iloc[0]):
+            continue
+        row = row.iloc[0]
+        size = {"threads": int(row.threads), "mem_mb": int(row.mem_mb), "runtime": int(row.runtime)}
+        if size != job_size(defaults, rule):
+            sized = ", ".join(f"{k}: {v}" for k, v in size.items())
+            lines.append(f"  {rule}: {{{sized}}}  # rehearsal: {row.projected_rss_mb:.0f} MB, "
+                         f"{row.projected_min:.0f} min at full size")
+    return "\n".join(lines) + "\n"
+
+
 def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Write <out> (figures), <out>.jobs.csv and <out>.disk.csv; returns the figures."""
     samples = samples.fillna(0)
@@ -213,8 +239,11 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
+    jobs = jobs_table(workdir, f)
     with atomic_path(out.with_suffix(".jobs.csv")) as tmp:
-        jobs_table(workdir, f).to_csv(tmp, index=False)
+        jobs.to_csv(tmp, index=False)
+    print(jobs.to_string(index=False))
+    print("config/coco14.yaml jobs from the rehearsal:\n" + jobs_fragment(jobs))
     with atomic_path(out.with_suffix(".disk.csv")) as tmp:
         samples.to_csv(tmp, index=False)
     with atomic_path(out.with_suffix(".json")) as tmp:
