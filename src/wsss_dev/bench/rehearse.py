@@ -94,9 +94,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(folder: Path):
-    """A loopback HTTP server of `folder`; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
+def serve(folder: Path, port: int = 0):
+    """A loopback HTTP server of `folder` (on `port`, or any free one); yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(_QuietHandler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         run.mkdir()
     zips = {key: work / "data" / os.path.basename(a.url) for key, a in ARCHIVES.items()}
     sampler = Sampler(run, args.interval, work / "samples.csv")
-    with serve(work / "data") as url:
+    # a resumed run serves on the same port: a changed URL is a changed param, which reruns the downloads
+    port = json.loads(phase1.read_text()).get("port", 0) if args.resume and phase1.exists() else 0
+    with serve(work / "data", port) as url:
         cfg = overlay(url, zips, work / "data/saliency", args.keep_maps, args.shards, args.eval_shards)
         configs = [REPO / "config/coco14.yaml", work / "rehearse.yaml"]
         configs[1].write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -252,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             snakemake(run, configs, args.cores, "resources/coco14/prepared", log=work / "snakemake_data.log")
             data_s = time.monotonic() - t0
             subset = trim_lists(run / "resources/coco14/prepared", args.crf_train, args.crf_val, args.shards)
-            phase1.write_text(json.dumps({"build_s": build_s, "data_s": data_s, "subset": subset}))
+            phase1.write_text(json.dumps({"build_s": build_s, "data_s": data_s, "subset": subset,
+                                          "port": int(url.rsplit(":", 1)[1])}))
         if not sampler.is_alive():
             sampler.start()
         sampler.phase = "run"

@@ -33,6 +33,7 @@ from wsss.data.sources.coco14 import ARCHIVES
 from wsss_dev.bench.footprint import BLOCK, TRAIN, VAL
 
 FOOTPRINT = Path(__file__).resolve().parents[3] / "docs/results/coco_footprint.csv"
+ARCHIVE_FILES = {"train2014": 82_783, "val2014": 40_504}  # images in the real archives (annotated or not)
 DEEPLAB_METHODS = 3  # config/coco14.yaml's deeplab.methods (cam, eps, gt); the rehearsal trains one
 # Rules whose jobs hold a whole split or list in memory; the other projected rules stream their images.
 HOLDS_ALL = {"prepare_dataset", "convert_coco14", "merge_coco14_masks", "merge_pseudo_masks", "merge_refine_crf",
@@ -83,15 +84,16 @@ def project_disk(samples: pd.DataFrame, f: dict, variant: str, keep_maps: bool) 
 
 
 def project_raw(samples: pd.DataFrame, f: dict) -> pd.Series:
-    """Projected bytes of the archives and their extracted folders at every sample: the real archive's
-    size over the synthetic one's; the extracted instances JSONs per annotated image."""
+    """Projected bytes of the archives and their extracted folders at every sample: each one's content
+    by the real archive's size over the synthetic one's, plus the allocation slack of its files (half a
+    block a file, expected) at the real file count; a half-extracted folder as the largest archive."""
     total = 0.0
     for key, archive in ARCHIVES.items():
         ratio = archive.size / f["archive_bytes"][key]
         total = total + samples[f"archive_{key}_bytes"] * ratio
-        if key != "annotations":
-            total = total + samples[f"raw_{key}_bytes"] * ratio
-    total = total + samples["raw_annotations_bytes"] * (TRAIN + VAL) / f["images"]
+        files = samples[f"raw_{key}_files"]
+        content = samples[f"raw_{key}_bytes"] - files * BLOCK / 2
+        total = total + content * ratio + files * ARCHIVE_FILES.get(key, 1) / max(files.max(), 1) * BLOCK / 2
     return total + samples["raw_partial_bytes"] * max(a.size / f["archive_bytes"][k] for k, a in ARCHIVES.items())
 
 
