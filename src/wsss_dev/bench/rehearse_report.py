@@ -83,6 +83,25 @@ def project_disk(samples: pd.DataFrame, f: dict, variant: str, keep_maps: bool) 
     return total + samples["eval_bytes"] * evaluated + samples["other_bytes"]
 
 
+def bound_at_completion(samples: pd.DataFrame, f: dict, variant: str, keep_maps: bool) -> float:
+    """Projected bytes of the intermediates once every file of the run is written: every kind at its full
+    count, the map files at the most seen at once (keep_maps false) or all of them (true). A bound that a
+    rehearsal stopped early gives too: its kinds' bytes per file and its map window are already measured."""
+    sizes, total = per_file(variant), 0.0
+    for kind, (here, full) in scales(f).items():
+        files = samples[f"{kind}_files"]
+        if kind.startswith("maps"):
+            alive = full if keep_maps else files.max() * full / here
+            total += alive * sizes[kind]
+        elif kind in sizes:
+            total += full * sizes[kind]
+        else:
+            last = samples[files > 0].iloc[-1] if (files > 0).any() else None
+            total += 0.0 if last is None else last[f"{kind}_bytes"] / last[f"{kind}_files"] * full
+    evaluated = max(TRAIN / f["crf_train"], VAL / f["crf_val"])
+    return total + samples["eval_bytes"].max() * evaluated + samples["other_bytes"].max()
+
+
 def project_raw(samples: pd.DataFrame, f: dict) -> pd.Series:
     """Projected bytes of the archives and their extracted folders at every sample: each one's content
     by the real archive's size over the synthetic one's, plus the allocation slack of its files (half a
@@ -230,6 +249,9 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
             measured = samples.intermediates_measured.max() if keep == f["keep_maps"] else None
             figures.append((f"intermediates peak, {variant} maps, keep_maps {str(keep).lower()}", measured,
                             samples[col].max(), "GB", f"at t = {samples.t_s[samples[col].idxmax()]} s of the run"))
+            figures.append((f"intermediates at completion, {variant} maps, keep_maps {str(keep).lower()}", None,
+                            bound_at_completion(samples, f, variant, keep), "GB",
+                            "every file written; map files: " + ("all" if keep else "the most alive at once")))
     for kind in ("cam", "eps"):
         frac = samples[f"maps_{kind}_files"].max() / f["train"]
         figures.append((f"map files of {kind} alive at once, most", samples[f"maps_{kind}_files"].max(),
@@ -252,3 +274,28 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
         tmp.write_text(json.dumps(f, indent=1) + "\n")
     print(table.to_string(index=False))
     return table
+
+
+def markdown(out: Path) -> str:
+    """The rehearsal's figures and job sizes as the Markdown tables docs/experiments.md quotes."""
+    figures = pd.read_csv(out)
+    jobs = pd.read_csv(out.with_suffix(".jobs.csv"))
+    lines = ["| figure | measured | projected to 122,218 images | unit | note |", "|---|---|---|---|---|"]
+    lines += [f"| {r.figure} | {'' if pd.isna(r.measured) else r.measured} | "
+              f"{'' if pd.isna(r.projected) else r.projected} | {r.unit} | {r.note} |" for r in figures.itertuples()]
+    lines += ["", "| rule | jobs | longest job here (s) | its RSS here (MB) | images a job here | projected time (min) "
+              "| projected RSS (MB) | size (threads, mem_mb, runtime) |", "|---|---|---|---|---|---|---|---|"]
+    for r in jobs.itertuples():
+        size = "stand-in" if r.stand_in else ("" if pd.isna(r.mem_mb) else
+                                              f"{int(r.threads)}, {int(r.mem_mb)}, {int(r.runtime)}")
+        lines.append(f"| {r.rule} | {r.jobs} | {r.s_max} | {'' if pd.isna(r.rss_mb_max) else int(r.rss_mb_max)} | "
+                     f"{'' if pd.isna(getattr(r, 'images_per_job', None)) else r.images_per_job} | "
+                     f"{'' if pd.isna(getattr(r, 'projected_min', None)) else r.projected_min} | "
+                     f"{'' if pd.isna(getattr(r, 'projected_rss_mb', None)) else int(r.projected_rss_mb)} | {size} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(Path(sys.argv[1])))
