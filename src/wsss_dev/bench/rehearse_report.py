@@ -12,9 +12,10 @@ Projection rules (docs/experiments.md, "MS-COCO at scale, rehearsed"):
   an upper bound: the fixed start-up is scaled with the images.
 - memory: a job that holds a whole split or list (prepare, conversion's JSON, merges, sums,
   intervals) grows linearly with its images above the least RSS of any job (the bare interpreter):
-  an upper bound; a job whose pool streams its images grows above a per-image job's RSS
-  (make_pseudo_masks' median) with its processes (x its threads at full size / here). Downloads are
-  not projected (loopback here).
+  an upper bound, not projected from a list MAX_FACTOR times smaller than the full one; a job whose
+  pool streams its images grows with its processes: its RSS (at least a per-image job's,
+  make_pseudo_masks' median) x its threads at full size / here. Downloads are not projected.
+- the machine: wall times on a shared 2-core VM are inflated by the other jobs' load.
 - sizes: mem_mb = 1.5 x projected peak, rounded up to 500 MB; runtime = 1.5 x projected time, rounded
   up to 5 min (at least 10).
 """
@@ -39,6 +40,7 @@ DEEPLAB_METHODS = 3  # config/coco14.yaml's deeplab.methods (cam, eps, gt); the 
 HOLDS_ALL = {"prepare_dataset", "convert_coco14", "merge_coco14_masks", "merge_pseudo_masks", "merge_refine_crf",
              "evaluate_miou", "table_intervals", "cam_threshold_sweep", "table_miou"}
 STAND_INS = {"train_classifier", "infer_cams", "train_segmentation", "infer_segmentation"}
+MAX_FACTOR = 1000  # a whole-list job of the CRF's and DeepLab's small subsets projects no memory
 SAMPLED_S = 2.0  # jobs shorter than this have no memory figure
 NETWORK = {"download_coco14"}  # loopback here: its time says nothing of the image host's
 # Rules whose script spreads its images over a pool of `threads` processes.
@@ -186,14 +188,18 @@ def jobs_table(workdir: Path, f: dict) -> pd.DataFrame:
             factor = float(group.factor.max())
             rss = float(group.max_rss_mb.max()) if group.max_rss_mb.notna().any() else bare
             here, full = threads(rule, f["cores"])
-            if rule in HOLDS_ALL:  # all it holds above the bare interpreter grows with the images (an upper bound)
+            images = float(group.images.max())
+            if rule in HOLDS_ALL and factor > MAX_FACTOR:  # the interpreter dominates: no growth to measure
+                mem = float("nan")
+            elif rule in HOLDS_ALL:  # all it holds above the bare interpreter grows with the images (an upper bound)
                 mem = bare + (max(rss, bare) - bare) * factor
             else:  # a pool's workers each hold one image: their memory grows with the processes, not the images
-                mem = base + max(0.0, rss - base) * full / here
+                mem = max(rss, base) * full / here
             minutes = float((group.s * group.time_factor).max()) / 60
-            row |= {"images_per_job": round(float(group.images.max()), 1), "factor": round(factor, 1),
-                    "projected_min": round(minutes, 1), "projected_rss_mb": round(mem),
-                    "threads": int(group.threads.max()), "mem_mb": int(math.ceil(1.5 * mem / 500) * 500),
+            row |= {"images_per_job": round(images, 1), "factor": round(factor, 1),
+                    "projected_min": round(minutes, 1), "projected_rss_mb": None if math.isnan(mem) else round(mem),
+                    "threads": int(group.threads.max()),
+                    "mem_mb": None if math.isnan(mem) else int(math.ceil(1.5 * mem / 500) * 500),
                     "runtime": int(max(10, math.ceil(1.5 * minutes / 5) * 5))}
         out.append(row)
     return pd.DataFrame(out)
@@ -214,7 +220,7 @@ def jobs_fragment(jobs: pd.DataFrame) -> str:
     lines = []
     for rule in SIZED:
         row = jobs[jobs.rule == rule]
-        if row.empty or pd.isna(row.mem_mb.iloc[0]):
+        if row.empty or pd.isna(row.mem_mb.iloc[0]) or pd.isna(row.runtime.iloc[0]):
             continue
         row = row.iloc[0]
         size = {"threads": int(row.threads), "mem_mb": int(row.mem_mb), "runtime": int(row.runtime)}
