@@ -94,7 +94,8 @@ def deeplab_priority(name: str) -> int:
 def crf_priority(config: dict, name: str) -> int:
     """The CRF is on DeepLab's path only when DeepLab trains on its masks, and on the map files' when
     it reads them and they are deleted once read (a shard's maps wait for it); otherwise it goes last."""
-    first = config["deeplab"]["train_on_crf"] or (crf_reads_maps(config, name) and map_window(config, config["shards"]) is not None)
+    windowed = map_window(config, config["shards"]) is not None
+    first = config["deeplab"]["train_on_crf"] or (crf_reads_maps(config, name) and windowed)
     return method_priority(name) if first else 0
 
 

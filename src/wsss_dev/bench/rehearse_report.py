@@ -253,8 +253,9 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
             col = f"intermediates_{variant}_{'kept' if keep else 'deleted'}"
             samples[col] = project_disk(samples, f, variant, keep)
             measured = samples.intermediates_measured.max() if keep == f["keep_maps"] else None
-            figures.append((f"intermediates peak, {variant} maps, keep_maps {str(keep).lower()}", measured,
-                            samples[col].max(), "GB", f"at t = {samples.t_s[samples[col].idxmax()]} s of the run"))
+            if not keep:  # a kept map is never deleted: its peak is at completion, below
+                figures.append((f"intermediates peak, {variant} maps, keep_maps false", measured, samples[col].max(),
+                                "GB", f"at t = {samples.t_s[samples[col].idxmax()]} s of the run"))
             figures.append((f"intermediates at completion, {variant} maps, keep_maps {str(keep).lower()}", None,
                             bound_at_completion(samples, f, variant, keep), "GB",
                             "every file written; map files: " + ("all" if keep else "the most alive at once")))
