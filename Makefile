@@ -137,6 +137,18 @@ JOBS_CONFIG ?= config/voc12.yaml
 bench-jobs: $(STAMP)
 	$(PY) -m wsss_dev.bench.jobs --config $(JOBS_CONFIG) --out results/bench/jobs.csv
 
+# ---- rehearse-coco: the coco14 DAG at real image size on this machine -> docs/results/coco_rehearsal*.csv ----
+# A synthetic MS-COCO (REHEARSE_IMAGES 640x480 JPEGs, the real archive and JSON layout, 16 shards) through
+# config/coco14.yaml's real data and CPU rules, the classifier and DeepLab as small stand-ins; samples du of
+# resources/ and results/ and each job's peak RSS and time, projects both to 82,081 + 40,137 images
+# (src/wsss_dev/bench/rehearse.py; docs/experiments.md, "MS-COCO at scale, rehearsed"). ~25 min on 2 cores.
+REHEARSE_IMAGES ?= 2400
+REHEARSE_DIR ?= $(or $(TMPDIR),/tmp)/eps-rehearse-coco
+.PHONY: rehearse-coco
+rehearse-coco: $(STAMP)
+	nice -n 10 $(PY) -m wsss_dev.bench.rehearse --images $(REHEARSE_IMAGES) --cores $(CORES) \
+		--workdir $(REHEARSE_DIR) --out $(KEPT)/coco_rehearsal.csv
+
 # ---- seeds: the embedded default over seeds x data seeds x CPU kernel sets (slow: 12 full runs) ----
 # Writes results/bench/seeds.csv (cell x method x stage x metric) and seeds_summary.csv (mean, std and
 # the minimum EPS-CAM margin over the cells). See src/wsss_dev/seeds.py.

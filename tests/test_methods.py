@@ -191,7 +191,7 @@ def test_cam_sal_has_a_crf_of_its_own_that_reads_the_saliency(tmp_path):
         return {method: inputs.split(", ") for inputs, method in jobs}
     probs = crf_jobs("probs")
     assert set(probs) == {"cam", "cam_sal", "eps"}
-    assert "results/saliency/maps" in probs["cam_sal"] and "results/cams/cam" in probs["cam_sal"]
+    assert "results/saliency/maps" in probs["cam_sal"] and "results/shards/cams/cam/0" in probs["cam_sal"]
     assert "results/saliency/maps" not in probs["cam"] + probs["eps"]
     labels = crf_jobs("labels")
     assert set(labels) == {"cam", "cam_sal", "eps"} and not any("results/saliency/maps" in i for i in labels.values())

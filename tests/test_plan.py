@@ -60,6 +60,27 @@ def test_the_saliency_chain_runs_first(config):
     assert plan.crf_priority(config, "eps") == 10  # tiny.yaml: the CRF is on DeepLab's path
     config["deeplab"]["train_on_crf"] = False
     assert plan.crf_priority(config, "eps") == 0
+    # a CRF that reads map shards deleted once read goes first when they are windowed (more shards than in flight)
+    config["crf"]["unary"], config["shards"] = "probs", 16
+    assert plan.crf_priority(config, "eps") == 10 and plan.crf_priority(config, "cam") == 0
+    config["classifier"]["infer"]["keep_maps"] = True
+    assert plan.crf_priority(config, "eps") == 0
+
+
+def test_map_shards_wait_for_the_readers_of_an_earlier_shard(config):
+    """keep_maps false: infer_cams of shard s waits for every reader of shard s - maps_in_flight."""
+    coco = load_config(REPO / "config" / "coco14.yaml")
+    assert not plan.keep_maps(coco) and coco["classifier"]["infer"]["maps_in_flight"] == 2
+    assert [plan.map_window(coco, s) for s in (0, 1, 2, 15)] == [None, None, 0, 13]
+    # COCO: eps's CRF reads its maps (probs unary); cam and cam_sal refine their labels
+    assert plan.map_consumers(coco, "eps") == {"pseudo": ["eps"], "sweep": [], "crf": ["eps"]}
+    assert plan.map_consumers(coco, "cam") == {"pseudo": ["cam", "cam_sal"], "sweep": ["cam"], "crf": []}
+    coco["crf"]["unary"] = "probs"  # cam_sal's probs unary is gated, so its own; cam reads cam's maps
+    assert plan.map_consumers(coco, "cam")["crf"] == ["cam", "cam_sal"]
+    coco["evaluation"]["tables"]["miou"] = ["pseudo"]  # no table reads the CRF masks: no CRF to wait for
+    assert plan.map_consumers(coco, "eps")["crf"] == []
+    coco["classifier"]["infer"]["keep_maps"] = True
+    assert plan.map_window(coco, 15) is None
 
 
 def test_evaluation_shards_plan_one_job_per_shard(tmp_path):

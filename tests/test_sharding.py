@@ -18,7 +18,7 @@ import torch
 
 from wsss.core.io import BadInputError, load_maps, read_id_list
 from wsss.core.model_files import save_model
-from wsss.core.sharding import merge_dirs, shard_ids
+from wsss.core.sharding import merge_dirs, shard_ids, shard_ids_within
 from wsss.methods import CLASSIFIERS
 
 CLASSES = ["train", "boat", "ball", "box", "kite", "star"]
@@ -143,6 +143,63 @@ def test_crf_is_shard_invariant(prepared, tmp_path):
 
     one, two = run_sharded(stage, 1, tmp_path / "n1"), run_sharded(stage, 2, tmp_path / "n2")
     assert assert_same_files(one, two) == 4
+
+
+def test_a_subset_is_sharded_as_the_list_that_holds_it():
+    """The CRF and sweep shards of a split (train) are its ids in train_aug's shard: each reads that shard only."""
+    universe = [f"2007_{i:06d}" for i in range(23)]
+    subset = universe[::3]
+    parts = [shard_ids_within(subset, universe, k, 4) for k in range(4)]
+    assert sorted(i for p in parts for i in p) == sorted(subset)
+    assert all(set(p) <= set(shard_ids(universe, k, 4)) for k, p in enumerate(parts))
+    assert shard_ids_within(universe, universe, 1, 4) == shard_ids(universe, 1, 4)
+    with pytest.raises(ValueError, match="outside"):
+        shard_ids_within(["x"], universe, 0, 4)
+
+
+def shard_copies(src: Path, ids_file: Path, n: int, out: Path, suffix: str) -> list[Path]:
+    """`src`'s files split into the folders of train_aug's shards, as the per-shard stages write them."""
+    dirs = []
+    for k in range(n):
+        d = out / str(k)
+        d.mkdir(parents=True)
+        for i in shard_ids(read_id_list(ids_file), k, n):
+            (d / f"{i}{suffix}").hardlink_to(src / f"{i}{suffix}")
+        dirs.append(d)
+    return dirs
+
+
+def test_crf_and_sweep_shards_read_only_their_train_aug_shard(prepared, tmp_path):
+    """refine_crf and the CAM threshold sweep over the train split, sharded by train_aug, each given only
+    its shard's masks and maps: merged, the same files and table as one job over everything."""
+    from wsss.core.io import save_maps
+    from wsss.stages.crf import refine_crf
+    from wsss.stages.pseudo_masks import cam_threshold_sweep, cam_threshold_sweep_shard, merge_threshold_sweep
+
+    lists, gt = prepared / "lists", prepared / "SegmentationClassAug"
+    train, train_aug = lists / "train.txt", lists / "train_aug.txt"
+    assert set(read_id_list(train)) < set(read_id_list(train_aug))
+    rng = np.random.default_rng(0)
+    for i in read_id_list(train_aug):
+        save_maps(tmp_path / "maps" / f"{i}.npz", np.array([1, 3]), rng.random((2, 48, 48)).astype(np.float32), "uint8")
+    masks = shard_copies(gt, train_aug, 3, tmp_path / "mask_shards", ".png")
+    maps = shard_copies(tmp_path / "maps", train_aug, 3, tmp_path / "map_shards", ".npz")
+    crf = {"iterations": 2}
+    refine_crf(train, prepared / "JPEGImages", tmp_path / "crf_one", crf, masks_dir=gt, processes=1)
+    for k in range(3):
+        refine_crf(train, prepared / "JPEGImages", tmp_path / "crf" / str(k), crf, masks_dir=masks[k],
+                   shard=k, num_shards=3, sharded_by=train_aug)
+    merge_dirs([tmp_path / "crf" / str(k) for k in range(3)], tmp_path / "crf_merged")
+    assert assert_same_files(tmp_path / "crf_one", tmp_path / "crf_merged") == len(read_id_list(train))
+    thresholds = [0.1, 0.3, 0.5]
+    cam_threshold_sweep(tmp_path / "maps", gt, train, thresholds, 7, tmp_path / "one.csv", fixed_threshold=0.3)
+    for k in range(3):
+        cam_threshold_sweep_shard(maps[k], gt, train, train_aug, k, 3, thresholds, 7, tmp_path / f"sweep_{k}.npz")
+    merge_threshold_sweep([tmp_path / f"sweep_{k}.npz" for k in range(3)], thresholds, 7, tmp_path / "merged.csv",
+                          fixed_threshold=0.3)
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    with pytest.raises(BadInputError, match="thresholds"):
+        merge_threshold_sweep([tmp_path / "sweep_0.npz"], [0.1, 0.3], 7, tmp_path / "bad.csv")
 
 
 def test_missing_shard_input_names_the_file(prepared, tmp_path):

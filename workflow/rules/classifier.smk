@@ -70,8 +70,9 @@ rule infer_cams:
     input:
         model=results.path("classifier_model"),
         prepared=PREP,
+        window=map_window_input,
     output:
-        maps=directory(results.path("cam_shard")),
+        maps=map_shard_output(results.path("cam_shard")),
     log:
         "logs/infer_cams/{variant}{classifier}_{shard}.log",
     benchmark:
@@ -117,7 +118,7 @@ rule merge_cams:
 rule make_pseudo_masks:
     """Pseudo-masks of {method} by its registered rule (wsss.methods) for one shard of the train_aug ids, as VOC-palette PNGs."""
     input:
-        cams=pseudo_mask_cams_input,
+        cams=shard_maps_input,
         saliency=pseudo_mask_saliency_input,
         prepared=PREP,
     output:
@@ -191,11 +192,41 @@ rule import_released_masks:
         "../scripts/import_released_masks.py"
 
 
+rule cam_threshold_sweep_shard:
+    """Confusion counts of {method}'s thresholded CAM pseudo-masks for each background threshold, over one shard's maps."""
+    input:
+        cams=shard_maps_input,
+        prepared=PREP,
+    output:
+        counts=results.path("threshold_sweep_shard"),
+    log:
+        "logs/cam_threshold_sweep_shard/{method}_{shard}.log",
+    benchmark:
+        "benchmarks/cam_threshold_sweep_shard/{method}_{shard}.tsv"
+    wildcard_constraints:
+        method=SWEEP_RE,
+    # a reader of the map shard: before new shards are inferred (wsss.config.plan)
+    priority: chain_priority
+    conda:
+        ENV
+    threads: job_threads("cam_threshold_sweep_shard")
+    resources:
+        **job_resources("cam_threshold_sweep_shard"),
+    params:
+        ids=prep(config["evaluation"]["pseudo_mask_split"]),
+        sharded_by=prep("train_aug"),
+        gt=prep("masks"),
+        thresholds=settings.threshold_sweep(config)["thresholds"],
+        num_classes=len(config["dataset"]["classes"]) + 1,
+        num_shards=config["shards"],
+    script:
+        "../scripts/cam_threshold_sweep_shard.py"
+
+
 rule cam_threshold_sweep:
     """mIoU of {method}'s thresholded CAM pseudo-masks against ground truth for each background threshold."""
     input:
-        cams=pseudo_mask_cams_input,
-        prepared=PREP,
+        shards=sweep_shards,
     output:
         table=results.path("threshold_sweep"),
     log:
@@ -211,8 +242,6 @@ rule cam_threshold_sweep:
         **job_resources("cam_threshold_sweep"),
     params:
         **settings.threshold_sweep(config),
-        ids=prep(config["evaluation"]["pseudo_mask_split"]),
-        gt=prep("masks"),
         num_classes=len(config["dataset"]["classes"]) + 1,
     script:
         "../scripts/cam_threshold_sweep.py"

@@ -10,7 +10,7 @@ rule refine_crf:
     """Dense CRF over one shard of the pseudo-masks of {method}, restricted to each image's classes."""
     input:
         prepared=PREP,
-        masks=results.path("pseudo_masks", variant=""),
+        masks=crf_masks_input,
         maps=crf_maps_input,
         saliency=crf_saliency_input,
     output:
@@ -29,6 +29,7 @@ rule refine_crf:
         **job_resources("refine_crf"),
     params:
         ids=prep(plan.crf_split(config)),
+        sharded_by=prep("train_aug"),
         images=prep("images"),
         labels=prep("labels"),
         crf=lambda wildcards: settings.crf_refinement(config, methods.method(wildcards.method)),

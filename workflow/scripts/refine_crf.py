@@ -16,4 +16,5 @@ with log_to(snakemake.log[0]):
         shard=int(snakemake.wildcards.shard),
         num_shards=snakemake.params.num_shards,
         processes=snakemake.threads,
+        sharded_by=snakemake.params.sharded_by,
     )

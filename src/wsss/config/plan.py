@@ -92,5 +92,48 @@ def deeplab_priority(name: str) -> int:
 
 
 def crf_priority(config: dict, name: str) -> int:
-    """The CRF is on DeepLab's path only when DeepLab trains on its masks; otherwise it goes last."""
-    return method_priority(name) if config["deeplab"]["train_on_crf"] else 0
+    """The CRF is on DeepLab's path only when DeepLab trains on its masks, and on the map files' when
+    it reads them and they are deleted once read (a shard's maps wait for it); otherwise it goes last."""
+    windowed = map_window(config, config["shards"]) is not None
+    first = config["deeplab"]["train_on_crf"] or (crf_reads_maps(config, name) and windowed)
+    return method_priority(name) if first else 0
+
+
+# ---- map files: deleted once read, at most maps_in_flight shards of a classifier at once --------
+def keep_maps(config: dict) -> bool:
+    """classifier.infer.keep_maps: the map shards stay (and are merged into results/cams)."""
+    return bool(config["classifier"]["infer"]["keep_maps"])
+
+
+def crf_reads_maps(config: dict, name: str) -> bool:
+    """refine_crf of `name` reads its classifier's map files (a `probs` unary)."""
+    return method(name).classifier is not None and crf_unary(config, method(name)) == "probs"
+
+
+def crf_methods(config: dict) -> list[str]:
+    """The methods whose refine_crf shards a full run surely builds: every method when a table scores
+    the pseudo_crf stage, DeepLab's training sources when it trains on the CRF masks; as the CRF
+    source that makes them (crf_source)."""
+    names = []
+    if any("pseudo_crf" in config["evaluation"]["tables"][kind] for kind in tables(config)):
+        names += config["methods"]
+    if config["deeplab"]["train_on_crf"]:
+        names += [m for m in config["deeplab"]["methods"] if not method(m).is_ground_truth]
+    return list(dict.fromkeys(crf_source(config, m) for m in names))
+
+
+def map_consumers(config: dict, classifier: str) -> dict[str, list[str]]:
+    """The per-shard jobs of the configured run that read `classifier`'s map shards, by kind:
+    pseudo (make_pseudo_masks), sweep (cam_threshold_sweep_shard), crf (refine_crf, probs unary)."""
+    mine = [m for m in config["methods"] if method(m).classifier == classifier]
+    return {"pseudo": [m for m in mine if method(m).pseudo_mask],
+            "sweep": [m for m in mine if method(m).threshold_sweep],
+            "crf": [m for m in crf_methods(config)
+                    if method(m).classifier == classifier and crf_reads_maps(config, m)]}
+
+
+def map_window(config: dict, shard: int) -> int | None:
+    """The shard whose map consumers infer_cams of `shard` waits for (None: it waits for none), so
+    that with keep_maps false at most maps_in_flight map shards of a classifier are on disk."""
+    back = shard - config["classifier"]["infer"]["maps_in_flight"]
+    return None if keep_maps(config) or back < 0 else back

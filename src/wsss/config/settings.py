@@ -19,6 +19,9 @@ from wsss.methods.registry import CLASSIFIERS, Classifier, Method
 # Keys of the `classifier` section that are not the network's: its training recipe, the inference
 # settings of infer_cams, the files import_classifier reads.
 _CLASSIFIER_NOT_MODEL = ("train", "infer", "checkpoint")
+# Keys of `classifier.infer` that steer the workflow (which map files stay on disk), not the inference:
+# changing them reruns no infer_cams job.
+_INFER_WORKFLOW = ("keep_maps", "maps_in_flight")
 # Keys of the `deeplab` section that the workflow reads (which masks, which CRF), not the trainer.
 _DEEPLAB_WORKFLOW = ("methods", "train_on_crf", "infer_scales", "infer_flip")
 JOB_DEFAULTS = ("threads", "mem_mb", "runtime")
@@ -93,7 +96,7 @@ def cam_inference(config: dict, record: Classifier) -> dict:
     (a classifier not named in a per-classifier mapping gets the paper's four scales + flip). With
     pseudo_masks.eps_rule official, a classifier with a background map (eps) computes its maps by
     the official infer.py protocol."""
-    params = dict(config["classifier"]["infer"])
+    params = {k: v for k, v in config["classifier"]["infer"].items() if k not in _INFER_WORKFLOW}
     defaults = section_defaults("classifier.infer")
     for key in ("scales", "flip"):
         if isinstance(params.get(key), dict):

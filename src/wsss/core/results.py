@@ -42,6 +42,7 @@ LAYOUT: dict[str, Entry] = {
     "cams": _entry("results/{variant}cams/{classifier}", "infer_cams"),
     "pseudo_mask_shard": _entry("results/{variant}shards/pseudo_masks/{method}/{shard}", "make_pseudo_masks"),
     "pseudo_masks": _entry("results/{variant}pseudo_masks/{method}", "make_pseudo_masks"),
+    "threshold_sweep_shard": _entry("results/shards/cam_thresholds/{method}/{shard}.npz", "cam_threshold_sweep_shard"),
     "threshold_sweep": _entry("results/tables/{method}_thresholds.csv", "cam_threshold_sweep"),
     "released_checkpoints": _entry("results/tables/released_checkpoints.csv", "released_checkpoints"),
     # the dense CRF and DeepLab

@@ -16,6 +16,17 @@ def shard_ids(ids: list[str], shard: int, num_shards: int) -> list[str]:
     return sorted(ids)[shard::num_shards]
 
 
+def shard_ids_within(ids: list[str], universe: list[str], shard: int, num_shards: int) -> list[str]:
+    """The ids of `ids` that lie in shard `shard` of `universe` (sorted): a subset of the ids (e.g. the
+    train split of train_aug) sharded as the universe is, so its shard s reads only the universe's
+    shard s of an earlier stage (its pseudo-masks and map files). An id outside the universe is an error."""
+    members = set(shard_ids(universe, shard, num_shards))
+    outside = sorted(set(ids) - set(universe))
+    if outside:
+        raise ValueError(f"{len(outside)} id(s) outside the list they are sharded by, e.g. {outside[0]}")
+    return sorted(i for i in ids if i in members)
+
+
 def merge_dirs(shard_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> int:
     """Hard-link (or copy across devices) every file of the shard dirs into `out_dir`, atomically.
 

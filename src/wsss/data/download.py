@@ -158,6 +158,40 @@ def extract(archive: str | os.PathLike, member: str, out_dir: str | os.PathLike,
     return out_dir
 
 
+def verify_extraction(archive: str | os.PathLike, member: str, folder: str | os.PathLike,
+                      names: list[str] | None = None) -> dict:
+    """Check an `extract` of `member/` against its archive before the archive may go: every file it
+    chose is in `folder` at its size and, for a zip, its CRC-32 (read back from the disk). Returns the
+    manifest (archive, member, files, bytes); a mismatch is a BadInputError naming the file."""
+    import zlib
+
+    archive, folder = Path(archive), Path(folder)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = [i for i in zf.infolist() if i.filename.split("/")[0] == member]
+            entries = [(i.filename, i.file_size, i.CRC) for i in _chosen(archive, member, names, infos,
+                                                                        lambda i: i.filename) if not i.is_dir()]
+    else:
+        with tarfile.open(archive) as tar:
+            chosen = _chosen(archive, member, names, [m for m in tar.getmembers() if m.name.split("/")[0] == member],
+                             lambda m: m.name)
+            entries = [(m.name, m.size, None) for m in chosen if m.isfile()]
+    for name, size, crc in entries:
+        path = folder / name.split("/", 1)[1]
+        if not path.is_file() or path.stat().st_size != size:
+            raise BadInputError(f"{path}: missing or not the size of {name} in {archive}; delete {folder} and "
+                                "rerun its extraction")
+        if crc is not None:
+            with open(path, "rb") as fh:
+                got = 0
+                while block := fh.read(1 << 20):
+                    got = zlib.crc32(block, got)
+            if got != crc:
+                raise BadInputError(f"{path}: CRC-32 differs from {name} in {archive}; delete {folder} and rerun "
+                                    "its extraction")
+    return {"archive": archive.name, "member": member, "files": len(entries), "bytes": sum(e[1] for e in entries)}
+
+
 def _chosen(archive: Path, member: str, names: list[str] | None, entries: list, name_of) -> list:
     """The entries under `member/` to extract (all, or those `names` lists), or a BadInputError."""
     if not entries:

@@ -267,13 +267,20 @@ def refine_dir(ids: Sequence[str], images_dir: str | os.PathLike, out_dir: str |
 def refine_crf(id_list: str | os.PathLike, images_dir: str | os.PathLike, out_dir: str | os.PathLike,
                crf: dict, masks_dir: str | os.PathLike | None = None, maps_dir: str | os.PathLike | None = None,
                labels_csv: str | os.PathLike | None = None, shard: int = 0, num_shards: int = 1,
-               processes: int = 1, saliency_dir: str | os.PathLike | None = None) -> int:
+               processes: int = 1, saliency_dir: str | os.PathLike | None = None,
+               sharded_by: str | os.PathLike | None = None) -> int:
     """Stage entry (rule refine_crf): one shard of the ids in `id_list`, config section `crf` as a dict
-    (plus the rule's bg_threshold and, for a saliency-gated method, saliency_threshold and saliency_dir)."""
+    (plus the rule's bg_threshold and, for a saliency-gated method, saliency_threshold and saliency_dir).
+    With `sharded_by` (an id list holding them all: train_aug) the shard is the ids of its shard, so
+    `masks_dir` and `maps_dir` need hold only that shard's files."""
     from wsss.core.io import read_id_list
-    from wsss.core.sharding import shard_ids
+    from wsss.core.sharding import shard_ids, shard_ids_within
 
-    ids = shard_ids(read_id_list(id_list), shard, num_shards)
+    ids = read_id_list(id_list)
+    if sharded_by is None:
+        ids = shard_ids(ids, shard, num_shards)
+    else:
+        ids = shard_ids_within(ids, read_id_list(sharded_by), shard, num_shards)
     labels = None
     if labels_csv is not None:
         from wsss.data.datasets import read_labels_csv

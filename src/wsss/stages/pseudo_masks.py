@@ -23,7 +23,7 @@ from wsss.core.io import (
     write_label_png,
 )
 from wsss.core.parallel import chunks, map_chunks
-from wsss.core.sharding import shard_ids
+from wsss.core.sharding import shard_ids, shard_ids_within
 from wsss.methods import Method, resolve
 from wsss.methods.cam import labels_from_argmax, normalized_cams
 from wsss.metrics.confusion_matrix import ConfusionMatrix
@@ -96,12 +96,53 @@ def cam_threshold_sweep(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, 
     `num_classes` counts the background. Columns: threshold, miou, precision, recall, is_best,
     is_configured (the threshold make_pseudo_masks uses), so a report can show both honestly.
     """
-    ids = read_id_list(ids_file)
+    totals = threshold_counts(cams_dir, gt_dir, read_id_list(ids_file), thresholds, num_classes, processes)
+    return sweep_table(totals, thresholds, out_csv, fixed_threshold)
+
+
+def threshold_counts(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, ids: list[str],
+                     thresholds: list[float], num_classes: int, processes: int = 1) -> list[ConfusionMatrix]:
+    """One confusion matrix per threshold, summed over `ids` (integer counts: any split sums exactly)."""
     args = [(str(cams_dir), str(gt_dir), c, list(thresholds), num_classes) for c in chunks(ids, processes)]
     totals = [ConfusionMatrix(num_classes) for _ in thresholds]
     for cms in map_chunks(_sweep_chunk, args, processes):
         for total, cm in zip(totals, cms):
             total.merge(cm)
+    return totals
+
+
+def cam_threshold_sweep_shard(cams_dir: str | os.PathLike, gt_dir: str | os.PathLike, ids_file: str | os.PathLike,
+                              sharded_by: str | os.PathLike, shard: int, num_shards: int, thresholds: list[float],
+                              num_classes: int, out_npz: str | os.PathLike, processes: int = 1) -> int:
+    """The sweep's counts over one shard (rule cam_threshold_sweep_shard): the ids of `ids_file` in
+    shard `shard` of `sharded_by` (train_aug), whose map files are that shard's (`cams_dir`)."""
+    ids = shard_ids_within(read_id_list(ids_file), read_id_list(sharded_by), shard, num_shards)
+    totals = threshold_counts(cams_dir, gt_dir, ids, thresholds, num_classes, processes)
+    with atomic_path(out_npz) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, thresholds=np.array(thresholds, np.float64), matrix=np.stack([cm.matrix for cm in totals]),
+                 pred_ignored=np.stack([cm.pred_ignored for cm in totals]))
+    log.info("CAM threshold sweep, shard %d: %d images", shard, len(ids))
+    return len(ids)
+
+
+def merge_threshold_sweep(shard_files: list[str | os.PathLike], thresholds: list[float], num_classes: int,
+                          out_csv: str | os.PathLike, fixed_threshold: float | None = None) -> list[dict]:
+    """Sum the shards' counts into the sweep table (rule cam_threshold_sweep): the numbers of one
+    cam_threshold_sweep over all their ids."""
+    totals = [ConfusionMatrix(num_classes) for _ in thresholds]
+    for path in shard_files:
+        with np.load(path) as data:
+            if data["thresholds"].tolist() != [float(t) for t in thresholds]:
+                raise BadInputError(f"{path}: thresholds {data['thresholds'].tolist()} are not {list(thresholds)}; "
+                                    "rerun cam_threshold_sweep_shard")
+            for k, total in enumerate(totals):
+                total.merge(ConfusionMatrix(num_classes, data["matrix"][k], data["pred_ignored"][k]))
+    return sweep_table(totals, thresholds, out_csv, fixed_threshold)
+
+
+def sweep_table(totals: list[ConfusionMatrix], thresholds: list[float], out_csv: str | os.PathLike,
+                fixed_threshold: float | None = None) -> list[dict]:
+    """The sweep's rows from its per-threshold counts, written to `out_csv`."""
     rows = [{"threshold": t, "miou": cm.miou(), "precision": float(np.nanmean(cm.precision())),
              "recall": float(np.nanmean(cm.recall()))} for t, cm in zip(thresholds, totals)]
     best = max(range(len(rows)), key=lambda k: rows[k]["miou"])

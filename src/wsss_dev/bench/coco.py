@@ -42,20 +42,23 @@ def _star(rng, cx, cy, radius, vertices) -> list[float]:
     return [float(v) for a, r in zip(angles, radii) for v in (cx + r * np.cos(a), cy + r * np.sin(a))]
 
 
-def write_synthetic_split(raw: Path, images: int, seed: int = 0, size=(480, 640)) -> Path:
-    """`raw`/train2014/*.jpg and `raw`/annotations/instances_train2014.json; returns the JSON path."""
+def write_synthetic_split(raw: Path, images: int, seed: int = 0, size=(480, 640), split: str = "train2014",
+                          saliency: Path | None = None) -> Path:
+    """`raw`/<split>/*.jpg and `raw`/annotations/instances_<split>.json; returns the JSON path. With
+    `saliency`, each image's objects (blurred, as PFAN's soft edges) as `saliency`/<stem>.png too."""
     rng = np.random.default_rng(seed)
     h, w = size
     palette = _palette(NUM_CLASSES)
-    folder = raw / "train2014"
+    folder = raw / split
     folder.mkdir(parents=True, exist_ok=True)
     entries, anns = [], []
     yy, xx = np.mgrid[0:h, 0:w]
     for k in range(images):
-        stem = f"COCO_train2014_{k + 1:012d}"
+        stem = f"COCO_{split}_{k + 1:012d}"
         base = 90 + 40 * np.sin(xx / rng.uniform(40, 120)) + 30 * np.cos(yy / rng.uniform(40, 120))
         canvas = Image.fromarray(np.clip(base[..., None] + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
+        fg = Image.new("L", (w, h), 0)
         # 1-5 classes (3 on average: COCO images carry a few categories each), each drawn at least once
         classes = rng.choice(NUM_CLASSES, size=int(rng.integers(1, 6)), replace=False)
         for cls in [*classes, *rng.choice(classes, size=int(rng.integers(0, 4)))]:
@@ -63,6 +66,7 @@ def write_synthetic_split(raw: Path, images: int, seed: int = 0, size=(480, 640)
             poly = _star(rng, rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h, rng.uniform(25, 170),
                          int(rng.integers(24, 49)))
             draw.polygon(poly, fill=tuple(int(v) for v in palette[cls]))
+            ImageDraw.Draw(fg).polygon(poly, fill=255)
             anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": 2 * cls + 1, "iscrowd": 0,
                          "segmentation": [poly]})
         if k % 10 == 9:  # a crowd region as compressed RLE
@@ -73,9 +77,12 @@ def write_synthetic_split(raw: Path, images: int, seed: int = 0, size=(480, 640)
                          "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")}})
         shade = canvas.filter(ImageFilter.GaussianBlur(1.2))
         shade.save(folder / f"{stem}.jpg", quality=90)
+        if saliency is not None:
+            saliency.mkdir(parents=True, exist_ok=True)
+            fg.filter(ImageFilter.GaussianBlur(2)).save(saliency / f"{stem}.png")
         entries.append({"id": k + 1, "file_name": f"{stem}.jpg", "height": h, "width": w})
     categories = [{"id": 2 * c + 1, "name": f"class{c:02d}"} for c in range(NUM_CLASSES)]
-    path = raw / "annotations" / "instances_train2014.json"
+    path = raw / "annotations" / f"instances_{split}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"images": entries, "annotations": anns, "categories": categories}))
     return path

@@ -11,11 +11,6 @@ RELEASED_RE = "|".join(m for m, r in methods.METHODS.items() if r.released) or N
 SWEEP_RE = "|".join(m for m, r in methods.METHODS.items() if r.threshold_sweep) or NONE
 
 
-def classifier_maps(method, variant=""):
-    """The localization-map folder a pseudo-mask method reads: its classifier's (of a variant run)."""
-    return results.path("cams", variant=variant, classifier=methods.method(method).classifier)
-
-
 def variant_saliency(variant):
     """The saliency maps a run trains on: the workflow's, or a saliency ablation point's own."""
     source = ablation.point_saliency(variant)
@@ -48,8 +43,40 @@ def pseudo_mask_shards(wildcards):
     ]
 
 
-def pseudo_mask_cams_input(wildcards):
-    return classifier_maps(wildcards.method, wildcards.get("variant", ""))
+def map_shard(classifier, shard, variant=""):
+    """One shard folder of a classifier's map files."""
+    return results.path("cam_shard", variant=variant, classifier=classifier, shard=shard)
+
+
+def map_shard_output(path):
+    """infer_cams' output: deleted once its last consumer is done, unless classifier.infer.keep_maps."""
+    return directory(path) if plan.keep_maps(config) else temp(directory(path))
+
+
+def shard_maps_input(wildcards):
+    """Input function of the per-shard readers of the maps (make_pseudo_masks, cam_threshold_sweep_shard):
+    the shard of their method's classifier, so a map shard can go once its own readers are done."""
+    classifier = methods.method(wildcards.method).classifier
+    return map_shard(classifier, wildcards.shard, wildcards.get("variant", ""))
+
+
+def map_window_input(wildcards):
+    """Input function of infer_cams: with keep_maps false, the outputs of every reader of the configured
+    run's shard s - maps_in_flight (wsss.config.plan.map_window), so that few map shards are on disk."""
+    back = plan.map_window(config, int(wildcards.shard))
+    if back is None or wildcards.variant:
+        return []
+    readers = plan.map_consumers(config, wildcards.classifier)
+    return (
+        [results.path("pseudo_mask_shard", variant="", method=m, shard=back) for m in readers["pseudo"]]
+        + [results.path("threshold_sweep_shard", method=m, shard=back) for m in readers["sweep"]]
+        + [results.path("crf_shard", method=m, shard=back) for m in readers["crf"]]
+    )
+
+
+def sweep_shards(wildcards):
+    """Input function of cam_threshold_sweep: every shard's counts."""
+    return [results.path("threshold_sweep_shard", method=wildcards.method, shard=s) for s in SHARDS]
 
 
 def pseudo_mask_saliency_input(wildcards):
@@ -81,6 +108,10 @@ def chain_priority(wildcards):
 
 
 STAGE_TARGETS += [results.path("pseudo_masks", variant="", method=m) for m in config["methods"]]
+# Kept maps are merged into results/cams/<classifier> (hard links); otherwise each shard goes once read.
+STAGE_TARGETS += [
+    results.path("cams", variant="", classifier=c) for c in plan.used_classifiers(config) if plan.keep_maps(config)
+]
 STAGE_TARGETS += [
     results.path("threshold_sweep", method=m) for m in config["methods"] if methods.method(m).threshold_sweep
 ]

@@ -4,9 +4,17 @@ DEEPLAB = config["deeplab"]
 
 
 def crf_maps_input(wildcards):
-    """Input function of refine_crf: the maps folder when the method's unary is `probs`, else nothing."""
+    """Input function of refine_crf: the shard's maps when the method's unary is `probs`, else nothing."""
     record = methods.method(wildcards.method)
-    return classifier_maps(wildcards.method) if settings.crf_unary(config, record) == "probs" else []
+    return map_shard(record.classifier, wildcards.shard) if plan.crf_reads_maps(config, wildcards.method) else []
+
+
+def crf_masks_input(wildcards):
+    """Input function of refine_crf: the shard's pseudo-masks (refine_crf shards its ids as train_aug is
+    sharded); released masks come merged."""
+    if methods.method(wildcards.method).pseudo_mask:
+        return results.path("pseudo_mask_shard", variant="", method=wildcards.method, shard=wildcards.shard)
+    return results.path("pseudo_masks", variant="", method=wildcards.method)
 
 
 def crf_saliency_input(wildcards):

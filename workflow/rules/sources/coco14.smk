@@ -13,12 +13,15 @@ COCO_ZIPS = {os.path.basename(a.url): key for key, a in coco14_source.ARCHIVES.i
 COCO_MEMBERS = {a.member: a for a in coco14_source.ARCHIVES.values()}
 # The masks prepare_dataset links: the authors' (extract_coco14_masks) or the merged conversion shards.
 COCO_MASKS = f"{COCO_RAW}/{coco14_source.RELEASED_DIR}" if COCO["masks"] == "released" else f"{COCO_RAW}/converted"
+# The raw data stored once: an archive is deleted once its folder is extracted and checked against it
+# (dataset.coco14.keep_archives keeps them); the folder's manifest records that check.
+COCO_ARCHIVE = f"{DOWNLOADS}/{{archive}}" if COCO["keep_archives"] else temp(f"{DOWNLOADS}/{{archive}}")
 
 
 rule download_coco14:
     """Download {archive} of MS-COCO 2014 (train2014.zip, val2014.zip, annotations_trainval2014.zip): resumable, checksummed, atomic."""
     output:
-        archive=f"{DOWNLOADS}/{{archive}}",
+        archive=COCO_ARCHIVE,
     log:
         "logs/download_coco14/{archive}.log",
     benchmark:
@@ -38,11 +41,12 @@ rule download_coco14:
 
 
 rule extract_coco14:
-    """Extract {member}/ of its MS-COCO archive (of annotations/, only the two instances files)."""
+    """Extract {member}/ of its MS-COCO archive (of annotations/, only the two instances files), checked file by file against it."""
     input:
         archive=lambda wildcards: f"{DOWNLOADS}/{os.path.basename(COCO_MEMBERS[wildcards.member].url)}",
     output:
         folder=directory(f"{COCO_RAW}/{{member}}"),
+        manifest=f"{COCO_RAW}/{{member}}.manifest.json",
     log:
         "logs/extract_coco14/{member}.log",
     benchmark:
