@@ -79,7 +79,7 @@ def test_tiny_coco_runs_from_its_archives_to_the_tables(tmp_path):
             "shards": 2,
             "dataset": dataset,
             "saliency": {"source": "precomputed", "precomputed_dir": str(tmp_path / "saliency")},
-            "classifier": {"train": {"decay_iterations": 2}, "infer": {"map_dtype": "uint8"}},
+            "classifier": {"train": {"decay_iterations": 2}, "infer": {"map_dtype": "uint8", "keep_maps": False}},
             "deeplab": {"methods": ["eps"]}}))
         snakemake("--cores", "2", "--configfile", *configs, workdir=tmp_path, timeout=1500)
         assert sorted(name for name, _ in srv.requests) == sorted(p.name for p in zips.values())  # each once

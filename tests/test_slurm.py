@@ -105,12 +105,15 @@ def test_tiny_config_runs_through_slurm_profile(slurm_cluster):
 def _run_and_check(slurm_env: dict, cluster: Path, base: Path) -> None:
     workdir = base / "run"
     prepared = "resources/synthetic/prepared"  # tiny.yaml's dataset.root + /prepared
+    # tiny.yaml keeps the maps for the tests that read them; here they go as on a real run
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "maps_deleted.yaml").write_text("classifier:\n  infer:\n    keep_maps: false\n")
     # Targets go first: --configfile takes several values and would swallow them.
     cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT),
            sys.executable, "-m", "snakemake", TARGET, "-s", str(SNAKEFILE), "--directory", str(workdir),
            "--profile", "profiles/slurm", "--profile", "tests/slurm/profile", "--workflow-profile", "none",
            "--slurm-logdir", str(base / "slurm_logs"),
-           "--configfile", str(TINY), "--config", "methods=[cam]",
+           "--configfile", str(TINY), str(base / "maps_deleted.yaml"), "--config", "methods=[cam]",
            *os.environ.get("WSSS_SLURM_SNAKEMAKE_ARGS", "").split()]
     # Snakemake ignores SIGTERM while it polls: `timeout -k` escalates to SIGKILL. Its own
     # session lets the whole tree (timeout, snakemake, sbatch/squeue) be killed if the test is.
