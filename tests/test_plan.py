@@ -62,6 +62,7 @@ def test_the_saliency_chain_runs_first(config):
     assert plan.crf_priority(config, "eps") == 0
     # a CRF that reads map shards deleted once read goes first when they are windowed (more shards than in flight)
     config["crf"]["unary"], config["shards"] = "probs", 16
+    config["classifier"]["infer"]["keep_maps"] = False  # tiny.yaml keeps them for the tests that read them
     assert plan.crf_priority(config, "eps") == 10 and plan.crf_priority(config, "cam") == 0
     config["classifier"]["infer"]["keep_maps"] = True
     assert plan.crf_priority(config, "eps") == 0
