@@ -113,6 +113,10 @@ def test_tiny_coco_runs_from_its_archives_to_the_tables(tmp_path):
     # stored once: each archive deleted once its folder was checked, each map shard once read
     # (tests/test_coco14_maps.py: the same tables with them kept); the decay horizon in the trainer
     assert not list((tmp_path / "resources/downloads").glob("*.zip")) and (raw / "val2014.manifest.json").exists()
+    # the instances files went once the conversion and prepare_dataset had read them; the image folders stay
+    assert not (raw / "annotations").exists() and (raw / "annotations.manifest.json").exists()
+    kept = {p.stem for p in (raw / "train2014").glob("*.jpg")}
+    assert set(TRAIN_IDS) < kept and len(kept) == len(TRAIN_IDS) + 1  # + the archive's unannotated image
     assert not (tmp_path / "results/cams").exists() and not list((tmp_path / "results/shards/cams").glob("*/*"))
     lrs = pd.read_csv(tmp_path / "results/classifier/cam/loss.csv").lr.tolist()
     assert lrs == pytest.approx([0.05, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9], rel=1e-6)
@@ -135,9 +139,21 @@ def plan(tmp_path: Path, *args: str) -> tuple[dict[str, int], str]:
 def test_coco14_yaml_plans_the_whole_run_from_nothing(tmp_path):
     """An empty working directory: every archive, mask, map and weight file comes from a rule."""
     counts, out = plan(tmp_path, "--configfile", str(COCO14))
-    assert counts["download_coco14"] == 3 and counts["extract_coco14"] == 3
+    assert counts["download_coco14"] == 3 and counts["extract_coco14"] == 2
+    assert counts["extract_coco14_annotations"] == 1
+    downloads = {}
     for name in ("train2014.zip", "val2014.zip", "annotations_trainval2014.zip"):
-        assert re.search(rf"^\s+output: resources/downloads/{re.escape(name)}$", out, re.M), name
+        job = re.search(rf"^rule download_coco14:\n((?:    .*\n)*?)\s+output: resources/downloads/{re.escape(name)}$",
+                        out, re.M)
+        assert job, name
+        downloads[name] = re.findall(r"^\s+input: (.*)$", job.group(1), re.M)
+    # val2014.zip waits for train2014's folder to be checked (and its archive deleted): one archive at a time
+    assert downloads == {"train2014.zip": [], "val2014.zip": [f"{ROOT}/coco2014/train2014.manifest.json"],
+                         "annotations_trainval2014.zip": []}
+    keep = tmp_path / "keep.yaml"
+    keep.write_text(yaml.safe_dump({"dataset": {"coco14": {"keep_archives": True}}}))
+    _, kept = plan(tmp_path, "--configfile", str(COCO14), str(keep))
+    assert not re.search(r"^\s+input: .*manifest", kept, re.M)  # archives kept: no reason to wait
     fetched = set(re.findall(r"^\s+output: resources/weights/([^/\s]+)$", out, re.M))
     assert fetched == {"eps_coco14_masks.zip", "eps_pfan_saliency_coco14.zip",
                        "ilsvrc-cls_rna-a1_cls1000_ep-0001.params", "resnet101-63fe2227.pth"}

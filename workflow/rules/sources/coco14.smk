@@ -16,10 +16,19 @@ COCO_MASKS = f"{COCO_RAW}/{coco14_source.RELEASED_DIR}" if COCO["masks"] == "rel
 # The raw data stored once: an archive is deleted once its folder is extracted and checked against it
 # (dataset.coco14.keep_archives keeps them); the folder's manifest records that check.
 COCO_ARCHIVE = f"{DOWNLOADS}/{{archive}}" if COCO["keep_archives"] else temp(f"{DOWNLOADS}/{{archive}}")
+# Each image archive is downloaded once the one before it is extracted and checked (with the archives
+# deleted), so that one archive and its folder are on disk at once, not both: ~28 GB at worst, not ~41.
+COCO_DOWNLOAD_AFTER = {} if COCO["keep_archives"] else {"val2014": "train2014"}
 
 
 rule download_coco14:
     """Download {archive} of MS-COCO 2014 (train2014.zip, val2014.zip, annotations_trainval2014.zip): resumable, checksummed, atomic."""
+    input:
+        previous=lambda wildcards: [
+            f"{COCO_RAW}/{member}.manifest.json"
+            for member in [COCO_DOWNLOAD_AFTER.get(COCO_ZIPS[wildcards.archive])]
+            if member
+        ],
     output:
         archive=COCO_ARCHIVE,
     log:
@@ -52,7 +61,7 @@ rule extract_coco14:
     benchmark:
         "benchmarks/extract_coco14/{member}.tsv"
     wildcard_constraints:
-        member="|".join(COCO_MEMBERS),
+        member="|".join(coco14_source.SPLITS.values()),
     conda:
         ENV
     threads: job_threads("extract_coco14")
@@ -63,6 +72,17 @@ rule extract_coco14:
         names=lambda wildcards: COCO_MEMBERS[wildcards.member].names,
     script:
         "../../scripts/extract.py"
+
+
+# The two instances files are read by the conversion and prepare_dataset only: deleted once those are done
+# (~0.5 GB). A later change that reruns either extracts them again (from the archive, downloaded again
+# unless dataset.coco14.keep_archives).
+use rule extract_coco14 as extract_coco14_annotations with:
+    output:
+        folder=temp(directory(f"{COCO_RAW}/{{member}}")),
+        manifest=f"{COCO_RAW}/{{member}}.manifest.json",
+    wildcard_constraints:
+        member="annotations",
 
 
 rule extract_coco14_masks:
