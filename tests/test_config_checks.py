@@ -95,6 +95,12 @@ def test_missing_input_files_name_key_and_path(tmp_path):
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "resnet50.pth").write_bytes(b"x")
     assert check_input_files(cfg, tmp_path) == []
+    # a classifier's checkpoint replaces its training: on a finished run a missing one would plan nothing
+    cfg["classifier"]["checkpoint"] = {"eps": "mine/eps.pth", "cam": "weights/resnet50.pth"}
+    assert check_input_files(cfg, tmp_path) == [
+        f"classifier.checkpoint.eps: mine/eps.pth does not exist (resolved to {tmp_path / 'mine/eps.pth'}; no rule "
+        "can make it); set classifier.checkpoint.eps to a model file written by train_classifier or an official "
+        "EPS checkpoint_cls.pth, or remove the entry to train eps"]
 
 
 def test_precomputed_dir_must_be_a_folder(tmp_path):

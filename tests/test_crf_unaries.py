@@ -96,3 +96,46 @@ def test_refine_crf_gives_each_method_its_unary(scene, monkeypatch, config_file,
     np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)
     # the written mask is the unary's argmax in VOC labels: the labels follow the unary's order
     np.testing.assert_array_equal(read_label_png(scene / "out" / "a.png"), np.array(labels)[expected.argmax(0)])
+
+
+def test_probs_from_maps_on_float16_negative_and_empty_inputs():
+    """The edges of the unary builder: float16 map files (classifier.infer.map_dtype) computed in float32,
+    negative scores as zero, a pixel with no score at all uniform, the gate strict at its threshold."""
+    maps16 = np.array([[[0.3, -0.2, 0.7]], [[0.1, 0.9, 0.0]]], np.float16)  # (K=2, 1, 3), one negative
+    labels, probs = crf_stage.probs_from_maps({"classes": np.array([0, 2]), "maps": maps16}, 0.35)
+    m = np.clip(maps16.astype(np.float64), 0, None)
+    planes = np.concatenate([np.full((1, 1, 3), 0.35), m / m.max(axis=(1, 2), keepdims=True)])
+    assert labels == [0, 1, 3] and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, planes / planes.sum(0), rtol=1e-6)
+    # eps: the softmax as it is, a negative entry as 0, a pixel of zeros spread evenly (1 / L)
+    eps = np.array([[[0.5, -0.1, 0.0]], [[0.3, 0.6, 0.0]], [[0.2, 0.5, 0.0]]], np.float16)
+    labels, probs = crf_stage.probs_from_maps({"classes": np.array([1, 4]), "maps": eps[:2], "probs": eps}, 0.5)
+    kept = np.clip(eps.astype(np.float64), 0, None)
+    expected = np.concatenate([kept[..., :2] / kept[..., :2].sum(0), np.full((3, 1, 1), 1 / 3)], axis=-1)
+    assert labels == [2, 5, 0] and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    # the gate raises the background where saliency is below the threshold, not where it equals it
+    maps = np.array([[[1.0, 1.0]]], np.float32)
+    _, gated = crf_stage.probs_from_maps({"classes": np.array([0]), "maps": maps}, 0.25,
+                                         np.array([[0.5, 0.49]], np.float32), 0.5)
+    np.testing.assert_allclose(gated[:, 0], [[0.2, 0.5], [0.8, 0.5]], rtol=1e-6)
+
+
+def test_probs_from_maps_refusals_name_the_fix():
+    maps = {"classes": np.array([0, 2]), "maps": np.ones((1, 2, 2), np.float32)}
+    with pytest.raises(crf_stage.BadInputError, match=r"^map file has 2 maps for 3 labels; re-run infer_cams$"):
+        crf_stage.probs_from_maps(maps, 0.5)
+    maps = {"classes": np.array([0]), "maps": np.ones((1, 2, 2), np.float32)}
+    with pytest.raises(ValueError, match=r"^saliency gating needs saliency_threshold "
+                                         r"\(pseudo_masks.saliency_threshold\)$"):
+        crf_stage.probs_from_maps(maps, 0.5, np.ones((2, 2)), None)
+    with pytest.raises(crf_stage.BadInputError, match=r"^saliency map \(2, 3\) and maps \(2, 2\) differ in size; "
+                                                      r"re-run infer_saliency and infer_cams \(snakemake "
+                                                      r"--forcerun infer_cams\)$"):
+        crf_stage.probs_from_maps(maps, 0.5, np.ones((2, 3)), 0.5)
+
+
+def test_label_unary_is_float32():
+    probs = crf_stage.label_unary(np.array([[0, 1]], np.uint8), [0, 1], 0.9)
+    assert probs.dtype == np.float32
+    np.testing.assert_array_equal(probs, np.array([[[0.9, 0.1]], [[0.1, 0.9]]], np.float32))

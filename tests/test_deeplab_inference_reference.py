@@ -56,12 +56,20 @@ def scene_image(seed=3):
     return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("scales,flip", [(SCALES, True), ([1.0], True), ([1.0, 0.5], False)])
+@pytest.mark.parametrize("scales,flip", [(SCALES, True), ([1.0], True), ([1.0, 0.5], False), ([2.0], False)])
 def test_predict_probs_matches_the_reference(scales, flip):
     net = StubDeepLab(0).eval()
     image = scene_image()
     got = stage.predict_probs(net, torch.from_numpy(normalise(image)).float()[None], scales, flip)
     np.testing.assert_allclose(got.numpy(), reference_probs(net, image, scales, flip), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_probs_flips_only_when_asked():
+    net = StubDeepLab(0).eval()
+    image = scene_image()
+    got = stage.predict_probs(net, torch.from_numpy(normalise(image)).float()[None], [1.0])
+    np.testing.assert_allclose(got.numpy(), reference_probs(net, image, [1.0], False), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got.numpy(), reference_probs(net, image, [1.0], True), atol=1e-4)
 
 
 def test_infer_segmentation_writes_the_reference_argmax_and_crf_unary(tmp_path, monkeypatch):

@@ -194,6 +194,10 @@ def check_input_files(config: dict, workdir: str | os.PathLike | None = None) ->
             ("classifier.pretrained", True, "a weights file, a torchvision weights name (IMAGENET1K_V2), or null"),
             ("deeplab.init_weights", True, "a torchvision ResNet-101 ImageNet state dict or a converted "
              "COCO-pretrained DeepLab-v2 (README, 'Paper setting'); null trains from scratch, useless at VOC scale")]
+    # each classifier.checkpoint entry replaces a training: a missing one would plan nothing on a finished run
+    for name, value in ((config.get("classifier") or {}).get("checkpoint") or {}).items():
+        keys.append((f"classifier.checkpoint.{name}", value, "a model file written by train_classifier or an "
+                     f"official EPS checkpoint_cls.pth, or remove the entry to train {name}"))
     problems = []
     made = weights_paths(config)  # the weights stage downloads these
     for key, used, what in keys:

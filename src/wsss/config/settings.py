@@ -125,14 +125,22 @@ def crf_saliency_gated(config: dict, record: Method) -> bool:
     return crf_unary(config, record) == "probs" and record.crf_saliency_gate
 
 
+def _crf_kernels(config: dict) -> dict:
+    """The dense CRF's kernels and iterations: what every unary reads."""
+    return {k: v for k, v in config["crf"].items() if k not in ("unary", "gt_prob")}
+
+
 def crf_refinement(config: dict, record: Method) -> dict:
-    """refine_crf's settings: the `crf` section with this method's unary, the background score of a
-    `probs` unary built from CAMs (the CAM pseudo-mask threshold) and, for a saliency-gated unary,
-    its gating threshold (None for the others, so changing it reruns no other CRF)."""
+    """refine_crf's settings: the CRF's kernels, this method's unary and what that unary reads: a
+    `labels` unary its confidence (crf.gt_prob); a `probs` unary built from CAMs the background score
+    (the CAM pseudo-mask threshold) and, saliency-gated, its gating threshold. So a changed gt_prob
+    reruns no `probs` CRF, and a changed threshold no `labels` one."""
+    unary = crf_unary(config, record)
+    if unary == "labels":
+        return {**_crf_kernels(config), "unary": unary, "gt_prob": config["crf"]["gt_prob"]}
     pm = config["pseudo_masks"]
     gate = pm["saliency_threshold"] if crf_saliency_gated(config, record) else None
-    return {**config["crf"], "unary": crf_unary(config, record), "bg_threshold": pm["threshold"],
-            "saliency_threshold": gate}
+    return {**_crf_kernels(config), "unary": unary, "bg_threshold": pm["threshold"], "saliency_threshold": gate}
 
 
 def threshold_sweep(config: dict) -> dict:
@@ -196,4 +204,4 @@ def deeplab_inference(config: dict) -> dict:
     """infer_segmentation's settings: test-time scales and flip, and the CRF on DeepLab's softmax."""
     deeplab = config["deeplab"]
     return {"scales": list(deeplab["infer_scales"]), "flip": deeplab["infer_flip"],
-            "crf": {**config["crf"], "unary": "probs"}}
+            "crf": {**_crf_kernels(config), "unary": "probs"}}
