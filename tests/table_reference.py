@@ -15,8 +15,12 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
-STAGE_DIRS = {"pseudo": "results/pseudo_masks/{m}", "pseudo_crf": "results/pseudo_masks_crf/{m}",
-              "deeplab": "results/deeplab/{m}/pred", "deeplab_crf": "results/deeplab/{m}/pred_crf"}
+from wsss.core import results
+
+STAGE_DIRS = {"pseudo": results.path("pseudo_masks", variant="", method="{m}"),
+              "pseudo_crf": results.path("pseudo_masks_crf", method="{m}"),
+              "deeplab": results.path("deeplab_pred", method="{m}"),
+              "deeplab_crf": results.path("deeplab_pred_crf", method="{m}")}
 
 
 def png(path: Path) -> np.ndarray:
@@ -106,7 +110,7 @@ def within(points: np.ndarray, targets: np.ndarray, tolerance: float) -> int:
 
 
 def check_boundary(workdir: Path, config: dict) -> int:
-    table = pd.read_csv(workdir / "results" / "tables" / "boundary.csv")
+    table = pd.read_csv(workdir / results.path("table", table="boundary"))
     tolerance = config["evaluation"]["boundary_tolerance"]
     for row in table.itertuples():
         ids = split_ids(workdir, config, row.stage)
@@ -122,7 +126,7 @@ def check_boundary(workdir: Path, config: dict) -> int:
 
 
 def check_confusion_ratio(workdir: Path, config: dict) -> int:
-    table = pd.read_csv(workdir / "results" / "tables" / "confusion_ratio.csv")
+    table = pd.read_csv(workdir / results.path("table", table="confusion_ratio"))
     root = workdir / config["dataset"]["root"]
     classes = (prepared(workdir, config) / "classes.txt").read_text().split()
     scene = (root / "context" / "classes.txt").read_text().split()

@@ -14,6 +14,7 @@ from table_reference import folder_scores
 
 from conftest import REPO, TINY, snakemake
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.core.io import read_gray_png, write_label_png
 from wsss.core.schema import section_defaults
 from wsss.stages import ablation
@@ -107,11 +108,11 @@ def test_slurm_plan_has_one_training_job_per_grid_point(tmp_path):
     point of each grid is the one configured EPS run (shared by the tau and lam grids)."""
     config = load_config(EMBEDDED)
     grids = config["ablation"]
-    proc = snakemake("results/tables/ablation_tau.csv", "results/tables/ablation_lam.csv",
-                     "results/tables/ablation_saliency.csv", "-n", "--profile", "profiles/slurm",
+    proc = snakemake(results.path("ablation_table", ablation="tau"), results.path("ablation_table", ablation="lam"),
+                     results.path("ablation_table", ablation="saliency"), "-n", "--profile", "profiles/slurm",
                      "--workflow-profile", "none", workdir=tmp_path)
     models = _train_jobs(proc.stdout)
-    expected = {f"results/{ablation.variant(n, v, config['classifier'])}classifier/eps/model.pt"
+    expected = {results.path("classifier_model", variant=ablation.variant(n, v, config["classifier"]), classifier="eps")
                 for n in ablation.ABLATIONS for v in grids[n]}
     assert sorted(models) == sorted(expected)
     points = sum(len(grids[n]) for n in ablation.ABLATIONS)
@@ -128,7 +129,7 @@ def test_rule_all_builds_ablations_only_when_in_all_names_them(tmp_path):
 
 
 def test_an_empty_grid_stops_naming_its_key(tmp_path):
-    proc = snakemake("results/tables/ablation_lam.csv", "-n", "--config", 'ablation={"lam": []}',
+    proc = snakemake(results.path("ablation_table", ablation="lam"), "-n", "--config", 'ablation={"lam": []}',
                      workdir=tmp_path, check=False)
     assert proc.returncode != 0
     assert "ablation.lam is empty" in proc.stdout + proc.stderr
@@ -139,29 +140,32 @@ def test_tiny_ablations_end_to_end(tiny_run):
     """tests/config/tiny.yaml's tau and saliency grids built on the tiny run, and their report."""
     config = load_config(TINY)
     start = time.perf_counter()
+    # the targets as README types them (`snakemake results/figures/ablation_tau.png`)
     snakemake("results/figures/ablation_tau.png", "results/figures/ablation_saliency.png", "--cores", "2",
               "--resources", "gpu=1", "--configfile", str(TINY), workdir=tiny_run, timeout=1200)
     print(f"tiny tau + saliency ablations: {time.perf_counter() - start:.0f} s")
     from wsss.core.model_files import load_model
 
     for name in ("tau", "saliency"):
-        table = pd.read_csv(tiny_run / f"results/tables/ablation_{name}.csv")
+        table = pd.read_csv(tiny_run / results.path("ablation_table", ablation=name))
         assert [ablation.format_value(v) for v in table["value"]] == [ablation.format_value(v)
                                                                      for v in config["ablation"][name]]
         assert table["configured"].sum() == 1
         # each point's numbers, recomputed with numpy from its EPS pseudo-masks and the ground truth
         for row in table.itertuples():
             folder = "" if row.configured else f"ablation/{name}-{ablation.format_value(row.value)}/"
-            images, s = folder_scores(tiny_run, config, tiny_run / f"results/{folder}pseudo_masks/eps", "pseudo")
+            masks = tiny_run / results.path("pseudo_masks", variant=folder, method="eps")
+            images, s = folder_scores(tiny_run, config, masks, "pseudo")
             assert [row.images, row.mIoU, row.precision, row.recall] == [
                 images, *(round(100 * s[k], 2) for k in ("mIoU", "precision", "recall"))], row
-        assert (tiny_run / f"results/figures/ablation_{name}.png").stat().st_size > 1000
+        assert (tiny_run / results.path("ablation_figure", ablation=name)).stat().st_size > 1000
     # The configured point is the tiny run's own EPS result; the others trained with their setting.
-    tau = pd.read_csv(tiny_run / "results/tables/ablation_tau.csv")
-    main = json.loads((tiny_run / "results/eval/pseudo/eps/miou.json").read_text())
+    tau = pd.read_csv(tiny_run / results.path("ablation_table", ablation="tau"))
+    main = json.loads((tiny_run / results.path("eval_miou", variant="", stage="pseudo", method="eps")).read_text())
     assert tau[tau.configured].mIoU.item() == round(100 * main["miou"], 2)
     assert not (tiny_run / "results/ablation/tau-0.2").exists()
-    assert load_model(tiny_run / "results/ablation/tau-0.4/classifier/eps/model.pt")["config"]["own"]["tau"] == 0.4
+    tau_model = tiny_run / results.path("classifier_model", variant="ablation/tau-0.4/", classifier="eps")
+    assert load_model(tau_model)["config"]["own"]["tau"] == 0.4
     # Each saliency point trained on its own maps.
     runs = ["results/classifier/eps", "results/ablation/saliency-ground_truth/classifier/eps",
             "results/ablation/saliency-centre_prior/classifier/eps"]

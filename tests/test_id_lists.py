@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from wsss.core import results
 from wsss.core.io import BadInputError, read_id_list
 
 
@@ -34,7 +35,7 @@ def test_an_empty_train_aug_stops_the_training_job_before_it_trains(tmp_path):
     ids = train_aug.read_text()
     train_aug.unlink()  # hard links: never truncate a file in place
     train_aug.write_text("")
-    target = "results/classifier/cam/model.pt"
+    target = results.path("classifier_model", variant="", classifier="cam")
     proc = snakemake(target, "--cores", "1", "--configfile", str(TINY), workdir=tmp_path, check=False)
     assert proc.returncode != 0
     log = (tmp_path / "logs/train_classifier/cam.log").read_text()

@@ -13,6 +13,7 @@ from conftest import TINY, snakemake
 from wsss import methods
 from wsss.config import settings
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.stages.pseudo_masks import pseudo_mask
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -125,10 +126,13 @@ def test_a_registered_toy_method_runs_through_the_dag(tmp_path, monkeypatch):
     proc = snakemake("-n", "--configfile", str(TINY), "--config", "methods=[cam,toy]", "deeplab={methods: [toy]}",
                      workdir=tmp_path)
     plan = proc.stdout
-    assert "results/pseudo_masks/toy" in plan and "results/deeplab/toy/model.pt" in plan
-    assert "results/pseudo_masks_crf/toy" in plan and "results/eval/pseudo/toy/miou.json" in plan
+    assert results.path("pseudo_masks", variant="", method="toy") in plan
+    assert results.path("deeplab_model", method="toy") in plan
+    assert results.path("pseudo_masks_crf", method="toy") in plan
+    assert results.path("eval_miou", variant="", stage="pseudo", method="toy") in plan
     # toy reads the cam classifier's maps: no eps classifier is trained
-    assert "results/classifier/cam/model.pt" in plan and "results/classifier/eps/model.pt" not in plan
+    assert results.path("classifier_model", variant="", classifier="cam") in plan
+    assert results.path("classifier_model", variant="", classifier="eps") not in plan
 
 
 @pytest.mark.slow
@@ -142,11 +146,12 @@ def test_a_registered_toy_method_runs_to_the_tables(tmp_path, monkeypatch):
 
     env = {"WSSS_PLUGINS": "toy_method", "PYTHONPATH": os.pathsep.join([str(PLUGINS), *sys.path])}
     monkeypatch.setattr(os, "environ", {**os.environ, **env})
-    snakemake("results/tables/miou.csv", "--cores", "2", "--resources", "gpu=0", "--configfile", str(TINY),
+    snakemake(results.path("table", table="miou"), "--cores", "2", "--resources", "gpu=0", "--configfile", str(TINY),
               "--config", "methods=[cam,toy]", "deeplab={methods: [toy]}", workdir=tmp_path)
     prep = tmp_path / "resources/synthetic/prepared"
     ids = read_id_list(prep / "lists/train_aug.txt")
-    cam, toy = tmp_path / "results/pseudo_masks/cam", tmp_path / "results/pseudo_masks/toy"
+    cam = tmp_path / results.path("pseudo_masks", variant="", method="cam")
+    toy = tmp_path / results.path("pseudo_masks", variant="", method="toy")
     assert sorted(p.stem for p in toy.glob("*.png")) == sorted(ids)
     lower_half_fg = 0
     for i in ids:
@@ -157,7 +162,7 @@ def test_a_registered_toy_method_runs_to_the_tables(tmp_path, monkeypatch):
         assert not t[half:].any()
         lower_half_fg += int(c[half:].any())
     assert lower_half_fg > 0  # the rule changed masks, so toy's rows are not cam's
-    table = pd.read_csv(tmp_path / "results/tables/miou.csv")
+    table = pd.read_csv(tmp_path / results.path("table", table="miou"))
     toy_rows = table[table["method"] == "toy"].set_index("stage")
     assert list(toy_rows.index) == ["pseudo", "pseudo_crf", "deeplab", "deeplab_crf"]
     # the pseudo row is the mIoU of the toy masks on the train split's ground truth
@@ -167,8 +172,9 @@ def test_a_registered_toy_method_runs_to_the_tables(tmp_path, monkeypatch):
     assert toy_rows.loc["pseudo", "mIoU"] == pytest.approx(round(100 * cm.miou(), 2), abs=1e-9)
     cam_pseudo = table[(table["method"] == "cam") & (table["stage"] == "pseudo")]["mIoU"].item()
     assert toy_rows.loc["pseudo", "mIoU"] != cam_pseudo
-    assert (tmp_path / "results/deeplab/toy/model.pt").exists()
-    assert sorted(p.stem for p in (tmp_path / "results/pseudo_masks_crf/toy").glob("*.png")) == sorted(ids)
+    assert (tmp_path / results.path("deeplab_model", method="toy")).exists()
+    crf = tmp_path / results.path("pseudo_masks_crf", method="toy")
+    assert sorted(p.stem for p in crf.glob("*.png")) == sorted(ids)
 
 
 def test_an_unregistered_method_stops_before_any_job(tmp_path):
@@ -191,7 +197,9 @@ def test_cam_sal_has_a_crf_of_its_own_that_reads_the_saliency(tmp_path):
         return {method: inputs.split(", ") for inputs, method in jobs}
     probs = crf_jobs("probs")
     assert set(probs) == {"cam", "cam_sal", "eps"}
-    assert "results/saliency/maps" in probs["cam_sal"] and "results/shards/cams/cam/0" in probs["cam_sal"]
-    assert "results/saliency/maps" not in probs["cam"] + probs["eps"]
+    assert results.path("saliency_maps") in probs["cam_sal"]
+    assert results.path("cam_shard", variant="", classifier="cam", shard=0) in probs["cam_sal"]
+    assert results.path("saliency_maps") not in probs["cam"] + probs["eps"]
     labels = crf_jobs("labels")
-    assert set(labels) == {"cam", "cam_sal", "eps"} and not any("results/saliency/maps" in i for i in labels.values())
+    assert set(labels) == {"cam", "cam_sal", "eps"}
+    assert not any(results.path("saliency_maps") in i for i in labels.values())

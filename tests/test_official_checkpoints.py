@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from conftest import TINY, snakemake
+from wsss.core import results
 from wsss.data.sources import source
 from wsss.stages.tables import released_checkpoints
 
@@ -38,15 +39,16 @@ def test_official_checkpoints_run_to_the_tables(tmp_path):
     proc = snakemake("-n", "--configfile", str(TINY), str(overlay), workdir=work)
     assert "import_classifier" in proc.stdout and "train_classifier" not in proc.stdout
     snakemake("--cores", "2", "--configfile", str(TINY), str(overlay), workdir=work, timeout=1200)
-    miou = pd.read_csv(work / "results/tables/miou.csv")
+    miou = pd.read_csv(work / results.path("table", table="miou"))
     assert {"cam", "eps"} <= set(miou.method)
     # the embedded data has no published numbers: asking for the comparison says so
+    # the target as README types it
     asked = snakemake("-n", "results/tables/released_checkpoints.csv", "--configfile", str(TINY), str(overlay),
                       workdir=work, check=False)
     assert asked.returncode != 0 and "data source 'synthetic' has none" in asked.stdout + asked.stderr
     # on VOC the same table sets each imported classifier's pseudo-masks beside the authors' numbers
     checkpoints = {"cam": "cam.pth", "eps": "eps.pth"}
-    released = released_checkpoints(work / "results/tables/miou.csv", checkpoints,
+    released = released_checkpoints(work / results.path("table", table="miou"), checkpoints,
                                     source("voc").released_train_miou, tmp_path / "released.csv")
     pseudo = miou[miou.stage == "pseudo"].set_index("method").mIoU
     assert list(released.method) == ["cam", "eps"] and list(released.published_mIoU) == [47.05, 69.22]
@@ -54,8 +56,8 @@ def test_official_checkpoints_run_to_the_tables(tmp_path):
     # a cam checkpoint given as eps's is refused, naming the file
     bad = tmp_path / "swapped.yaml"
     bad.write_text(yaml.safe_dump({"classifier": {"checkpoint": {"eps": str(tmp_path / "cam_checkpoint_cls.pth")}}}))
-    proc = snakemake("results/classifier/eps/model.pt", "--cores", "1", "--configfile", str(TINY), str(bad),
-                     workdir=tmp_path / "swapped", check=False)
+    proc = snakemake(results.path("classifier_model", variant="", classifier="eps"), "--cores", "1", "--configfile",
+                     str(TINY), str(bad), workdir=tmp_path / "swapped", check=False)
     log = (tmp_path / "swapped/logs/import_classifier/eps.log").read_text()
     assert proc.returncode != 0 and "cam_checkpoint_cls.pth" in log and "classifier.checkpoint.cam" in log
-    assert not (tmp_path / "swapped/results/classifier/eps/model.pt").exists()
+    assert not (tmp_path / "swapped" / results.path("classifier_model", variant="", classifier="eps")).exists()

@@ -20,6 +20,7 @@ from test_mxnet_params import mxnet_name
 
 from conftest import REPO, snakemake
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.core.io import read_id_list, write_gray_png
 from wsss.data.weights import digests
 
@@ -90,7 +91,7 @@ def test_paper_setting_runs_end_to_end(tmp_path):
               timeout=1500)
     assert len(list((folder / ".verified").iterdir())) == 3  # every file the run reads was verified
     assert not (tmp_path / "results/saliency/pfan").exists()  # the released maps, no PFAN
-    miou = pd.read_csv(tmp_path / "results/tables/miou.csv")
+    miou = pd.read_csv(tmp_path / results.path("table", table="miou"))
     assert {"cam", "cam_sal", "eps", "gt"} <= set(miou.method)
     # every table's numbers, recomputed from the run's PNGs (before the overlays below replace DeepLab's)
     assert check_tables(tmp_path, config)["miou.csv"] == len(miou)
@@ -98,17 +99,17 @@ def test_paper_setting_runs_end_to_end(tmp_path):
     assert "resnet38d" in log
     # DeepLab reads the raw masks, so the CRF refines only the split its tables score.
     lists = tmp_path / config["dataset"]["root"] / "prepared" / "lists"
-    refined = {p.stem for p in (tmp_path / "results/pseudo_masks_crf/eps").glob("*.png")}
+    refined = {p.stem for p in (tmp_path / results.path("pseudo_masks_crf", method="eps")).glob("*.png")}
     assert refined == set(read_id_list(lists / f"{config['evaluation']['pseudo_mask_split']}.txt"))
     # The paper's other DeepLab rows on the same masks: only DeepLab and its evaluation rerun.
     for overlay in ("voc12-deeplab-v1.yaml", "voc12-deeplab-vgg16.yaml"):
         configs = (*smoke, str(REPO / "config" / overlay), str(tmp_path / "placed.yaml"))
-        plan = snakemake("-n", "results/eval/deeplab/eps/miou.json", "--configfile", *configs[1:],
-                         workdir=tmp_path).stdout
+        target = results.path("eval_miou", variant="", stage="deeplab", method="eps")
+        plan = snakemake("-n", target, "--configfile", *configs[1:], workdir=tmp_path).stdout
         assert "train_segmentation" in plan and "train_classifier" not in plan, overlay
-        snakemake("results/eval/deeplab/eps/miou.json", "--cores", "2", "--resources", "gpu=0", "--configfile",
+        snakemake(target, "--cores", "2", "--resources", "gpu=0", "--configfile",
                   *configs[1:], workdir=tmp_path, timeout=900)
-        model = torch.load(tmp_path / "results/deeplab/eps/model.pt", weights_only=False)
+        model = torch.load(tmp_path / results.path("deeplab_model", method="eps"), weights_only=False)
         built = model["config"]["model"]
         assert built["variant"] == "v1" and not any(k.startswith("aspp.") for k in model["model"]), overlay
         assert built["backbone"] == ("vgg16" if "vgg16" in overlay else "resnet101_caffe")

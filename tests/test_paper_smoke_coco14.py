@@ -26,6 +26,7 @@ from test_paper_smoke import write_weight_files
 
 from conftest import REPO, snakemake
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.core.io import read_label_png
 from wsss.data.layout import PREPARED
 from wsss.data.weights import digests
@@ -97,16 +98,16 @@ def test_coco14_paper_setting_runs_end_to_end(tmp_path):
         assert path.stat().st_ino == (released / image_id.split("_")[1] / f"{image_id}.png").stat().st_ino
     assert (prepared / PREPARED["train"]).read_text().split() == TRAIN_IDS
     assert (prepared / PREPARED["val"]).read_text().split() == VAL_IDS
-    miou = pd.read_csv(work / "results/tables/miou.csv")
+    miou = pd.read_csv(work / results.path("table", table="miou"))
     assert set(zip(miou.method, miou.stage)) == {(m, s) for m in ("cam", "cam_sal", "eps")
                                                  for s in ("pseudo", "pseudo_crf")} | {
         ("eps", "deeplab"), ("eps", "deeplab_crf")}
     assert check_tables(work, config) == {"miou.csv": len(miou)}  # its numbers, recomputed from the PNGs
     assert not (work / "results/saliency/pfan").exists()
     assert "resnet38d" in (work / "logs/train_classifier/eps.log").read_text()
-    lrs = pd.read_csv(work / "results/classifier/eps/loss.csv").lr.tolist()
+    lrs = pd.read_csv(work / results.path("classifier_losses", variant="", classifier="eps")).lr.tolist()
     assert lrs == pytest.approx([0.01, 0.01 * 0.5 ** 0.9, 0.01 * 0.5 ** 0.9], rel=1e-6)  # the decay horizon
-    with np.load(work / "results/cams/eps" / f"{TRAIN_IDS[0]}.npz") as maps:
+    with np.load(work / results.path("cams", variant="", classifier="eps") / f"{TRAIN_IDS[0]}.npz") as maps:
         assert maps["maps"].dtype == np.uint8 and bool(maps["official"])  # eps_rule official, uint8 files
 
     # The released checkpoints (official layout, random weights for the fixture's five classes).
@@ -114,9 +115,10 @@ def test_coco14_paper_setting_runs_end_to_end(tmp_path):
         torch.save(official_checkpoint(method, len(CLASSES)), folder / f"{method}_coco14_checkpoint_cls.pth")
     released_configs = [*configs[:2], str(REPO / "config" / "coco14-released.yaml"), *configs[2:4],
                         placed(folder, tmp_path / "placed.yaml")]
+    # the target as README types it for the authors' COCO classifiers
     snakemake("results/tables/released_checkpoints.csv", "--forcerun", "import_classifier", "--cores", "2",
               "--resources", "gpu=0", *released_configs, workdir=work, timeout=1500)
-    table = pd.read_csv(work / "results/tables/released_checkpoints.csv")
+    table = pd.read_csv(work / results.path("released_checkpoints"))
     assert list(table.method) == ["cam", "eps"] and list(table.published_mIoU) == [31.23, 37.15]
     assert list(table.images) == [len(TRAIN_IDS)] * 2
     assert list(table.difference) == [round(m - p, 2) for m, p in zip(table.mIoU, table.published_mIoU)]

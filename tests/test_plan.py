@@ -7,6 +7,7 @@ import pytest
 from conftest import REPO, TINY
 from wsss.config import plan
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.methods import METHODS, Method
 
 
@@ -88,8 +89,8 @@ def test_evaluation_shards_plan_one_job_per_shard(tmp_path):
     """evaluation.shards splits each (stage, method) evaluation into evaluate_shard jobs that one job sums."""
     from conftest import snakemake
 
-    plan = snakemake("-n", "results/eval/pseudo/eps/miou.json", "--configfile", str(TINY), "--config",
-                     "evaluation={shards: 3}", workdir=tmp_path).stdout
+    plan = snakemake("-n", results.path("eval_miou", variant="", stage="pseudo", method="eps"), "--configfile",
+                     str(TINY), "--config", "evaluation={shards: 3}", workdir=tmp_path).stdout
     prefix = "output: results/eval/pseudo/eps/shards/"
     shards = {line.split("shards/")[1] for line in plan.splitlines() if prefix in line}
     assert shards == {"miou_0.npz", "miou_1.npz", "miou_2.npz"} and plan.count("rule evaluate_miou:") == 1

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import TINY, snakemake
+from wsss.core import results
 from wsss.core.io import read_id_list, read_label_png
 from wsss.metrics.confusion_matrix import evaluate_dirs
 
@@ -44,10 +45,10 @@ def test_released_masks_train_deeplab_and_fill_the_tables(tmp_path):
     proc = snakemake("-n", "--configfile", *configs, workdir=tmp_path)
     assert "train_classifier" not in proc.stdout and "import_released_masks" in proc.stdout
     snakemake("--cores", "2", "--configfile", *configs, workdir=tmp_path, timeout=1500)
-    got = tmp_path / "results/pseudo_masks/released"
+    got = tmp_path / results.path("pseudo_masks", variant="", method="released")
     assert sorted(p.stem for p in got.glob("*.png")) == train_aug
     assert all(np.array_equal(read_label_png(got / f"{i}.png"), masks[i]) for i in train_aug[:5])
-    miou = pd.read_csv(tmp_path / "results/tables/miou.csv").set_index(["method", "stage"])
+    miou = pd.read_csv(tmp_path / results.path("table", table="miou")).set_index(["method", "stage"])
     train = read_id_list(prepared / "lists/train.txt")
     expected = evaluate_dirs(got, prepared / "SegmentationClassAug", train, 7).miou()
     assert miou.loc[("released", "pseudo"), "mIoU"] == round(100 * expected, 2)
@@ -63,11 +64,11 @@ def test_a_release_missing_an_id_stops_naming_it(tmp_path):
     (tmp_path / "released.yaml").write_text(yaml.safe_dump({
         "methods": ["released"], "deeplab": {"methods": []},
         "pseudo_masks": {"released_archive": str(tmp_path / "release.zip")}}))
-    proc = snakemake("results/pseudo_masks/released", "--cores", "1", "--configfile", str(TINY),
-                     str(tmp_path / "released.yaml"), workdir=tmp_path, check=False)
+    proc = snakemake(results.path("pseudo_masks", variant="", method="released"), "--cores", "1", "--configfile",
+                     str(TINY), str(tmp_path / "released.yaml"), workdir=tmp_path, check=False)
     log = (tmp_path / "logs/import_released_masks/released.log").read_text()
     assert proc.returncode != 0 and f"lacks 1 of {len(train_aug)} ids (e.g. {train_aug[0]})" in log
-    assert not (tmp_path / "results/pseudo_masks/released").exists()
+    assert not (tmp_path / results.path("pseudo_masks", variant="", method="released")).exists()
 
 
 def _release(tmp_path, masks: dict[str, np.ndarray]):

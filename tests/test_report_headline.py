@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TINY, snakemake
+from wsss.core import results
 from wsss.stages import headline
 from wsss.stages.claims import BARS
 from wsss.stages.figures import _grouped_bars, _metric_intervals
@@ -123,7 +124,7 @@ def test_paper_table_and_report_first_page_on_the_tiny_run(tiny_run, tmp_path):
     os.environ["WSSS_PLUGINS"], path = "published_synthetic", os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins), path]))
     try:
-        snakemake("results/tables/paper.csv", "results/report/headline.html", "--cores", "2", "--configfile",
+        snakemake(results.path("table", table="paper"), results.path("headline"), "--cores", "2", "--configfile",
                   str(TINY), workdir=run)
         snakemake("--configfile", str(TINY), "--report", str(run / "report.html"), workdir=run)
     finally:

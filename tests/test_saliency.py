@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from wsss.core import results
 from wsss.core.io import BadInputError, read_gray_png, write_gray_png, write_id_list, write_image
 from wsss.data.duts import DUTSDataset, SaliencyAugment, extract_duts, list_duts, split_duts
 from wsss.metrics.saliency import SaliencyScores, centre_prior
@@ -238,9 +239,9 @@ def test_tiny_run_has_saliency_outputs(tiny_run):
 
     prep = tiny_run / "resources/synthetic/prepared"
     ids = read_id_list(prep / "lists/train_aug.txt") + read_id_list(prep / "lists/val.txt")
-    maps = tiny_run / "results/saliency/maps"
+    maps = tiny_run / results.path("saliency_maps")
     assert sorted(p.stem for p in maps.glob("*.png")) == sorted(ids)
     with Image.open(maps / f"{ids[0]}.png") as m, Image.open(prep / f"JPEGImages/{ids[0]}.jpg") as im:
         assert m.mode == "L" and m.size == im.size
-    table = list(csv.DictReader(open(tiny_run / "results/tables/saliency.csv")))
+    table = list(csv.DictReader(open(tiny_run / results.path("saliency_table"))))
     assert [r["model"] for r in table] == ["pfan", "centre_prior"]

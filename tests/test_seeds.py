@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from wsss.core import results
 from wsss.stages.claims import summarize
 from wsss_dev.readme import update_readme
 from wsss_dev.seeds import cell_name
@@ -83,8 +84,8 @@ def test_the_dag_adds_the_seeds_table_once_make_seeds_has_run(tmp_path):
     assert "table_seeds" not in snakemake("-n", "--configfile", str(TINY), workdir=tmp_path).stdout
     (tmp_path / "results" / "bench").mkdir(parents=True)
     table = _grid(0.9, 0.2)
-    table.to_csv(tmp_path / "results/bench/seeds.csv", index=False)
-    summarize(table).to_csv(tmp_path / "results/bench/seeds_summary.csv", index=False)
+    table.to_csv(tmp_path / results.path("seeds_cells"), index=False)
+    summarize(table).to_csv(tmp_path / results.path("seeds_summary"), index=False)
     assert "table_seeds" in snakemake("-n", "--configfile", str(TINY), workdir=tmp_path).stdout
 
 

@@ -19,6 +19,7 @@ from reference_ops import bilinear, normalise, softmax
 
 from conftest import TINY
 from wsss.config.load import load_config
+from wsss.core import results
 from wsss.core.io import read_id_list, read_image, read_label_png
 
 pytestmark = pytest.mark.slow
@@ -55,19 +56,19 @@ def labels_unary(mask: np.ndarray, classes: list[int]) -> np.ndarray:
 def test_crf_pseudo_masks_are_the_dense_crf_of_the_method_unary(tiny_run, method):
     prep = tiny_run / "resources/synthetic/prepared"
     ids = read_id_list(prep / "lists/train_aug.txt")  # deeplab.train_on_crf: DeepLab's whole training set
-    out = tiny_run / "results/pseudo_masks_crf" / method
+    out = tiny_run / results.path("pseudo_masks_crf", method=method)
     assert sorted(p.stem for p in out.glob("*.png")) == sorted(ids)
     labels = pd.read_csv(prep / "labels.csv").set_index("id")
     for i in ids[:CHECKED]:
         image = read_image(prep / "JPEGImages" / f"{i}.jpg")
         present = [0] + [k + 1 for k, v in enumerate(labels.loc[i]) if v == 1]
         if method == "eps":  # crf.unary probs (the method's default): the stored softmax, background last
-            with np.load(tiny_run / "results/cams/eps" / f"{i}.npz") as maps:
+            with np.load(tiny_run / results.path("cams", variant="", classifier="eps") / f"{i}.npz") as maps:
                 probs = maps["probs"].astype(np.float32)
                 order = [int(k) + 1 for k in maps["classes"]] + [0]
             probs = np.clip(probs, 0, None) / np.clip(probs, 0, None).sum(0)
         else:  # crf.unary labels: the pseudo-mask with gt_prob
-            mask = read_label_png(tiny_run / "results/pseudo_masks" / method / f"{i}.png")
+            mask = read_label_png(tiny_run / results.path("pseudo_masks", variant="", method=method) / f"{i}.png")
             order, probs = present, labels_unary(mask, present)
         expected = np.array(order, np.uint8)[dense_crf(image, probs)]
         np.testing.assert_array_equal(read_label_png(out / f"{i}.png"), expected, err_msg=f"{method} {i}")

@@ -19,14 +19,16 @@ import pytest
 
 from conftest import TINY, snakemake
 from wsss.config.load import load_config
+from wsss.core import results
 
 pytestmark = pytest.mark.slow
 
 CONFIG = load_config(TINY)
 # The merged folder of each sharded rule, and the shard folders of each
-MERGED = {"results/cams/cam": "cams/cam", "results/pseudo_masks/cam": "pseudo_masks/cam",
-          "results/pseudo_masks_crf/cam": "pseudo_masks_crf/cam"}
-SALIENCY = "results/saliency/maps"
+MERGED = {results.path("cams", variant="", classifier="cam"): "cams/cam",
+          results.path("pseudo_masks", variant="", method="cam"): "pseudo_masks/cam",
+          results.path("pseudo_masks_crf", method="cam"): "pseudo_masks_crf/cam"}
+SALIENCY = results.path("saliency_maps")
 EVAL = "results/eval/pseudo/cam"  # summed from its shards' per-image counts
 
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import TINY, snakemake
+from wsss.core import results
 from wsss.core.io import write_gray_png, write_id_list, write_image, write_label_png
 from wsss.data.sources import SOURCES, source
 
@@ -75,13 +76,14 @@ def test_a_registered_toy_source_runs_to_the_tables(tmp_path, plugin_env):
     labels = pd.read_csv(prepared / "labels.csv").set_index("id")
     assert labels.loc["toy00"].tolist() == [1, 0] and labels.loc["toy01"].tolist() == [1, 1]
     assert not (prepared / "boundaries").exists()
-    miou = pd.read_csv(tmp_path / "results/tables/miou.csv")
+    miou = pd.read_csv(tmp_path / results.path("table", table="miou"))
     assert set(zip(miou.method, miou.stage)) == {(m, s) for m in ("cam", "cam_sal", "eps")
                                                  for s in ("pseudo", "pseudo_crf")} | {
         ("eps", "deeplab"), ("eps", "deeplab_crf")}
     assert (miou[miou.stage == "pseudo"].images == 16).all() and (miou[miou.stage == "deeplab"].images == 6).all()
     tables = sorted(p.name for p in (tmp_path / "results/tables").iterdir())
     assert "boundary.csv" not in tables and "confusion_ratio.csv" not in tables
+    # the target as README types it (asking COCO for a boundary table)
     asked = snakemake("-n", "results/tables/boundary.csv", "--configfile", *configs, workdir=tmp_path, check=False)
     assert asked.returncode != 0
     assert "needs boundary annotations" in asked.stdout + asked.stderr

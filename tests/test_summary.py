@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, snakemake
+from wsss.core import results
 from wsss.stages.summary import summary, wall_time
 from wsss_dev.readme import BLOCKS, MACHINE, keep, results_block
 
@@ -73,7 +74,8 @@ def test_make_run_writes_only_paths_git_ignores(tmp_path):
     plan = snakemake("-n", "--cores", "2", workdir=tmp_path).stdout
     paths = {p.strip() for line in re.findall(r"^\s+(?:output|log|benchmark): (.*)$", plan, re.M)
              for p in line.split(",")}
-    assert {"results/tables/miou.csv", "resources/synthetic/prepared", "logs/train_classifier/eps.log"} <= paths
+    assert {results.path("table", table="miou"), "resources/synthetic/prepared",
+            "logs/train_classifier/eps.log"} <= paths
     paths |= {"results/report.html", ".snakemake/metadata/x"}
     proc = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *sorted(paths)],
                           cwd=REPO, capture_output=True, text=True)

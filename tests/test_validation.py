@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from wsss.core import results
 from wsss.core.hints import rerun_hint
 from wsss.core.io import BadInputError, read_id_list
 from wsss.data.sources.synthetic.generate import SyntheticConfig, synthesize_dataset
@@ -164,6 +165,7 @@ def test_rerun_hint_of_a_prepared_file_names_forcerun():
     assert "`snakemake --forcerun prepare_dataset`" in rerun_hint("resources/synthetic/prepared/labels.csv")
 
 
+# literal paths, as an error message names them: the layout's patterns are what is under test
 @pytest.mark.parametrize("path, rule", [
     ("resources/voc/prepared/SegmentationClassAug/x.png", "prepare_dataset"),
     ("/w/resources/voc/VOCdevkit/VOC2012/JPEGImages/x.jpg", "extract_voc"),
@@ -209,8 +211,8 @@ def test_readers_name_the_file_and_the_forcerun_command(tmp_path):
     with pytest.raises(BadInputError, match=r"y\.jpg: image is missing.*--forcerun prepare_dataset"):
         read_image(prep / "JPEGImages" / "y.jpg")
     with pytest.raises(BadInputError, match=r"z\.npz: map file is missing; .*--forcerun infer_cams"):
-        load_maps(tmp_path / "results" / "cams" / "eps" / "z.npz")
-    model = tmp_path / "results" / "classifier" / "eps" / "model.pt"
+        load_maps(tmp_path / results.path("cams", variant="", classifier="eps") / "z.npz")
+    model = tmp_path / results.path("classifier_model", variant="", classifier="eps")
     model.parent.mkdir(parents=True)
     model.write_bytes(b"truncated")
     with pytest.raises(BadInputError, match=r"model\.pt: cannot read model file .*--forcerun train_classifier"):

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY, snakemake
+from wsss.core import results
 from wsss.core.io import read_id_list, read_label_png
 from wsss.data.datasets import read_labels_csv
 
@@ -62,8 +63,8 @@ def test_dry_run_plans(configfile, tmp_path):
 
 @pytest.mark.parametrize("device, gpus", [("auto", "gpu=1"), ("cpu", "gpu=0")])
 def test_gpu_rules_ask_for_no_gpu_when_the_device_is_cpu(device, gpus, tmp_path):
-    proc = snakemake("-n", "results/classifier/eps/model.pt", "--resources", "gpu=1", "--configfile",
-                     str(TINY), "--config", f"device={device}", workdir=tmp_path)
+    proc = snakemake("-n", results.path("classifier_model", variant="", classifier="eps"), "--resources", "gpu=1",
+                     "--configfile", str(TINY), "--config", f"device={device}", workdir=tmp_path)
     plan = proc.stdout.split("rule train_classifier:")[1].split("\n\n")[0]
     assert f" {gpus}," in plan.split("resources:")[1]
 
@@ -94,8 +95,8 @@ def test_a_metric_setting_reruns_only_that_metric(tiny_run, tmp_path):
     boundary shards and nothing of the mIoU (miou.csv plans no job)."""
     overlay = tmp_path / "tolerance.yaml"
     overlay.write_text(yaml.safe_dump({"evaluation": {"boundary_tolerance": 3}}))
-    proc = snakemake("-n", "results/tables/miou.csv", "--cores", "2", "--configfile", str(TINY), str(overlay),
-                     workdir=tiny_run)
+    proc = snakemake("-n", results.path("table", table="miou"), "--cores", "2", "--configfile", str(TINY),
+                     str(overlay), workdir=tiny_run)
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
     proc = snakemake("-n", "--cores", "2", "--configfile", str(TINY), str(overlay), workdir=tiny_run)
     shards = [line.split("kind=")[1].split(",")[0] for line in proc.stdout.splitlines() if "kind=" in line]

@@ -11,6 +11,7 @@ from table_reference import check_tables
 
 from conftest import TINY, snakemake
 from wsss.config.load import load_config
+from wsss.core import results
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def test_readme_results_are_generated_from_the_csvs(tiny_run, tmp_path):
     update_readme(readme, tiny_run / "results" / "tables")
     text = readme.read_text()
     assert "stale" not in text and text.startswith("intro") and text.endswith("outro\n")
-    miou = pd.read_csv(tiny_run / "results" / "tables" / "miou.csv")
+    miou = pd.read_csv(tiny_run / results.path("table", table="miou"))
     eps_pseudo = miou[(miou.method == "eps") & (miou.stage == "pseudo")].mIoU.item()
     assert f"{eps_pseudo:g}" in text.split("pseudo-masks (train) |")[1].split("\n")[0]
 
