@@ -13,10 +13,12 @@ from wsss.core.io import BadInputError, write_id_list, write_label_png
 from wsss.metrics import ConfusionMatrix, evaluate_dirs
 from wsss.metrics.bootstrap import (
     class_stats,
+    f1_of_counts,
     miou_of_stats,
     paired_bootstrap,
     paired_bootstrap_files,
     paired_bootstrap_stats,
+    ratio_of_counts,
     resample_counts,
 )
 from wsss.metrics.per_image import PerImageConfusion, evaluate_dirs_per_image
@@ -212,3 +214,45 @@ def test_the_wrappers_pass_every_setting_on_and_check_their_inputs(tmp_path):
         class_stats(np.zeros((3, 3)))
     with pytest.raises(ValueError, match=r"^pred_ignored of shape \(2, 4\) for matrices \(2, 3, 3\)$"):
         class_stats(np.zeros((2, 3, 3)), np.zeros((2, 4)))
+
+
+def test_statistics_at_their_edges_one_pixel_one_class_nothing():
+    """The summed-statistic functions on the counts where a bound matters: a class of one pixel, one
+    present class, none present; one edge, no match; one true positive."""
+    # (R=3, 3, K=3) tp / gt / pred: row 0 a one-pixel class beside an absent one; row 1 one present
+    # class; row 2 nothing present at all
+    stats = np.array([[[1, 2, 0], [1, 4, 0], [1, 2, 0]],
+                      [[0, 3, 0], [0, 5, 0], [0, 4, 0]],
+                      [[0, 0, 0], [0, 0, 0], [0, 0, 0]]], np.float64)
+    got = miou_of_stats(stats)
+    np.testing.assert_allclose(got[:2], [(1 / 1 + 2 / 4) / 2, 3 / 6])
+    assert np.isnan(got[2])
+    # counts (pred, pred_ok, gt, gt_ok): one edge matched; edges on both sides, none matched; no edges
+    f1 = f1_of_counts(np.array([[1, 1, 1, 1], [2, 0, 3, 0], [0, 0, 0, 0]], np.float64))
+    np.testing.assert_array_equal(f1[:2], [1.0, 0.0])
+    assert np.isnan(f1[2])
+    ratio = ratio_of_counts(np.array([[2, 1], [3, 0]], np.float64))
+    assert ratio[0] == 2.0 and np.isnan(ratio[1])
+
+
+def test_bootstrap_refuses_a_level_outside_0_1_and_no_resamples():
+    stats = np.ones((3, 3, 2))
+    for level, resamples in ((0.0, 10), (1.0, 10), (1.5, 10), (0.95, 0)):
+        with pytest.raises(ValueError, match=rf"^level must be in \(0, 1\) and resamples >= 1; got {level}, "
+                                             rf"{resamples}$"):
+            paired_bootstrap_stats(stats, stats, resamples=resamples, level=level)
+    one = paired_bootstrap_stats(stats, 2 * stats, resamples=1, level=0.5)
+    assert one.resamples == 1 and one.a.estimate == one.b.estimate == 1.0 and one.difference.estimate == 0.0
+
+
+def test_an_interval_without_any_value_is_its_estimate_and_nan():
+    """A statistic that no resample defines (no true positive anywhere): the estimate, NaN bounds."""
+    counts = np.array([[1.0, 0.0], [2.0, 0.0]])
+    boot = paired_bootstrap_stats(counts, counts, resamples=20, statistic=ratio_of_counts)
+    for interval in (boot.a, boot.b, boot.difference):
+        assert np.isnan(interval.estimate) and np.isnan(interval.low) and np.isnan(interval.high)
+    # a defined estimate keeps its value beside NaN bounds (no resample defines it: R > 1 rows here)
+    boot = paired_bootstrap_stats(counts, counts, resamples=2,
+                                  statistic=lambda s: np.full(len(s), 1.0 if len(s) == 1 else np.nan))
+    for interval in (boot.a, boot.b):
+        assert interval.estimate == 1.0 and np.isnan(interval.low) and np.isnan(interval.high)
