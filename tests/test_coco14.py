@@ -414,3 +414,52 @@ def test_released_mask_and_its_image_both_named(root, tmp_path):
     text = str(err.value)
     assert "2 problem(s)" in text and f"{missing}: image is missing (listed in instances_train2014.json)" in text
     assert "train2014/COCO_train2014_000000000030.png: mask is 8x8 but its image is 10x8" in text
+
+
+def _square(x0: int, x1: int, y0: int = 0, y1: int = 4) -> list:
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+
+def test_convert_one_paints_equal_areas_in_annotation_order_and_reports_what_vanished(tmp_path):
+    """Two instances of one area: the later annotation id is painted over the earlier one, whatever their
+    labels; a label left without a pixel is returned (the conversion's log names it)."""
+    from wsss.data.sources.coco14 import masks
+
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "a.jpg")
+    json_path = tmp_path / "instances_train2014.json"
+    # (label, iscrowd, segmentation, annotation id): 5 first, then 2 over its right half
+    side_by_side = [(5, False, _square(0, 4), 1), (2, False, _square(2, 6), 2)]
+    image_id, problems, vanished = masks.convert_one(("a", str(tmp_path / "a.jpg"), 8, 8, side_by_side, json_path,
+                                                      tmp_path / "out"))
+    label = read_label_png(tmp_path / "out" / "a.png")
+    assert (image_id, problems, vanished) == ("a", [], [])
+    assert label[1, :7].tolist() == [5, 5, 2, 2, 2, 2, 0] and label[5].max() == 0
+    stacked = [(5, False, _square(0, 4), 1), (2, False, _square(0, 4), 2)]
+    assert masks.convert_one(("a", str(tmp_path / "a.jpg"), 8, 8, stacked, json_path, tmp_path / "out")) == (
+        "a", [], [5])
+
+
+def test_convert_one_names_each_problem_where_it_is(tmp_path):
+    from wsss.data.sources.coco14 import masks
+    from wsss.data.validate import Problem
+
+    folder = tmp_path / "train2014"
+    folder.mkdir()
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(folder / "a.jpg")
+    json_path = tmp_path / "annotations" / "instances_train2014.json"
+    fix = (f"delete {folder} and rerun, so that it is extracted again from train2014.zip (md5-checked); if the file "
+           "is still missing, the archive is not the 2014 release the annotations describe")
+    job = ("a", str(folder / "a.jpg"), 8, 8, [(5, False, _square(0, 4), 1)], json_path, tmp_path / "out")
+    assert masks.convert_one(job) == ("a", [Problem(str(folder / "a.jpg"), "image is 8x6 but instances_train2014.json "
+                                                    "says 8x8", fix)], [])
+    job = ("b", str(folder / "b.jpg"), 8, 8, [(5, False, _square(0, 4), 1)], json_path, tmp_path / "out")
+    assert masks.convert_one(job) == ("b", [Problem(str(folder / "b.jpg"), "image is missing (listed in "
+                                                    "instances_train2014.json)", fix)], [])
+    wrong_size = {"size": [3, 3], "counts": [9]}  # an RLE of another image's size
+    bad = ("a", str(folder / "a.jpg"), 6, 8, [(5, False, wrong_size, 7), (3, False, _square(0, 2), 9)], json_path,
+           tmp_path / "out")
+    _, problems, vanished = masks.convert_one(bad)
+    assert vanished == [] and len(problems) == 1 and problems[0].path == str(json_path)
+    assert problems[0].what.startswith("image a, annotations 7, 9: ")
+    assert problems[0].fix == f"re-extract instances_train2014.json from annotations_trainval2014.zip (delete " \
+                              f"{json_path.parent} and rerun)"

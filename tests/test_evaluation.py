@@ -284,3 +284,11 @@ def test_boundary_table_is_the_euclidean_match_count(noisy):
     assert result["f1"] == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-15)
     assert table_boundary([d / "cam_pseudo_boundary.json"], d / "b.csv").loc[0, "F1"] == pytest.approx(
         100 * result["f1"], abs=0.005)
+
+
+def test_a_damaged_counts_file_is_named_with_its_rule(tmp_path):
+    bad = tmp_path / "boundary_0.npz"
+    np.savez(bad, ids=np.array(["a"]))  # no counts
+    with pytest.raises(BadInputError, match=rf"^{bad}: not a per-image counts file \('counts is not a file in the "
+                                            rf"archive'\); rerun its evaluation rule$"):
+        load_counts(bad)

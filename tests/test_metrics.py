@@ -455,3 +455,12 @@ def test_confusion_matrix_summary_of_nothing_and_of_absent_classes(tmp_path):
     write_label_png(tmp_path / "pred" / "x.png", np.full((2, 2), 7, np.uint8))
     with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'x.png'}: prediction holds class 7"):
         evaluate_dirs(tmp_path / "pred", tmp_path / "gt", ["x"], 3)
+
+
+def test_a_confusion_matrix_equals_only_a_confusion_matrix():
+    from wsss.metrics.per_image import PerImageConfusion
+
+    cm = ConfusionMatrix(2)
+    assert cm == ConfusionMatrix(2) and cm != ConfusionMatrix(3) and cm != "a matrix" and cm != 2
+    with pytest.raises(ValueError, match=r"^matrices of shape \(2, 2, 3\) for 2 ids; expected \(N, K, K\)$"):
+        PerImageConfusion.from_matrices(["a", "b"], np.zeros((2, 2, 3), np.int64))
