@@ -5,7 +5,14 @@ results/tables/miou.csv; and config/coco14.yaml plans the paper's whole COCO run
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +25,7 @@ from table_reference import check_tables
 from test_coco14 import EXPECTED, LABELS, TRAIN_IDS, VAL_IDS
 from test_documented_commands import job_counts
 
-from conftest import REPO, TINY, snakemake
+from conftest import REPO, SNAKEFILE, TINY, snakemake
 from wsss.config.load import load_config
 from wsss.core.io import read_label_png, write_gray_png
 from wsss.data.layout import PREPARED
@@ -28,6 +35,8 @@ from wsss.data.sources.coco14.prepare import ARCHIVES
 
 COCO14 = REPO / "config" / "coco14.yaml"
 ROOT = "resources/coco14"
+# The pseudo-mask stages only: the readers of the map files (DeepLab reads none).
+PSEUDO_TARGETS = ["results/tables/miou.csv", "results/tables/cam_thresholds.csv"]
 
 
 def md5(path: Path) -> str:
@@ -65,30 +74,81 @@ def test_schema_defaults_are_the_official_archives():
     assert coco["masks"] == "released"
 
 
+def run_until_killed(workdir: Path, configs: list[str], started: str, timeout: float = 900) -> None:
+    """Start the whole run; SIGKILL it and its jobs (a power cut) once `started` (a job's log) exists."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir), "--cores", "2",
+           "--configfile", *configs]
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not (workdir / started).exists():
+            assert proc.poll() is None, f"the run ended ({proc.returncode}) before {started} appeared"
+            assert time.monotonic() < deadline, f"{started} did not appear"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def overlay(path: Path, dataset: dict, saliency_dir: Path, keep_maps: bool, **extra) -> str:
+    path.write_text(yaml.safe_dump({
+        "shards": 2,
+        "dataset": dataset,
+        "saliency": {"source": "precomputed", "precomputed_dir": str(saliency_dir)},
+        # one map shard in flight: infer_cams of shard 1 waits for shard 0's readers
+        "classifier": {"train": {"decay_iterations": 2},
+                       "infer": {"map_dtype": "uint8", "keep_maps": keep_maps, "maps_in_flight": 1}},
+        **extra}))
+    return str(path)
+
+
 @pytest.mark.slow
 def test_tiny_coco_runs_from_its_archives_to_the_tables(tmp_path):
+    """The whole run, killed (SIGKILL) while shard 0's map readers run and resumed; then the pseudo-mask
+    stages again with the map files kept (classifier.infer.keep_maps), from the same data and classifiers:
+    the same tables either way."""
     zips = build_archives(tmp_path / "served")
     for image_id in TRAIN_IDS + VAL_IDS:
         write_gray_png(tmp_path / "saliency" / f"{image_id}.png", foreground(image_id))
-    overlay = tmp_path / "coco.yaml"
-    configs = [str(TINY), str(overlay)]
+    run, kept = tmp_path / "run", tmp_path / "kept"
     with ArchiveServer({p.name: p for p in zips.values()}) as srv:
         dataset = coco_overlay(srv.url, zips)
         dataset["coco14"]["masks"] = "convert"
-        overlay.write_text(yaml.safe_dump({
-            "shards": 2,
-            "dataset": dataset,
-            "saliency": {"source": "precomputed", "precomputed_dir": str(tmp_path / "saliency")},
-            "classifier": {"train": {"decay_iterations": 2}, "infer": {"map_dtype": "uint8", "keep_maps": False}},
-            "deeplab": {"methods": ["eps"]}}))
-        snakemake("--cores", "2", "--configfile", *configs, workdir=tmp_path, timeout=1500)
+        configs = [str(TINY), overlay(tmp_path / "coco.yaml", dataset, tmp_path / "saliency", False,
+                                      deeplab={"methods": ["eps"]})]
+        run_until_killed(run, configs, "logs/make_pseudo_masks/eps_0.log")
+        assert (run / "results/shards/cams/eps/0").exists() and not (run / "results/tables/miou.csv").exists()
+        snakemake("--unlock", "--configfile", *configs, workdir=run)
+        snakemake("--cores", "2", "--configfile", *configs, workdir=run, timeout=1500)
         assert sorted(name for name, _ in srv.requests) == sorted(p.name for p in zips.values())  # each once
+        # the maps kept: from the same data and classifiers (hard links, their times kept), the pseudo stages
+        for part in ("resources", "results/classifier", "results/saliency"):
+            shutil.copytree(run / part, kept / part, copy_function=os.link)
+        keep = [str(TINY), overlay(tmp_path / "keep.yaml", dataset, tmp_path / "saliency", True,
+                                   evaluation={"tables": {"miou": ["pseudo", "pseudo_crf"]}})]
+        snakemake(*PSEUDO_TARGETS, "results/cams/cam", "results/cams/eps", "--cores", "2", "--configfile", *keep,
+                  workdir=kept, timeout=900)
+    pseudo = ["pseudo", "pseudo_crf"]
+    for name in ("miou.csv", "miou_per_class.csv"):
+        ran, held = (pd.read_csv(w / "results/tables" / name) for w in (run, kept))
+        assert ran[ran.stage.isin(pseudo)].to_csv(index=False) == held.to_csv(index=False), name
+    assert (run / "results/tables/cam_thresholds.csv").read_bytes() == (kept / "results/tables/cam_thresholds.csv"
+                                                                         ).read_bytes()
+    # kept: every map merged into results/cams (uint8, classifier.infer.map_dtype); deleted: no map left
+    for classifier in ("cam", "eps"):
+        assert sorted(p.stem for p in (kept / "results/cams" / classifier).glob("*.npz")) == sorted(TRAIN_IDS)
+        assert not (run / "results/cams" / classifier).exists()
+        assert not list((run / "results/shards/cams" / classifier).glob("*"))
+    with np.load(kept / "results/cams/eps" / f"{TRAIN_IDS[0]}.npz") as maps:
+        assert maps["maps"].dtype == np.uint8 and maps["peak"].dtype == np.float32
     # the conversion: one job per split x shard, merged by hard links into the prepared masks
-    raw = tmp_path / ROOT / "coco2014"
+    raw = run / ROOT / "coco2014"
     shards = {f"{s}/{k}": sorted(p.stem for p in (raw / "converted_shards" / s / str(k)).glob("*.png"))
               for s in ("train", "val") for k in (0, 1)}
     assert sorted(sum(shards.values(), [])) == TRAIN_IDS + VAL_IDS and len(shards["train/0"]) == 2
-    prepared = tmp_path / ROOT / "prepared"
+    prepared = run / ROOT / "prepared"
     for image_id, expected in EXPECTED.items():
         mask = prepared / PREPARED["masks"] / f"{image_id}.png"
         np.testing.assert_array_equal(read_label_png(mask), np.array(expected, np.uint8), err_msg=image_id)
@@ -101,29 +161,34 @@ def test_tiny_coco_runs_from_its_archives_to_the_tables(tmp_path):
     assert list(labels.columns) == CLASSES and {i: r.tolist() for i, r in labels.iterrows()} == LABELS
     assert not (prepared / PREPARED["boundaries"]).exists() and not (prepared / PREPARED["heldout"]).exists()
     # the tables COCO can feed, and only those
-    miou = pd.read_csv(tmp_path / "results/tables/miou.csv")
+    miou = pd.read_csv(run / "results/tables/miou.csv")
     assert set(zip(miou.method, miou.stage)) == {(m, s) for m in ("cam", "cam_sal", "eps")
                                                  for s in ("pseudo", "pseudo_crf")} | {
         ("eps", "deeplab"), ("eps", "deeplab_crf")}
     assert (miou[miou.stage.str.startswith("pseudo")].images == 4).all()
     assert (miou[miou.stage.str.startswith("deeplab")].images == 1).all()
-    assert check_tables(tmp_path, load_config(*configs)) == {"miou.csv": len(miou)}  # recomputed from the PNGs
-    tables = sorted(p.name for p in (tmp_path / "results/tables").iterdir())
+    assert check_tables(run, load_config(*configs)) == {"miou.csv": len(miou)}  # recomputed from the PNGs
+    tables = sorted(p.name for p in (run / "results/tables").iterdir())
     assert "boundary.csv" not in tables and "confusion_ratio.csv" not in tables
-    # stored once: each archive deleted once its folder was checked, each map shard once read
-    # (tests/test_coco14_maps.py: the same tables with them kept); the decay horizon in the trainer
-    assert not list((tmp_path / "resources/downloads").glob("*.zip")) and (raw / "val2014.manifest.json").exists()
+    # stored once: each archive deleted once its folder was checked, each map shard once read (above);
+    # the decay horizon in the trainer
+    assert not list((run / "resources/downloads").glob("*.zip")) and (raw / "val2014.manifest.json").exists()
+    manifest = json.loads((raw / "train2014.manifest.json").read_text())
+    assert manifest == {"archive": "train2014.zip", "member": "train2014", "files": len(TRAIN_IDS) + 1,
+                        "bytes": manifest["bytes"]} and manifest["bytes"] > 0
     # the instances files went once the conversion and prepare_dataset had read them; the image folders stay
     assert not (raw / "annotations").exists() and (raw / "annotations.manifest.json").exists()
     kept = {p.stem for p in (raw / "train2014").glob("*.jpg")}
     assert set(TRAIN_IDS) < kept and len(kept) == len(TRAIN_IDS) + 1  # + the archive's unannotated image
-    assert not (tmp_path / "results/cams").exists() and not list((tmp_path / "results/shards/cams").glob("*/*"))
-    lrs = pd.read_csv(tmp_path / "results/classifier/cam/loss.csv").lr.tolist()
+    assert not (run / "results/cams").exists() and not list((run / "results/shards/cams").glob("*/*"))
+    lrs = pd.read_csv(run / "results/classifier/cam/loss.csv").lr.tolist()
     assert lrs == pytest.approx([0.05, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9], rel=1e-6)
     # done means done: nothing is downloaded or converted again; a table COCO cannot feed says why
-    again = snakemake("-n", "--configfile", *configs, workdir=tmp_path)
+    again = snakemake("-n", "--configfile", *configs, workdir=run)
     assert "Nothing to be done" in again.stdout + again.stderr
-    asked = snakemake("-n", "results/tables/boundary.csv", "--configfile", *configs, workdir=tmp_path, check=False)
+    again = snakemake("-n", *PSEUDO_TARGETS, "--configfile", *keep, workdir=kept)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    asked = snakemake("-n", "results/tables/boundary.csv", "--configfile", *configs, workdir=run, check=False)
     assert asked.returncode != 0
     assert ("results/tables/boundary.csv needs boundary annotations (SBD-style prepared/boundaries/), which data "
             "source 'coco14' does not provide; its tables are miou") in asked.stdout + asked.stderr
