@@ -178,8 +178,8 @@ def test_tiny_coco_runs_from_its_archives_to_the_tables(tmp_path):
                         "bytes": manifest["bytes"]} and manifest["bytes"] > 0
     # the instances files went once the conversion and prepare_dataset had read them; the image folders stay
     assert not (raw / "annotations").exists() and (raw / "annotations.manifest.json").exists()
-    kept = {p.stem for p in (raw / "train2014").glob("*.jpg")}
-    assert set(TRAIN_IDS) < kept and len(kept) == len(TRAIN_IDS) + 1  # + the archive's unannotated image
+    extracted = {p.stem for p in (raw / "train2014").glob("*.jpg")}
+    assert set(TRAIN_IDS) < extracted and len(extracted) == len(TRAIN_IDS) + 1  # + the archive's unannotated image
     assert not (run / "results/cams").exists() and not list((run / "results/shards/cams").glob("*/*"))
     lrs = pd.read_csv(run / "results/classifier/cam/loss.csv").lr.tolist()
     assert lrs == pytest.approx([0.05, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9, 0.05 * 0.5 ** 0.9], rel=1e-6)
