@@ -463,3 +463,15 @@ def test_convert_one_names_each_problem_where_it_is(tmp_path):
     assert problems[0].what.startswith("image a, annotations 7, 9: ")
     assert problems[0].fix == f"re-extract instances_train2014.json from annotations_trainval2014.zip (delete " \
                               f"{json_path.parent} and rerun)"
+
+
+def test_ready_one_names_a_missing_released_mask_and_its_fix(tmp_path):
+    from wsss.data.sources.coco14 import masks
+    from wsss.data.validate import Problem
+
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "a.jpg")
+    job = ("a", str(tmp_path / "a.jpg"), 8, 8, tmp_path / "instances_val2014.json", str(tmp_path / "masks" / "a.png"),
+           81, tmp_path / "out")
+    assert masks.ready_one(job) == ("a", [Problem(str(tmp_path / "masks" / "a.png"), "label map is missing for an "
+                                                  "annotated image", "use the complete released archive, or "
+                                                  "dataset.coco14.masks: convert")], [])
