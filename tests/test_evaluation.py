@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -180,6 +181,17 @@ def test_shards_without_ids_add_nothing(data):
 REF_IDS = ["r0", "r1", "r2", "r3", "r4"]
 
 
+def job_log(caplog) -> list[str]:
+    """The lines the evaluation jobs wrote to their log (what a user reads beside the JSON)."""
+    return [r.getMessage() for r in caplog.records if r.name == "wsss.stages.evaluation"]
+
+
+@pytest.fixture()
+def log_info(caplog):
+    caplog.set_level(logging.INFO, logger="wsss.stages.evaluation")
+    return caplog
+
+
 @pytest.fixture()
 def noisy(tmp_path):
     """Classes 1 train, 2 boat, 3 ball; ground truth with a 255 band, predictions with unlabelled
@@ -204,7 +216,7 @@ def noisy(tmp_path):
     return tmp_path, arrays
 
 
-def test_per_class_iou_table_is_the_pixel_count_formula(noisy):
+def test_per_class_iou_table_is_the_pixel_count_formula(noisy, log_info):
     """miou_per_class.csv and miou.csv against IoU_c = |gt = c and pred = c| / |gt = c or pred = c|
     over the pixels whose ground truth is not 255 (a pixel predicted 255 is a miss of its class),
     summed over images, evaluated in 2 shards."""
@@ -224,6 +236,7 @@ def test_per_class_iou_table_is_the_pixel_count_formula(noisy):
     np.testing.assert_allclose(result["class_recall"], inter / labelled, rtol=1e-15)
     assert result["pixel_accuracy"] == pytest.approx(inter.sum() / valid.sum(), rel=1e-15)
     assert result["pixels"] == valid.sum() and result["images"] == len(REF_IDS)
+    assert f"pseudo/cam: 5 images from 2 shard(s): mIoU {np.mean(inter / union):.4f}" in job_log(log_info)
     table = table_miou([d / "cam_pseudo_miou.json"], d / "miou.csv", d / "per_class.csv")
     per_class = pd.read_csv(d / "per_class.csv").iloc[0]
     assert per_class[["background", "train", "boat", "ball"]].tolist() == pytest.approx(100 * inter / union,
@@ -258,7 +271,7 @@ def test_confusion_ratio_table_is_the_pixel_count_formula(noisy):
         assert per_id[0].tolist() == [np.sum((x == 1) & (g != 1) & (g != 255) & (p == 1)), np.sum((g == 1) & (p == 1))]
 
 
-def test_boundary_table_is_the_euclidean_match_count(noisy):
+def test_boundary_table_is_the_euclidean_match_count(noisy, log_info):
     """Boundary P/R/F1 summed over images (3 shards) against the counts by scipy's Euclidean distance
     transform: predicted edges (the label map's non-zero Laplacian, 255 a label of its own) within
     2 px of a boundary pixel, boundary pixels within 2 px of a predicted edge."""
@@ -282,6 +295,8 @@ def test_boundary_table_is_the_euclidean_match_count(noisy):
     assert (result["pred_edges"], result["pred_matched"], result["gt_edges"], result["gt_matched"]) == tuple(totals)
     assert (result["precision"], result["recall"]) == pytest.approx((precision, recall), rel=1e-15)
     assert result["f1"] == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-15)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f"pseudo/cam: boundary P {precision:.4f} R {recall:.4f} F1 {f1:.4f} (tolerance 2 px)" in job_log(log_info)
     assert table_boundary([d / "cam_pseudo_boundary.json"], d / "b.csv").loc[0, "F1"] == pytest.approx(
         100 * result["f1"], abs=0.005)
 
@@ -292,3 +307,21 @@ def test_a_damaged_counts_file_is_named_with_its_rule(tmp_path):
     with pytest.raises(BadInputError, match=rf"^{bad}: not a per-image counts file \('counts is not a file in the "
                                             rf"archive'\); rerun its evaluation rule$"):
         load_counts(bad)
+
+
+def test_no_scored_image_stops_the_merge_with_the_shard_named(noisy):
+    """Shards that scored nothing (more shards than ids, the merge given only empty ones)."""
+    from wsss.stages.evaluation import evaluate_miou, evaluate_shard
+
+    d, _ = noisy
+    empty = [str(d / f"miou_{s}.npz") for s in (8, 9)]
+    for s, f in zip((8, 9), empty):
+        evaluate_shard("miou", str(d / "pred"), str(d / "ids.txt"), f, shard=s, num_shards=10, gt_dir=str(d / "gt"),
+                       classes_file=str(d / "classes.txt"))
+    with pytest.raises(BadInputError, match=rf"^{empty[0]}: its shards scored no image; check the split's id list$"):
+        evaluate_miou(empty, str(d / "classes.txt"), str(d / "m.npz"), str(d / "m.json"), EvalLabel("cam", "pseudo"),
+                      str(d / "m_per_image.npz"))
+    with pytest.raises(BadInputError, match=rf"^{d / 'nowhere'}: no boundary map for any id scored; re-run "
+                                            r"prepare_dataset$"):
+        run_evaluation("boundary", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 2,
+                       boundary_dir=d / "nowhere", tolerance=2)
