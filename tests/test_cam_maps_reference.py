@@ -100,10 +100,11 @@ def test_multiscale_maps_are_the_bilinear_flip_average(scene, monkeypatch, class
         assert "probs" not in got
 
 
-def test_multiscale_maps_without_flip_at_scale_one(scene, monkeypatch):
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_multiscale_maps_without_flip_at_one_scale(scene, monkeypatch, scale):
     net = StubClassifier(3, True)
-    got = run(scene, monkeypatch, net, {"scales": [1.0], "flip": False, "map_dtype": "float16"})
-    maps, probs = multiscale_reference(net, read_image(scene / "img" / "a.jpg"), [1.0], flip=False)
+    got = run(scene, monkeypatch, net, {"scales": [scale], "flip": False, "map_dtype": "float16"})
+    maps, probs = multiscale_reference(net, read_image(scene / "img" / "a.jpg"), [scale], flip=False)
     np.testing.assert_allclose(got["maps"], maps, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(got["probs"], probs, rtol=1e-3, atol=1e-4)
 

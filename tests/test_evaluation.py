@@ -175,6 +175,12 @@ def test_shards_without_ids_add_nothing(data):
         one = run_evaluation(kind, data / "good", data / "ids.txt", data / "one", label, 1, **common)
         five = run_evaluation(kind, data / "good", data / "ids.txt", data / "five", label, 5, **common)
         assert one == five, kind
+    # an empty shard holds no row, and the counts stay integers beside the others'
+    for kind, row in (("boundary", (4,)), ("confusion_ratio", (1, 2))):
+        ids, counts = load_counts(data / "five" / f"good_pseudo_{kind}_4.npz")
+        assert ids == [] and counts.shape == (0, *row) and counts.dtype == np.int64, kind
+        ids, counts = load_counts(data / "five" / f"good_pseudo_{kind}_per_image.npz")
+        assert len(ids) == 3 and counts.dtype == np.int64, kind
 
 
 # ---- reference tests: the numbers of the tables, recomputed pixel by pixel (issue 32) --------------
