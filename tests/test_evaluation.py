@@ -252,7 +252,7 @@ def test_per_class_iou_table_is_the_pixel_count_formula(noisy, log_info):
         [100 * np.mean(inter / predicted), 100 * np.mean(inter / labelled)], abs=0.005)
 
 
-def test_confusion_ratio_table_is_the_pixel_count_formula(noisy):
+def test_confusion_ratio_table_is_the_pixel_count_formula(noisy, log_info):
     """FP_{k,c} = pixels of scene label k, ground truth neither c nor 255, predicted c; TP_c = pixels
     of ground truth c predicted c; summed over images before dividing, evaluated in 3 shards; the
     target IoU from the same images."""
@@ -269,6 +269,9 @@ def test_confusion_ratio_table_is_the_pixel_count_formula(noisy):
         assert (row["fp"], row["tp"]) == (fp, tp) and fp > 0
         assert row["confusion_ratio"] == pytest.approx(fp / tp, rel=1e-15)
         assert row["target_iou"] == pytest.approx(tp / union, rel=1e-15)
+    lines = [f"pseudo/cam: {p['target']}-{p['coincident']} ratio {row['confusion_ratio']}, {p['target']} IoU "
+             f"{row['target_iou']}" for p, row in zip(pairs, result["pairs"])]
+    assert job_log(log_info)[-3:] == lines
     table = table_confusion_ratio([d / "cam_pseudo_confusion_ratio.json"], d / "confusion.csv")
     assert table.confusion_ratio.tolist() == [round(r["confusion_ratio"], 3) for r in result["pairs"]]
     ids, counts = load_counts(d / "cam_pseudo_confusion_ratio_per_image.npz")
@@ -331,3 +334,30 @@ def test_no_scored_image_stops_the_merge_with_the_shard_named(noisy):
                                             r"prepare_dataset$"):
         run_evaluation("boundary", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 2,
                        boundary_dir=d / "nowhere", tolerance=2)
+
+
+def test_a_confusion_ratio_of_one_true_positive_and_of_none(tmp_path):
+    """train: 1 true positive, 1 false positive on railroad: ratio 1; boat: no true positive: NaN."""
+    (tmp_path / "classes.txt").write_text("train\nboat\n")
+    write_id_list(tmp_path / "ids.txt", ["a"])
+    write_label_png(tmp_path / "gt" / "a.png", np.array([[1, 0], [2, 0]], np.uint8))
+    write_label_png(tmp_path / "pred" / "a.png", np.array([[1, 1], [0, 0]], np.uint8))
+    write_label_png(tmp_path / "ctx" / "a.png", np.array([[1, 1], [2, 2]], np.uint8))
+    (tmp_path / "ctx" / "classes.txt").write_text("railroad\nwater\n")
+    pairs = [{"target": "train", "coincident": "railroad"}, {"target": "boat", "coincident": "water"}]
+    result = run_evaluation("confusion_ratio", tmp_path / "pred", tmp_path / "ids.txt", tmp_path,
+                            EvalLabel("cam", "pseudo"), gt_dir=tmp_path / "gt", classes_file=tmp_path / "classes.txt",
+                            context_dir=tmp_path / "ctx", pairs=pairs)
+    train, boat = result["pairs"]
+    assert (train["fp"], train["tp"], train["confusion_ratio"]) == (1, 1, 1.0)
+    assert (boat["fp"], boat["tp"], boat["confusion_ratio"]) == (0, 0, None)  # NaN, written as null
+
+
+def test_a_damaged_shard_is_named_with_its_rule(tmp_path):
+    from wsss.stages.evaluation import evaluate_boundary
+
+    bad = tmp_path / "boundary_0.npz"
+    bad.write_bytes(b"not a shard")
+    with pytest.raises(BadInputError, match=rf"^{bad}: not an evaluation shard \(.*\); rerun evaluate_shard$"):
+        evaluate_boundary([str(bad)], str(tmp_path), str(tmp_path / "b.json"), EvalLabel("cam", "pseudo"), 1.0,
+                          str(tmp_path / "b_per_image.npz"))
