@@ -88,17 +88,26 @@ def test_stage_results_and_tables(data):
 
 
 def test_missing_prediction_names_the_first_missing_id(data):
+    with pytest.raises(BadInputError, match=rf"^{data / 'none.txt'}: class list is missing; re-run prepare_dataset$"):
+        run_evaluation("miou", data / "good", data / "ids.txt", data, EvalLabel("good", "pseudo"),
+                       gt_dir=data / "gt", classes_file=data / "none.txt")
     (data / "good" / "b.png").unlink()
-    with pytest.raises(BadInputError, match="b.png"):
+    with pytest.raises(BadInputError, match=rf"^{data / 'good'}: 1 of 3 predictions missing \(first: b.png\); the "
+                                            r"producing rule wrote a different id list — re-run it$"):
         run_evaluation("miou", data / "good", data / "ids.txt", data, EvalLabel("good", "pseudo"),
                        gt_dir=data / "gt", classes_file=data / "classes.txt")
 
 
-def test_boundary_skips_ids_without_boundary_map(data):
+def test_boundary_skips_ids_without_boundary_map(data, caplog):
+    caplog.set_level(logging.WARNING, logger="wsss.stages.evaluation")
+    r = run_evaluation("boundary", data / "good", data / "ids.txt", data / "all", EvalLabel("good", "pseudo"),
+                       shards=2, boundary_dir=data / "bnd", tolerance=0)
+    assert r["skipped"] == 0 and not job_log(caplog)  # nothing skipped, nothing said
     (data / "bnd" / "c.png").unlink()
     r = run_evaluation("boundary", data / "good", data / "ids.txt", data, EvalLabel("good", "pseudo"), shards=2,
                        boundary_dir=data / "bnd", tolerance=0)
     assert r["images"] == 2 and r["skipped"] == 1
+    assert job_log(caplog) == [f"1 of 3 ids have no boundary map in {data / 'bnd'}; skipped"]
 
 
 def test_figures_render(data):
