@@ -11,6 +11,8 @@ with a stub classifier of output stride 2 (so the maps are upsampled), scales ot
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,7 @@ class StubClassifier(nn.Module):
 
     def forward(self, x):
         maps = F.avg_pool2d(torch.einsum("kc,nchw->nkhw", self.mix, x), STRIDE)
-        return maps + self.tilt[:, None, None] * torch.linspace(0.0, 1.0, maps.shape[-1])
+        return maps + self.tilt[:, None, None] * torch.linspace(0.0, 1.0, maps.shape[-1], device=x.device)
 
     def params(self):
         return self.mix.detach().double().numpy(), self.tilt.detach().double().numpy()
@@ -134,3 +136,18 @@ def test_official_maps_are_the_summed_views_normalised_per_class(scene, monkeypa
     assert got["classes"].tolist() == PRESENT and bool(got["official"])
     np.testing.assert_allclose(got["maps"], expected, rtol=1e-3, atol=1e-4)
     assert "probs" not in got
+
+
+@pytest.mark.parametrize("classifier", ["cam", "eps"])
+def test_multiscale_maps_stay_on_the_image_device(classifier):
+    """Every buffer on the image's device (a GPU in a real run): checked on torch's `meta` device, where
+    a tensor made on the CPU by mistake cannot be mixed with the model's output."""
+    net = StubClassifier(3, classifier == "eps").to("meta")
+    cfg = stage.CamInferConfig(scales=[0.5, 1.0], flip=True, num_workers=0, amp=False, map_dtype="float16")
+    with warnings.catch_warnings():  # amp off by default: no CUDA autocast asked for, nor warned about on a CPU
+        warnings.simplefilter("error")
+        out = stage.multiscale_maps(net, torch.empty(3, H, W, device="meta"), PRESENT, cfg)
+    expected = {"maps": ("meta", (len(PRESENT), H, W))}
+    if classifier == "eps":
+        expected["probs"] = ("meta", (len(PRESENT) + 1, H, W))
+    assert {k: (v.device.type, tuple(v.shape)) for k, v in out.items()} == expected
