@@ -55,9 +55,16 @@ def test_each_job_reads_its_own_keys_once():
     config["crf"]["unary"] = {}
     assert settings.crf_unary(config, methods.method("eps")) == "probs"
     assert settings.crf_unary(config, methods.method("cam")) == "labels"
+    # a unary is handed what it reads: labels its confidence, probs the CAM threshold (and cam_sal's gate)
     config["crf"]["unary"] = {"eps": "labels"}
-    assert settings.crf_refinement(config, methods.method("eps"))["unary"] == "labels"
-    assert settings.crf_refinement(config, methods.method("eps"))["bg_threshold"] == 0.7
+    labels = settings.crf_refinement(config, methods.method("eps"))
+    assert labels["unary"] == "labels" and labels["gt_prob"] == config["crf"]["gt_prob"]
+    assert "bg_threshold" not in labels and "saliency_threshold" not in labels
+    config["crf"]["unary"] = {"cam_sal": "probs"}
+    probs = settings.crf_refinement(config, methods.method("cam_sal"))
+    assert (probs["unary"], probs["bg_threshold"], probs["saliency_threshold"]) == ("probs", 0.7, 0.5)
+    assert "gt_prob" not in probs
+    assert "gt_prob" not in settings.deeplab_inference(config)["crf"]
     assert "methods" not in settings.deeplab_training(config) and "init_weights" in settings.deeplab_training(config)
 
 
