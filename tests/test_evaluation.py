@@ -343,6 +343,13 @@ def test_no_scored_image_stops_the_merge_with_the_shard_named(noisy):
                                             r"prepare_dataset$"):
         run_evaluation("boundary", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 2,
                        boundary_dir=d / "nowhere", tolerance=2)
+    (d / "nowhere").mkdir()
+    (d / "nowhere" / "classes.txt").write_text("railroad\nwater\n")
+    with pytest.raises(BadInputError, match=rf"^{d / 'nowhere'}: no scene-label map for any id scored; check "
+                                            r"dataset.root's scene labels$"):
+        run_evaluation("confusion_ratio", d / "pred", d / "ids.txt", d, EvalLabel("cam", "pseudo"), 2,
+                       gt_dir=d / "gt", classes_file=d / "classes.txt", context_dir=d / "nowhere",
+                       pairs=[{"target": "train", "coincident": "railroad"}])
 
 
 def test_a_confusion_ratio_of_one_true_positive_and_of_none(tmp_path):
