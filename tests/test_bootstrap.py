@@ -228,9 +228,9 @@ def test_statistics_at_their_edges_one_pixel_one_class_nothing():
     np.testing.assert_allclose(got[:2], [(1 / 1 + 2 / 4) / 2, 3 / 6])
     assert np.isnan(got[2])
     # counts (pred, pred_ok, gt, gt_ok): one edge matched; edges on both sides, none matched; no edges
-    f1 = f1_of_counts(np.array([[1, 1, 1, 1], [2, 0, 3, 0], [0, 0, 0, 0]], np.float64))
+    f1 = f1_of_counts(np.array([[1, 1, 1, 1], [2, 0, 3, 0], [0, 0, 0, 0], [2, 1, 0, 0], [0, 0, 2, 1]], np.float64))
     np.testing.assert_array_equal(f1[:2], [1.0, 0.0])
-    assert np.isnan(f1[2])
+    assert np.isnan(f1[2:]).all()  # no edges on one side or both: no F1
     ratio = ratio_of_counts(np.array([[2, 1], [3, 0]], np.float64))
     assert ratio[0] == 2.0 and np.isnan(ratio[1])
 
