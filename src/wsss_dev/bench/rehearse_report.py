@@ -258,6 +258,7 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
     samples["raw_measured"] = samples[raw_cols].sum(axis=1)
     samples["intermediates_measured"] = samples[inter_cols].sum(axis=1)
     samples["raw_projected"] = project_raw(samples, f)
+    worst, when = raw_worst_moment(samples, f)
     figures = [("images", f["images"], TRAIN + VAL, "count", f"{f['train']} train + {f['val']} val; CRF and "
                 f"pseudo tables on {f['crf_train']} train ids, DeepLab on {f['crf_val']} val ids"),
                ("wall time", f["data_s"] + f["run_s"], None, "s",
@@ -265,8 +266,7 @@ def report(workdir: Path, f: dict, samples: pd.DataFrame, out: Path) -> pd.DataF
                 f"{f['build_s']} s"),
                ("raw data, peak", samples.raw_measured.max(), samples.raw_projected.max(), "GB",
                 "archives + extracted folders at the worst sample"),
-               ("raw data, worst moment", None, raw_worst_moment(samples, f)[0], "GB",
-                raw_worst_moment(samples, f)[1] + " (computed: a sample rarely falls on it)"),
+               ("raw data, worst moment", None, worst, "GB", when + " (computed: a sample rarely falls on it)"),
                ("raw data, after extraction", samples.raw_measured.iloc[-1], samples.raw_projected.iloc[-1], "GB",
                 "the extracted folders and their manifests (each archive deleted once checked)")]
     for variant in ("smooth", "noisy"):

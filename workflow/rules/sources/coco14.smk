@@ -16,8 +16,8 @@ COCO_MASKS = f"{COCO_RAW}/{coco14_source.RELEASED_DIR}" if COCO["masks"] == "rel
 # The raw data stored once: an archive is deleted once its folder is extracted and checked against it
 # (dataset.coco14.keep_archives keeps them); the folder's manifest records that check.
 COCO_ARCHIVE = f"{DOWNLOADS}/{{archive}}" if COCO["keep_archives"] else temp(f"{DOWNLOADS}/{{archive}}")
-# Each image archive is downloaded once the one before it is extracted and checked (with the archives
-# deleted), so that one archive and its folder are on disk at once, not both: ~28 GB at worst, not ~41.
+# With the archives deleted once checked, val2014.zip is downloaded only after train2014/ is checked: one
+# image archive beside its folder at a time, ~28 GB at worst instead of ~41.
 COCO_DOWNLOAD_AFTER = {} if COCO["keep_archives"] else {"val2014": "train2014"}
 
 
