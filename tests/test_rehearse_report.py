@@ -25,3 +25,15 @@ def test_the_worst_moment_is_an_archive_beside_its_folder_in_the_download_chain(
     worst, when = raw_worst_moment(samples, f)
     assert worst == pytest.approx(max(train_moment, val_moment), rel=1e-12)
     assert when.startswith("train2014.zip beside its folder") and train_moment > val_moment
+
+
+def test_the_readme_quotes_the_rehearsal_csv():
+    """README's MS-COCO scale figures are docs/results/coco_rehearsal.csv's, rounded as quoted."""
+    from conftest import REPO
+
+    figures = pd.read_csv(REPO / "docs/results/coco_rehearsal.csv").set_index("figure").projected
+    readme = " ".join((REPO / "README.md").read_text().split())
+    noisy = "intermediates at completion, noisy maps, keep_maps"
+    assert (f"about {figures[f'{noisy} false']:.0f} GB of intermediates on the noisy-map bracket, "
+            f"{figures[f'{noisy} true']:.0f} GB with every map kept; {figures['raw data, after extraction']:.1f} GB "
+            f"of raw data after extraction, {figures['raw data, worst moment']:.1f} GB at the worst moment") in readme
