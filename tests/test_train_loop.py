@@ -334,3 +334,45 @@ def test_coco14_schedule_prints_what_the_authors_logs_print():
     assert [printed(logged, s) for s in (75_000, 75_100, 76_750, 256_450)] == ["0.0004", "0.0003", "0.0000", "0.0000"]
     assert printed(script, 75_000) == "0.0073"
     assert recipe["lr"] * logged.lr_lambdas[0](256_499) == pytest.approx(0.01 * (1 / 76_950) ** 0.9)
+
+
+def test_checkpoint_carries_an_enabled_scaler_and_the_cuda_rng(tmp_path, monkeypatch):
+    """What only a GPU run uses, saved and restored on the CPU: the AMP scaler's state and the CUDA RNG.
+
+    CPU GradScalers are real (torch.amp); the CUDA RNG calls are stand-ins that record what they get.
+    """
+    from wsss.core.train_loop import _load_checkpoint, _save_checkpoint
+
+    cuda_state = [torch.tensor([7, 1, 9], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: cuda_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=512.0, growth_interval=7)
+    _save_checkpoint(tmp_path / "ck.pt", 3, model, opt, None, scaler, RUN_CONFIG, [["step"]])
+    saved = torch.load(tmp_path / "ck.pt", weights_only=False)
+    assert saved["scaler"]["scale"] == 512.0 and saved["rng"]["cuda"][0].tolist() == [7, 1, 9]
+
+    fresh = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0)
+    assert _load_checkpoint(tmp_path / "ck.pt", make_model(), torch.optim.SGD(make_model().parameters(), lr=0.1),
+                            None, fresh, RUN_CONFIG) == (3, [["step"]])
+    assert fresh.get_scale() == 512.0 and fresh.state_dict()["growth_interval"] == 7
+    assert len(restored) == 1 and restored[0][0].tolist() == [7, 1, 9]
+
+    # Another number of GPUs cannot take the saved per-device states: they are left alone.
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    _load_checkpoint(tmp_path / "ck.pt", make_model(), torch.optim.SGD(make_model().parameters(), lr=0.1),
+                     None, torch.amp.GradScaler("cpu", enabled=True), RUN_CONFIG)
+    assert len(restored) == 1
+    # Without CUDA nothing is saved for it, and a saved state is not restored.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _save_checkpoint(tmp_path / "cpu.pt", 3, model, opt, None, torch.amp.GradScaler("cpu", enabled=False),
+                     RUN_CONFIG, [])
+    saved = torch.load(tmp_path / "cpu.pt", weights_only=False)
+    assert "cuda" not in saved["rng"] and saved["scaler"] == {}
+    _load_checkpoint(tmp_path / "ck.pt", make_model(), torch.optim.SGD(make_model().parameters(), lr=0.1),
+                     None, torch.amp.GradScaler("cpu", enabled=True), RUN_CONFIG)
+    assert len(restored) == 1
