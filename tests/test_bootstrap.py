@@ -140,6 +140,42 @@ def test_per_image_matrices_sum_to_the_folder_matrix_and_round_trip(tmp_path):
         PerImageConfusion.load(tmp_path / "absent.npz")
 
 
+def test_per_image_refusals_name_the_file_and_the_fix(tmp_path):
+    ids = ["im0", "im1"]
+    write_folders(tmp_path, np.random.default_rng(1), ids)
+    with pytest.raises(BadInputError, match=rf"^no ids to evaluate in {tmp_path / 'pred'}; check the split's id list$"):
+        evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", [], 4)
+    write_label_png(tmp_path / "pred" / "im1.png", np.zeros((5, 5), np.uint8))
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'im1.png'}: prediction shape \(5, 5\)"):
+        evaluate_dirs_per_image(tmp_path / "pred", tmp_path / "gt", ids, 4)
+    (tmp_path / "damaged.npz").write_bytes(b"not an archive")
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'damaged.npz'}: not saved per-image confusion matrices "
+                                            r"\(.+\); delete it and re-run$"):
+        PerImageConfusion.load(tmp_path / "damaged.npz")
+    one = PerImageConfusion.from_matrices(["a"], np.eye(3, dtype=np.int64)[None])
+    other = PerImageConfusion.from_matrices(["b"], np.eye(4, dtype=np.int64)[None])
+    for parts in ([], [one, other]):
+        with pytest.raises(ValueError, match="^concat needs at least one part, all with the same classes$"):
+            PerImageConfusion.concat(parts)
+
+
+def test_per_image_fields_are_int64_and_saved_under_the_name_given(tmp_path):
+    """Counts and indices are int64 whatever they come as: a uint8 image index would wrap in `concat`."""
+    small = PerImageConfusion(["a", "b"], 2, np.array([0, 1], np.uint8), np.array([0, 3], np.int32),
+                              np.array([200, 7], np.uint8), np.array([1], np.uint8), np.array([0], np.int16),
+                              np.array([3], np.uint8))
+    assert all(getattr(small, f).dtype == np.int64 for f in ("image", "cell", "count", "ignored_image",
+                                                             "ignored_class", "ignored_count"))
+    many = PerImageConfusion.concat([small] * 200)
+    assert many.image.max() == 399 and many.ignored_image.tolist()[-1] == 399
+    # np.savez adds ".npz" to a name without it; the file must land under the name the rule declared
+    small.save(tmp_path / "shard.bin")
+    ConfusionMatrix(2, np.array([[5, 1], [0, 2]])).save(tmp_path / "matrix.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix.bin", "shard.bin"]
+    assert PerImageConfusion.load(tmp_path / "shard.bin").count.tolist() == [200, 7]
+    assert ConfusionMatrix.load(tmp_path / "matrix.bin") == ConfusionMatrix(2, np.array([[5, 1], [0, 2]]))
+
+
 def test_evaluation_keeps_per_image_matrices_and_files_pair_by_id(tmp_path):
     rng = np.random.default_rng(1)
     ids = [f"im{i}" for i in range(8)]

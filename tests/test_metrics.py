@@ -464,3 +464,15 @@ def test_a_confusion_matrix_equals_only_a_confusion_matrix():
     assert cm == ConfusionMatrix(2) and cm != ConfusionMatrix(3) and cm != "a matrix" and cm != 2
     with pytest.raises(ValueError, match=r"^matrices of shape \(2, 2, 3\) for 2 ids; expected \(N, K, K\)$"):
         PerImageConfusion.from_matrices(["a", "b"], np.zeros((2, 2, 3), np.int64))
+
+
+def test_an_empty_matrix_scores_nan_without_numpy_warnings():
+    """No pixel scored: every mean is NaN, computed without dividing by zero (a warning in a log is noise)."""
+    import math
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = ConfusionMatrix(3).summary()
+    assert all(math.isnan(summary[k]) for k in ("miou", "precision", "recall", "pixel_accuracy"))
+    assert summary["pixels"] == 0 and summary["iou"] == [None, None, None]

@@ -147,7 +147,7 @@ def evaluate_dirs_per_image(pred_dir: str | os.PathLike, gt_dir: str | os.PathLi
             parts["ignored_image"].append(np.full(cls.size, index))
             parts["ignored_class"].append(cls)
             parts["ignored_count"].append(ignored[cls])
-    merged = {key: np.concatenate(v) if v else np.zeros(0, np.int64) for key, v in parts.items()}
+    merged = {key: np.concatenate(v) for key, v in parts.items()}  # one array per image: never empty
     order = np.lexsort((merged["cell"], merged["image"]))  # image order, whatever the chunking
     ig_order = np.lexsort((merged["ignored_class"], merged["ignored_image"]))
     return PerImageConfusion(list(ids), num_classes, merged["image"][order], merged["cell"][order],
