@@ -14,7 +14,7 @@ import pytest
 from httpserver import ArchiveServer
 
 from wsss.core.io import BadInputError
-from wsss.data.download import download, extract, extract_all
+from wsss.data.download import download, extract, extract_all, verify_extraction
 
 
 def make_tar(path, members: dict[str, bytes | None], mode="w"):
@@ -365,3 +365,44 @@ def test_no_checksum_trusts_the_first_download_and_logs_its_md5(archive, tmp_pat
         download(f"{srv.url}/{path.name}", out, None, backoff=0)
         assert len(srv.requests) == 1 and out.read_bytes() == b"kept as it is"
     assert f"{out} already present (no checksum configured: trusted); nothing downloaded" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_verify_extraction_checks_every_chosen_file_against_the_archive(tmp_path, kind):
+    """The check that lets an archive be deleted: each file at its size and, for a zip, its CRC-32."""
+    big = bytes(range(256)) * 6000  # 1.5 MB: read back in more than one block
+    archive = _archive(tmp_path / f"a.{kind}", kind, [("top/a.json", b"aaaa"), ("top/sub/big.bin", big),
+                                                       ("top/c.txt", b"c"), ("other/x", b"x")])
+    if kind == "zip":  # a folder entry is checked through its files, not as a file
+        with zipfile.ZipFile(archive, "a") as zf:
+            zf.writestr(zipfile.ZipInfo("top/sub/"), b"")
+    else:
+        with tarfile.open(archive, "a") as tar:
+            info = tarfile.TarInfo("top/sub")
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    out = extract(archive, "top", tmp_path / "out")
+    assert verify_extraction(archive, "top", out) == {"archive": f"a.{kind}", "member": "top", "files": 3,
+                                                      "bytes": 4 + len(big) + 1}
+    some = extract(archive, "top", tmp_path / "some", names=["a.json"])
+    assert verify_extraction(archive, "top", some, names=["a.json"]) == {"archive": f"a.{kind}", "member": "top",
+                                                                          "files": 1, "bytes": 4}
+    with pytest.raises(BadInputError, match=f"^{archive}: has no top/absent; "):
+        verify_extraction(archive, "top", some, names=["a.json", "absent"])
+    for damage in (lambda p: p.unlink(), lambda p: p.write_bytes(b"cc"), lambda p: p.write_bytes(b"")):  # gone, resized
+        damage(out / "c.txt")
+        with pytest.raises(BadInputError) as err:
+            verify_extraction(archive, "top", out)
+        assert str(err.value) == (f"{out / 'c.txt'}: missing or not the size of top/c.txt in {archive}; "
+                                  f"delete {out} and rerun its extraction")
+    (out / "c.txt").write_bytes(b"c")
+    changed = bytearray(big)
+    changed[-1] ^= 1  # same size, other bytes, in the last block
+    (out / "sub" / "big.bin").write_bytes(bytes(changed))
+    if kind == "tar":  # a tar records no checksum: the size is all there is to check
+        assert verify_extraction(archive, "top", out)["files"] == 3
+    else:
+        with pytest.raises(BadInputError) as err:
+            verify_extraction(archive, "top", out)
+        assert str(err.value) == (f"{out / 'sub' / 'big.bin'}: CRC-32 differs from top/sub/big.bin in {archive}; "
+                                  f"delete {out} and rerun its extraction")
