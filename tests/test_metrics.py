@@ -476,3 +476,17 @@ def test_an_empty_matrix_scores_nan_without_numpy_warnings():
         summary = ConfusionMatrix(3).summary()
     assert all(math.isnan(summary[k]) for k in ("miou", "precision", "recall", "pixel_accuracy"))
     assert summary["pixels"] == 0 and summary["iou"] == [None, None, None]
+
+
+def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_stop():
+    gt = np.array([[0, 1], [2, 255]], np.uint8)
+    pred = np.array([[0, 2], [2, 1]], np.uint8)
+    expected = ConfusionMatrix(3).update(gt, pred)
+    assert ConfusionMatrix(3).update(gt.astype(np.int64), pred.astype(np.int32)) == expected
+    for bad_gt, bad_pred in ((np.array([[0, -1]]), np.array([[0, 0]])), (np.array([[0, 0]]), np.array([[256, 0]]))):
+        with pytest.raises(BadInputError, match=r"^p.png: label values outside 0\.\.255; not a label map$"):
+            ConfusionMatrix(3).update(bad_gt, bad_pred, name="p.png")
+    with pytest.raises(BadInputError) as err:
+        ConfusionMatrix(3).update(gt, pred[:1])
+    assert str(err.value) == ("<array>: prediction shape (1, 2) != ground-truth shape (2, 2); predictions must be "
+                              "at full image size (re-run the producing rule)")
