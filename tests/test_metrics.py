@@ -483,6 +483,12 @@ def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_s
     pred = np.array([[0, 2], [2, 1]], np.uint8)
     expected = ConfusionMatrix(3).update(gt, pred)
     assert ConfusionMatrix(3).update(gt.astype(np.int64), pred.astype(np.int32)) == expected
+    empty = np.zeros((0, 2), np.int64)
+    assert ConfusionMatrix(3).update(empty, empty) == ConfusionMatrix(3)
+    with pytest.raises(BadInputError) as err:
+        ConfusionMatrix(3).update(np.array([[5, 255, 4]], np.uint8), np.zeros((1, 3), np.uint8), name="g.png")
+    assert str(err.value) == ("g.png: ground truth holds class 5 outside 0..2 (and not 255); check dataset.classes "
+                              "against the label PNGs")
     for bad_gt, bad_pred in ((np.array([[0, -1]]), np.array([[0, 0]])), (np.array([[0, 0]]), np.array([[256, 0]]))):
         with pytest.raises(BadInputError, match=r"^p.png: label values outside 0\.\.255; not a label map$"):
             ConfusionMatrix(3).update(bad_gt, bad_pred, name="p.png")
