@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from pathlib import Path
 
 
 class ArchiveServer:
     """Serve `files` (name → path) on 127.0.0.1. `cut_after[name] = n` sends only n bytes of the next
     response for that file (declaring the full length), then closes: a cut connection.
-    `fail_next[name] = [503, ...]` answers the next requests for that file with those HTTP errors."""
+    `fail_next[name] = [503, ...]` answers the next requests for that file with those HTTP errors;
+    `stall[name] = s` waits s seconds before answering the next one."""
 
     def __init__(self, files: dict[str, Path], honour_range: bool = True):
         self.files = {k: Path(v) for k, v in files.items()}
         self.cut_after: dict[str, int] = {}
         self.fail_next: dict[str, list[int]] = {}  # name -> HTTP error codes to answer first, in order
         self.honour_range = honour_range
+        self.stall: dict[str, float] = {}  # name -> seconds to wait before answering the next request
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -28,6 +31,8 @@ class ArchiveServer:
                 name = self.path.lstrip("/")
                 rng = self.headers.get("Range")
                 server.requests.append((name, rng))
+                if name in server.stall:
+                    time.sleep(server.stall.pop(name))
                 if name not in server.files:
                     self.send_error(404)
                     return

@@ -54,13 +54,40 @@ def test_download_resumes_after_cut_connection(archive, tmp_path):
         assert not out.with_name(out.name + ".part").exists()
 
 
-def test_download_restarts_when_server_ignores_range(archive, tmp_path):
+def test_download_restarts_when_server_ignores_range(archive, tmp_path, caplog):
+    import logging
+
     path, md5 = archive
     out = tmp_path / "dl" / path.name
-    with ArchiveServer({path.name: path}, honour_range=False) as srv:
+    with ArchiveServer({path.name: path}, honour_range=False) as srv, \
+            caplog.at_level(logging.INFO, logger="wsss.data.download"):
         srv.cut_after[path.name] = 100_000
         download(f"{srv.url}/{path.name}", out, md5, backoff=0)
     assert out.read_bytes() == path.read_bytes()
+    assert caplog.messages.count(f"server ignored the Range request; restarting {srv.url}/{path.name} from "
+                                 "byte 0") == 1
+
+
+def test_a_resume_that_meets_a_server_error_retries_it(archive, tmp_path):
+    """An HTTP error on a Range request is not 'complete' unless it is 416: the resume is retried."""
+    path, md5 = archive
+    out = tmp_path / "dl" / path.name
+    out.parent.mkdir()
+    half = path.stat().st_size // 2
+    out.with_name(out.name + ".part").write_bytes(path.read_bytes()[:half])
+    with ArchiveServer({path.name: path}) as srv:
+        srv.fail_next[path.name] = [503]
+        download(f"{srv.url}/{path.name}", out, md5, backoff=0)
+        assert srv.requests == [(path.name, f"bytes={half}-")] * 2
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_a_server_that_stalls_times_out(archive, tmp_path):
+    path, md5 = archive
+    with ArchiveServer({path.name: path}) as srv:
+        srv.stall[path.name] = 3.0
+        with pytest.raises(RuntimeError, match=r"download failed after 0 retries \(.*timed out"):
+            download(f"{srv.url}/{path.name}", tmp_path / "a.tar", md5, retries=0, timeout=0.3)
 
 
 def test_wrong_checksum_stops_and_leaves_nothing(archive, tmp_path):

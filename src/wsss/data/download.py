@@ -35,15 +35,16 @@ def md5sum(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _fetch_once(url: str, part: Path, timeout: float) -> bool:
-    """Append the rest of `url` to `part`. True when the server said the file is complete."""
+def _fetch_once(url: str, part: Path, timeout: float) -> None:
+    """Append the rest of `url` to `part`; return once the server has sent all of it (or says that
+    `part` already holds all of it), raise on anything else."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # range past the end: we already have everything
-            return True
+            return
         raise
     with response:
         if have and response.status != 206:
@@ -60,7 +61,6 @@ def _fetch_once(url: str, part: Path, timeout: float) -> bool:
         size = part.stat().st_size
         if expected is not None and size < expected:
             raise ConnectionError(f"connection cut at {size} of {expected} bytes")
-        return True
 
 
 def _retryable(err: BaseException) -> bool:
