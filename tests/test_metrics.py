@@ -496,3 +496,17 @@ def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_s
         ConfusionMatrix(3).update(gt, pred[:1])
     assert str(err.value) == ("<array>: prediction shape (1, 2) != ground-truth shape (2, 2); predictions must be "
                               "at full image size (re-run the producing rule)")
+
+
+def test_a_confusion_matrix_is_int64_of_its_shape_and_refuses_classes_past_its_last():
+    cm = ConfusionMatrix(2, [[3.0, 1.0], [0.0, 2.0]], [1.0, 0.0])
+    assert cm.matrix.dtype == cm.pred_ignored.dtype == np.int64 and cm.matrix.tolist() == [[3, 1], [0, 2]]
+    for matrix, ignored in ((np.zeros((2, 3)), np.zeros(2)), (np.zeros((2, 2)), np.zeros(3))):
+        with pytest.raises(ValueError) as err:
+            ConfusionMatrix(2, matrix, ignored)
+        assert str(err.value) == (f"confusion matrix shapes {matrix.shape}/{ignored.shape} do not match "
+                                  "num_classes=2")
+    with pytest.raises(BadInputError) as err:  # class 3 of 3 classes: the first one past the list
+        ConfusionMatrix(3).update(np.array([[2, 1]], np.uint8), np.array([[3, 1]], np.uint8), name="p.png")
+    assert str(err.value) == ("p.png: prediction holds class 3 outside 0..2 (and not 255); it was made for another "
+                              "class list — re-run its rule")
