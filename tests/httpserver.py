@@ -19,7 +19,8 @@ class ArchiveServer:
         self.cut_after: dict[str, int] = {}
         self.fail_next: dict[str, list[int]] = {}  # name -> HTTP error codes to answer first, in order
         self.honour_range = honour_range
-        self.stall: dict[str, float] = {}  # name -> seconds to wait before answering the next request
+        self.stall: dict[str, float] = {}
+        self.no_length: set[str] = set()  # names served without Content-Length (the body ends with the connection)  # name -> seconds to wait before answering the next request
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -51,7 +52,8 @@ class ArchiveServer:
                 else:
                     self.send_response(200)
                 body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
+                if name not in server.no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 cut = server.cut_after.pop(name, None)
                 self.wfile.write(body if cut is None else body[:cut])

@@ -42,16 +42,46 @@ def archive(tmp_path):
     return path, hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def test_download_resumes_after_cut_connection(archive, tmp_path):
+def test_download_resumes_after_cut_connection(archive, tmp_path, caplog):
+    import logging
+
     path, md5 = archive
-    out = tmp_path / "dl" / path.name
-    with ArchiveServer({path.name: path}) as srv:
+    out = tmp_path / "dl" / "voc" / path.name  # folders made as needed
+    size = path.stat().st_size
+    with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
         srv.cut_after[path.name] = 300_000
         download(f"{srv.url}/{path.name}", out, md5, backoff=0)
         assert out.read_bytes() == path.read_bytes()
         assert srv.requests[0] == (path.name, None)
         assert srv.requests[1] == (path.name, "bytes=300000-")  # resumed, not restarted
         assert not out.with_name(out.name + ".part").exists()
+    assert caplog.messages == [
+        f"download of {srv.url}/{path.name} interrupted (connection cut at 300000 of {size} bytes); resuming in 0s "
+        "(attempt 1 of 5)", f"downloaded {out} ({size} bytes, md5 ok)"]
+
+
+def test_a_body_of_undeclared_length_is_taken_whole(archive, tmp_path):
+    path, md5 = archive
+    with ArchiveServer({path.name: path}) as srv:
+        srv.no_length.add(path.name)
+        download(f"{srv.url}/{path.name}", tmp_path / "a.tar", md5, backoff=0)
+    assert (tmp_path / "a.tar").read_bytes() == path.read_bytes()
+
+
+def test_download_defaults_wait_1s_then_doubling_and_time_out_after_60s(tmp_path, monkeypatch):
+    import wsss.data.download as dl
+
+    waits, timeouts = [], []
+
+    def refused(url, part, timeout):
+        timeouts.append(timeout)
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(dl.time, "sleep", waits.append)
+    monkeypatch.setattr(dl, "_fetch_once", refused)
+    with pytest.raises(RuntimeError, match="after 2 retries"):
+        download("http://127.0.0.1:9/a.tar", tmp_path / "a.tar", "0" * 32, retries=2)
+    assert waits == [1.0, 2.0] and timeouts == [60.0] * 3
 
 
 def test_download_restarts_when_server_ignores_range(archive, tmp_path, caplog):
@@ -91,11 +121,13 @@ def test_a_server_that_stalls_times_out(archive, tmp_path):
 
 
 def test_wrong_checksum_stops_and_leaves_nothing(archive, tmp_path):
-    path, _ = archive
+    path, md5 = archive
     out = tmp_path / "dl" / path.name
     with ArchiveServer({path.name: path}) as srv:
-        with pytest.raises(BadInputError, match="does not match the expected 0{32}"):
+        with pytest.raises(BadInputError) as err:
             download(f"{srv.url}/{path.name}", out, "0" * 32, backoff=0)
+    assert str(err.value) == (f"{out}: MD5 {md5} does not match the expected {'0' * 32} (from {srv.url}/{path.name}); "
+                              "the partial file was deleted. Check the URL and md5 config keys, then rerun.")
     # the whole file came (one request) and was then deleted: no archive, no .part
     assert srv.requests == [(path.name, None)]
     assert list((tmp_path / "dl").iterdir()) == []
@@ -341,17 +373,20 @@ def test_server_errors_are_retried_and_logged(archive, tmp_path, caplog, monkeyp
     path, md5 = archive
     out = tmp_path / "dl" / path.name
     with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
-        srv.fail_next[path.name] = [503]
+        srv.fail_next[path.name] = [500, 503]  # 500: the first code that is the server's trouble
         download(f"{srv.url}/{path.name}", out, md5, retries=2, backoff=1.5)
-        assert [r for _, r in srv.requests] == [None, None]
+        assert [r for _, r in srv.requests] == [None, None, None]
     assert out.read_bytes() == path.read_bytes()
-    assert (f"download of {srv.url}/{path.name} interrupted (HTTP Error 503: Service Unavailable); resuming in "
-            "1.5s (attempt 1 of 2)") in caplog.text
-    assert f"downloaded {out} ({path.stat().st_size} bytes, md5 ok)" in caplog.text
+    assert caplog.messages == [
+        f"download of {srv.url}/{path.name} interrupted (HTTP Error 500: Internal Server Error); resuming in 1.5s "
+        "(attempt 1 of 2)",
+        f"download of {srv.url}/{path.name} interrupted (HTTP Error 503: Service Unavailable); resuming in 3s "
+        "(attempt 2 of 2)", f"downloaded {out} ({path.stat().st_size} bytes, md5 ok)"]
+    caplog.clear()
     with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
         download(f"{srv.url}/{path.name}", out, md5)
         assert srv.requests == []
-    assert f"{out} already present with the right checksum; nothing downloaded" in caplog.text
+    assert caplog.messages == [f"{out} already present with the right checksum; nothing downloaded"]
 
 
 def test_a_complete_partial_file_is_finished_without_a_body(archive, tmp_path):
@@ -386,12 +421,13 @@ def test_no_checksum_trusts_the_first_download_and_logs_its_md5(archive, tmp_pat
     with ArchiveServer({path.name: path}) as srv, caplog.at_level(logging.INFO, logger="wsss.data.download"):
         download(f"{srv.url}/{path.name}", out, None, backoff=0)
         assert out.read_bytes() == path.read_bytes() and not out.with_name(out.name + ".part").exists()
-        assert (f"{out}: no checksum configured; the downloaded file has MD5 {md5} — set its md5 config key "
-                "(e.g. saliency.duts_md5) to it to verify future downloads") in caplog.text
+        assert caplog.messages == [
+            f"{out}: no checksum configured; the downloaded file has MD5 {md5} — set its md5 config key "
+            "(e.g. saliency.duts_md5) to it to verify future downloads"]
         out.write_bytes(b"kept as it is")
         download(f"{srv.url}/{path.name}", out, None, backoff=0)
         assert len(srv.requests) == 1 and out.read_bytes() == b"kept as it is"
-    assert f"{out} already present (no checksum configured: trusted); nothing downloaded" in caplog.text
+    assert caplog.messages[1:] == [f"{out} already present (no checksum configured: trusted); nothing downloaded"]
 
 
 @pytest.mark.parametrize("kind", ["tar", "zip"])
