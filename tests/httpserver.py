@@ -19,8 +19,8 @@ class ArchiveServer:
         self.cut_after: dict[str, int] = {}
         self.fail_next: dict[str, list[int]] = {}  # name -> HTTP error codes to answer first, in order
         self.honour_range = honour_range
-        self.stall: dict[str, float] = {}
-        self.no_length: set[str] = set()  # names served without Content-Length (the body ends with the connection)  # name -> seconds to wait before answering the next request
+        self.stall: dict[str, float] = {}  # name -> seconds to wait before answering the next request
+        self.no_length: set[str] = set()  # served without Content-Length: the body ends with the connection
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
