@@ -510,3 +510,16 @@ def test_a_confusion_matrix_is_int64_of_its_shape_and_refuses_classes_past_its_l
         ConfusionMatrix(3).update(np.array([[2, 1]], np.uint8), np.array([[3, 1]], np.uint8), name="p.png")
     assert str(err.value) == ("p.png: prediction holds class 3 outside 0..2 (and not 255); it was made for another "
                               "class list — re-run its rule")
+
+
+def test_boundary_counts_refuse_a_negative_tolerance_and_a_map_that_is_not_0_1():
+    from wsss.metrics.boundary import boundary_counts
+
+    label = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError) as err:
+        boundary_counts(label, np.zeros((4, 4), np.uint8), -1)
+    assert str(err.value) == "boundary tolerance must be >= 0, got -1"
+    with pytest.raises(BadInputError) as err:
+        boundary_counts(label, np.full((4, 4), 255, np.uint8), 1, name="b.png")
+    assert str(err.value) == ("b.png: boundary map holds values other than 0/1 (max 255); the prepared boundaries "
+                              "must be uint8 0/1 — re-run prepare_dataset")
