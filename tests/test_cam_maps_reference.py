@@ -153,3 +153,15 @@ def test_multiscale_maps_stay_on_the_image_device(classifier):
     if classifier == "eps":
         expected["probs"] = ("meta", (len(PRESENT) + 1, H, W))
     assert {k: (v.device.type, tuple(v.shape)) for k, v in out.items()} == expected
+
+
+@pytest.mark.parametrize("classifier", ["cam", "eps"])
+def test_official_maps_stay_on_the_model_device_until_the_copy_out(classifier):
+    """The official path returns numpy, so on `meta` it must get as far as the final copy to the host:
+    a buffer or an input left on the CPU fails earlier, mixing devices."""
+    from wsss.methods.eps_official import official_maps
+
+    net = StubClassifier(3, classifier == "eps").to("meta")
+    image = np.zeros((H, W, 3), np.uint8)
+    with pytest.raises(NotImplementedError, match="^Cannot copy out of meta tensor"):
+        official_maps(net, image, PRESENT, scales=[0.5, 1.0], flip=True)
