@@ -5,7 +5,8 @@
 Reads mutants/**/*.py.meta (mutmut 3) in the repository root; prints one row per module and, with
 --functions, one per function. Killed = a test failed; timeout = the tests ran past mutmut's limit
 (an endless loop: detected, shown apart); survived = every test passed; no tests = no test ran the
-mutated function. Kill rate = (killed + timeout) / (mutants that ran).
+mutated function; signal = the test process was killed by its CPU limit (mutmut's "segfault": a mutant
+that loops), left out of the rate. Kill rate = (killed + timeout) / (killed + timeout + survived).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def main(argv: list[str]) -> int:
     by_module: dict[str, Counter] = defaultdict(Counter)
     for f, c in by_function.items():
         by_module[f.rsplit(".", 1)[0]].update(c)
-    cols = ["killed", "timeout", "survived", "no tests", "not checked"]
-    print("| module | " + " | ".join(cols) + " | kill rate |\n|---|" + "---|" * (len(cols) + 1))
+    cols = ["killed", "timeout", "survived", "segfault", "no tests", "not checked"]
+    header = [{"segfault": "signal"}.get(k, k) for k in cols]
+    print("| module | " + " | ".join(header) + " | kill rate |\n|---|" + "---|" * (len(cols) + 1))
     for m, c in sorted(by_module.items()):
         print(f"| {m} | " + " | ".join(str(c[k]) for k in cols) + f" | {rate(c)} |")
     if functions:
