@@ -519,7 +519,22 @@ def test_boundary_counts_refuse_a_negative_tolerance_and_a_map_that_is_not_0_1()
     with pytest.raises(ValueError) as err:
         boundary_counts(label, np.zeros((4, 4), np.uint8), -1)
     assert str(err.value) == "boundary tolerance must be >= 0, got -1"
+    for top in (255, 2):
+        with pytest.raises(BadInputError) as err:
+            boundary_counts(label, np.full((4, 4), top, np.uint8), 1, name="b.png")
+        assert str(err.value) == (f"b.png: boundary map holds values other than 0/1 (max {top}); the prepared "
+                                  "boundaries must be uint8 0/1 — re-run prepare_dataset")
     with pytest.raises(BadInputError) as err:
-        boundary_counts(label, np.full((4, 4), 255, np.uint8), 1, name="b.png")
-    assert str(err.value) == ("b.png: boundary map holds values other than 0/1 (max 255); the prepared boundaries "
-                              "must be uint8 0/1 — re-run prepare_dataset")
+        boundary_counts(label, np.zeros((3, 4), np.uint8), 1)
+    assert str(err.value) == ("<array>: prediction shape (4, 4) != boundary map shape (3, 4); predictions must be "
+                              "at full image size")
+
+
+def test_boundary_evaluation_names_the_prediction_file_it_refuses(tmp_path):
+    from wsss.core.io import write_label_png
+    from wsss.metrics.boundary import evaluate_boundaries
+
+    write_label_png(tmp_path / "pred" / "a.png", np.zeros((4, 4), np.uint8))
+    write_label_png(tmp_path / "bnd" / "a.png", np.zeros((5, 4), np.uint8))
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'a.png'}: prediction shape \(4, 4\) != "):
+        evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ["a"], 1)
