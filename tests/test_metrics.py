@@ -485,11 +485,14 @@ def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_s
     assert ConfusionMatrix(3).update(gt.astype(np.int64), pred.astype(np.int32)) == expected
     empty = np.zeros((0, 2), np.int64)
     assert ConfusionMatrix(3).update(empty, empty) == ConfusionMatrix(3)
-    with pytest.raises(BadInputError) as err:
-        ConfusionMatrix(3).update(np.array([[5, 255, 4]], np.uint8), np.zeros((1, 3), np.uint8), name="g.png")
-    assert str(err.value) == ("g.png: ground truth holds class 5 outside 0..2 (and not 255); check dataset.classes "
-                              "against the label PNGs")
-    for bad_gt, bad_pred in ((np.array([[0, -1]]), np.array([[0, 0]])), (np.array([[0, 0]]), np.array([[256, 0]]))):
+    for first_bad in (5, 3):  # 3 of 3 classes: the first one past the list
+        with pytest.raises(BadInputError) as err:
+            ConfusionMatrix(3).update(np.array([[first_bad, 255, 4]], np.uint8), np.zeros((1, 3), np.uint8),
+                                      name="g.png")
+        assert str(err.value) == (f"g.png: ground truth holds class {first_bad} outside 0..2 (and not 255); check "
+                                  "dataset.classes against the label PNGs")
+    ok = np.array([[0, 0]], np.uint8)  # one map of a wider type is enough to be checked
+    for bad_gt, bad_pred in ((np.array([[0, -1]]), ok), (ok, np.array([[256, 0]])), (np.array([[0, -1]]), ok + 0)):
         with pytest.raises(BadInputError, match=r"^p.png: label values outside 0\.\.255; not a label map$"):
             ConfusionMatrix(3).update(bad_gt, bad_pred, name="p.png")
     with pytest.raises(BadInputError) as err:
@@ -538,3 +541,26 @@ def test_boundary_evaluation_names_the_prediction_file_it_refuses(tmp_path):
     write_label_png(tmp_path / "bnd" / "a.png", np.zeros((5, 4), np.uint8))
     with pytest.raises(BadInputError, match=rf"^{tmp_path / 'pred' / 'a.png'}: prediction shape \(4, 4\) != "):
         evaluate_boundaries(tmp_path / "pred", tmp_path / "bnd", ["a"], 1)
+
+
+def test_class_counts_at_the_ends_of_8_bit_labels_and_merges_of_other_sizes():
+    assert ConfusionMatrix(1).num_classes == 1 and ConfusionMatrix(255).matrix.shape == (255, 255)
+    for bad in (0, 256):
+        with pytest.raises(ValueError) as err:
+            ConfusionMatrix(bad)
+        assert str(err.value) == f"num_classes must be in 1..255, got {bad}"
+    with pytest.raises(ValueError) as err:
+        ConfusionMatrix(2).merge(ConfusionMatrix(3))
+    assert str(err.value) == "cannot merge confusion matrices of 2 and 3 classes"
+
+
+def test_confusion_ratio_counts_add_up_over_images():
+    counts = ConfusionRatioCounts([Pair(1, 2)])
+    gt, pred, context = np.array([[1, 0]], np.uint8), np.array([[1, 1]], np.uint8), np.array([[0, 2]], np.uint8)
+    counts.update(gt, pred, context)
+    counts.update(gt, pred, context)
+    assert counts.tp.tolist() == [2] and counts.fp.tolist() == [2]
+    with pytest.raises(BadInputError) as err:
+        counts.update(gt, pred, context[:, :1])
+    assert str(err.value) == ("<array>: shapes differ (gt (1, 2), prediction (1, 2), scene labels (1, 1)); all must "
+                              "be at full image size")
