@@ -487,7 +487,7 @@ def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_s
     assert ConfusionMatrix(3).update(empty, empty) == ConfusionMatrix(3)
     for first_bad in (5, 3):  # 3 of 3 classes: the first one past the list
         with pytest.raises(BadInputError) as err:
-            ConfusionMatrix(3).update(np.array([[first_bad, 255, 4]], np.uint8), np.zeros((1, 3), np.uint8),
+            ConfusionMatrix(3).update(np.array([[first_bad, 255, 1]], np.uint8), np.zeros((1, 3), np.uint8),
                                       name="g.png")
         assert str(err.value) == (f"g.png: ground truth holds class {first_bad} outside 0..2 (and not 255); check "
                                   "dataset.classes against the label PNGs")
