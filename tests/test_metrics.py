@@ -492,7 +492,7 @@ def test_label_maps_of_any_integer_type_score_as_uint8_and_out_of_range_values_s
         assert str(err.value) == (f"g.png: ground truth holds class {first_bad} outside 0..2 (and not 255); check "
                                   "dataset.classes against the label PNGs")
     ok = np.array([[0, 0]], np.uint8)  # one map of a wider type is enough to be checked
-    for bad_gt, bad_pred in ((np.array([[0, -1]]), ok), (ok, np.array([[256, 0]])), (np.array([[0, -1]]), ok + 0)):
+    for bad_gt, bad_pred in ((np.array([[0, -1]]), ok), (ok, np.array([[256, 0]]))):
         with pytest.raises(BadInputError, match=r"^p.png: label values outside 0\.\.255; not a label map$"):
             ConfusionMatrix(3).update(bad_gt, bad_pred, name="p.png")
     with pytest.raises(BadInputError) as err:
